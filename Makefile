@@ -1,0 +1,96 @@
+# RTS Mapper: two commands for a newcomer (`make demo`, `make test`); the rest for developers.
+# Everything runs in .venv, made from the system Python that carries QGIS's bindings.
+
+SHELL := /bin/bash
+SYSTEM_PYTHON ?= /usr/bin/python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PLUGIN := rts_mapper_plugin
+VERSION := $(shell sed -n 's/^version=//p' metadata.txt)
+DIST := dist
+ZIP := $(DIST)/$(PLUGIN)-$(VERSION).zip
+QGIS_PROFILE ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
+DEMO_OUT ?= demo_output
+# Debian packages: QGIS and its Python bindings, the GDAL-linked rasterio, pyrcc5, a virtual
+# screen and screenshot tools for `make screenshot`.
+DEB_PACKAGES := qgis python3-qgis qgis-providers python3-gdal python3-rasterio python3-scipy \
+	python3-matplotlib python3-venv pyqt5-dev-tools xvfb imagemagick x11-utils xdotool
+PYTEST_ENV := QT_QPA_PLATFORM=offscreen PYTHONDONTWRITEBYTECODE=1
+
+.PHONY: help setup system-packages resources test test-unit test-qgis demo lint format bench \
+	package deploy screenshot clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
+
+setup: system-packages $(VENV)/.installed resources  ## make .venv with everything (reused when unchanged)
+
+system-packages:  ## install the Debian packages that are missing (when allowed to)
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+		| grep -q "ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages: $$missing"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+		else echo "Please run: sudo apt-get install $$missing" >&2; exit 1; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			$$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi; \
+	$(SYSTEM_PYTHON) -c "import qgis.core" 2>/dev/null || \
+		{ echo "$(SYSTEM_PYTHON) cannot import qgis: install python3-qgis" >&2; exit 1; }
+
+$(VENV)/.installed: requirements/constraints.txt requirements/torch.txt requirements/runtime.txt requirements/dev.txt
+	test -x $(PY) || $(SYSTEM_PYTHON) -m venv --system-site-packages $(VENV)
+	$(PIP) install --isolated --quiet -c requirements/constraints.txt -r requirements/torch.txt
+	$(PIP) install --quiet -c requirements/constraints.txt -r requirements/dev.txt
+	$(PY) -c "import numpy, torch, torchvision, segmentation_models_pytorch, shapely, rasterio, qgis.core; \
+		assert numpy.__version__ < '2', numpy.__version__"
+	touch $@
+
+resources: $(PLUGIN)/resources_rc.py  ## compile resources.qrc (pyrcc5)
+
+$(PLUGIN)/resources_rc.py: resources.qrc $(wildcard $(PLUGIN)/resources/icons/*.svg)
+	pyrcc5 -o $@ $<
+
+test: setup  ## run every test: core without QGIS, then the real-QGIS tests
+	$(PYTEST_ENV) $(PY) -m pytest -p no:pytest_qgis tests/unit
+	$(PYTEST_ENV) $(PY) -m pytest tests/qgis
+
+test-unit: setup
+	$(PYTEST_ENV) $(PY) -m pytest -p no:pytest_qgis tests/unit
+
+test-qgis: setup
+	$(PYTEST_ENV) $(PY) -m pytest tests/qgis
+
+demo: setup  ## the main job on the built-in synthetic region
+	$(PY) -m $(PLUGIN) demo --out $(DEMO_OUT)
+
+lint: setup  ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: setup  ## benchmarks; figures go to docs/benchmarks.md by hand
+	$(PY) -m benchmarks
+
+package: system-packages resources  ## the zip that QGIS's "Install from ZIP" accepts
+	$(SYSTEM_PYTHON) scripts/package.py --out $(ZIP)
+
+deploy: package  ## install the zip into the default QGIS profile
+	mkdir -p $(QGIS_PROFILE)/python/plugins
+	rm -rf $(QGIS_PROFILE)/python/plugins/$(PLUGIN)
+	cd $(QGIS_PROFILE)/python/plugins && $(SYSTEM_PYTHON) -m zipfile -e $(CURDIR)/$(ZIP) .
+	@echo "Installed into $(QGIS_PROFILE)/python/plugins/$(PLUGIN); enable it in Plugins > Manage."
+
+screenshot: setup package  ## real QGIS desktop under Xvfb with the plugin's docks open
+	$(PY) scripts/screenshot.py --zip $(ZIP) --out docs/img/qgis_plugin.png
+
+clean:  ## remove everything built (keeps .venv; `make clean-all` removes it too)
+	rm -rf $(DIST) $(PLUGIN)/resources_rc.py .pytest_cache .ruff_cache $(DEMO_OUT)
+	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
+
+clean-all: clean
+	rm -rf $(VENV)

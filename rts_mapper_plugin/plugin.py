@@ -1,0 +1,152 @@
+"""Plugin lifecycle and wiring: menu, toolbar, docks, Processing provider. The only holder of iface.
+
+Loading must stay fast and must never import torch: docks are created the first time they are
+opened, and the heavy packages are imported only by the jobs that need them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from qgis.core import QgsApplication
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtWidgets import QAction, QMenu
+
+from .__about__ import __title__
+from .processing.provider import RtsMapperProvider
+from .toolbelt.log_handler import install_log_handler, remove_log_handler
+from .toolbelt.resources import plugin_icon
+
+LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DockSpec:
+    key: str
+    label: str
+    tooltip: str
+    module: str
+    class_name: str
+    area: Qt.DockWidgetArea = Qt.RightDockWidgetArea
+
+
+DOCKS = (
+    DockSpec("inference", "Inference", "Run DeepLabv3+ over a year layer", "inference_dock", "InferenceDock"),
+    DockSpec("review", "Review", "Review candidates with time-lapse imagery", "review_dock", "ReviewDock"),
+    DockSpec("training", "Training", "Train or fine-tune the model", "training_dock", "TrainingDock"),
+)
+
+
+class RtsMapperPlugin:
+    """Created by :func:`classFactory`; QGIS calls initProcessing, initGui and unload."""
+
+    def __init__(self, iface) -> None:
+        self.iface = iface
+        self.provider: RtsMapperProvider | None = None
+        self.menu: QMenu | None = None
+        self.toolbar = None
+        self.actions: dict[str, QAction] = {}
+        self.docks: dict = {}
+        self._log_handler = None
+
+    # -- Processing (also called alone under qgis_process, where iface is None) --
+    def initProcessing(self) -> None:  # noqa: N802
+        if self.provider is None:
+            self.provider = RtsMapperProvider()
+            QgsApplication.processingRegistry().addProvider(self.provider)
+
+    # -- GUI --
+    def initGui(self) -> None:  # noqa: N802
+        self._log_handler = install_log_handler()
+        self.initProcessing()
+        main_window = self.iface.mainWindow()
+
+        self.menu = QMenu(f"&{__title__}", main_window)
+        self.menu.setObjectName("RtsMapperMenu")
+        menu_bar = main_window.menuBar()
+        help_menu = next(
+            (a for a in menu_bar.actions() if a.menu() and a.menu().objectName() == "mHelpMenu"), None
+        )
+        if help_menu is not None:
+            menu_bar.insertMenu(help_menu, self.menu)
+        else:
+            menu_bar.addMenu(self.menu)
+
+        self.toolbar = self.iface.addToolBar(__title__)
+        self.toolbar.setObjectName("RtsMapperToolbar")
+
+        for spec in DOCKS:
+            action = QAction(plugin_icon(spec.key), spec.label, main_window)
+            action.setObjectName(f"RtsMapper{spec.class_name}Action")
+            action.setToolTip(f"{__title__}: {spec.tooltip}")
+            action.setCheckable(True)
+            action.toggled.connect(lambda checked, s=spec: self.show_dock(s.key, checked))
+            self.menu.addAction(action)
+            self.toolbar.addAction(action)
+            self.actions[spec.key] = action
+
+        self.menu.addSeparator()
+        check = QAction("Environment check…", main_window)
+        check.setObjectName("RtsMapperEnvironmentCheckAction")
+        check.triggered.connect(self.open_environment_check)
+        self.menu.addAction(check)
+        self.actions["environment_check"] = check
+        LOGGER.info("%s loaded", __title__)
+
+    def dock(self, key: str):
+        """The dock for ``key``, created (hidden) on first use."""
+        if key not in self.docks:
+            import importlib
+
+            spec = next(s for s in DOCKS if s.key == key)
+            module = importlib.import_module(f".gui.{spec.module}", __package__)
+            dock = getattr(module, spec.class_name)(self.iface, self.iface.mainWindow())
+            self.iface.addDockWidget(spec.area, dock)
+            # opened/closed, not visibilityChanged: a dock hidden behind a tab is still open
+            dock.openedStateChanged.connect(self.actions[key].setChecked)
+            self.docks[key] = dock
+        return self.docks[key]
+
+    def show_dock(self, key: str, visible: bool = True) -> None:
+        if not visible and key not in self.docks:
+            return
+        self.dock(key).setUserVisible(visible)  # also raises it when it sits behind a tab
+
+    def open_environment_check(self) -> None:
+        from qgis import processing
+
+        processing.execAlgorithmDialog("rts_mapper:environment_check", {})
+
+    def unload(self) -> None:
+        """Undo everything initGui and initProcessing did."""
+        for dock in self.docks.values():
+            dock.openedStateChanged.disconnect()
+            close = getattr(dock, "shutdown", None)
+            if close:
+                close()
+            self.iface.removeDockWidget(dock)
+            dock.deleteLater()
+        self.docks.clear()
+        for action in self.actions.values():
+            if action.isCheckable():
+                action.toggled.disconnect()
+            else:
+                action.triggered.disconnect()
+            if self.toolbar is not None:
+                self.toolbar.removeAction(action)
+            action.deleteLater()
+        self.actions.clear()
+        if self.menu is not None:
+            self.iface.mainWindow().menuBar().removeAction(self.menu.menuAction())
+            self.menu.deleteLater()
+            self.menu = None
+        if self.toolbar is not None:
+            self.iface.mainWindow().removeToolBar(self.toolbar)
+            self.toolbar.deleteLater()
+            self.toolbar = None
+        if self.provider is not None:
+            QgsApplication.processingRegistry().removeProvider(self.provider)
+            self.provider = None
+        remove_log_handler(self._log_handler)
+        self._log_handler = None

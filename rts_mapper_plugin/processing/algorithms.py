@@ -1,0 +1,11 @@
+"""The list of algorithms the provider offers (one module per workflow step)."""
+
+from __future__ import annotations
+
+from qgis.core import QgsProcessingAlgorithm
+
+
+def all_algorithms() -> list[QgsProcessingAlgorithm]:
+    from .environment_check import EnvironmentCheckAlgorithm
+
+    return [EnvironmentCheckAlgorithm()]

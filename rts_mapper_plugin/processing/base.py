@@ -1,0 +1,53 @@
+"""Shared plumbing for the provider's algorithms: naming, help, core feedback, errors."""
+
+from __future__ import annotations
+
+from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingFeedback
+
+from ..core.errors import Cancelled, RtsMapperError
+from ..core.progress import Feedback
+
+
+class RtsAlgorithm(QgsProcessingAlgorithm):
+    """Base for RTS Mapper algorithms: subclasses set the class attributes and ``run_core``."""
+
+    algorithm_id = ""
+    display_name = ""
+    group_name = "Setup"
+    help_text = ""
+
+    def name(self) -> str:
+        return self.algorithm_id
+
+    def displayName(self) -> str:  # noqa: N802
+        return self.display_name
+
+    def group(self) -> str:
+        return self.group_name
+
+    def groupId(self) -> str:  # noqa: N802
+        return self.group_name.lower().replace(" ", "_")
+
+    def shortHelpString(self) -> str:  # noqa: N802
+        return self.help_text
+
+    def createInstance(self):  # noqa: N802
+        return type(self)()
+
+    @staticmethod
+    def core_feedback(feedback: QgsProcessingFeedback | None) -> Feedback:
+        """A core Feedback that reports into Processing's progress bar and honours Cancel."""
+        if feedback is None:
+            return Feedback()
+        return Feedback(progress=lambda f: feedback.setProgress(100.0 * f), is_cancelled=feedback.isCanceled)
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        try:
+            return self.run_core(parameters, context, feedback)
+        except RtsMapperError as exc:
+            raise QgsProcessingException(str(exc)) from exc
+        except Cancelled as exc:
+            raise QgsProcessingException("cancelled: nothing was left half-written") from exc
+
+    def run_core(self, parameters, context, feedback) -> dict:
+        raise NotImplementedError

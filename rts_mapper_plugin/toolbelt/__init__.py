@@ -1,0 +1,1 @@
+"""Small helpers shared by the QGIS faces: settings, logging, icons."""

@@ -1,0 +1,47 @@
+"""Shared test helpers. tests/unit runs without QGIS (``-p no:pytest_qgis``); tests/qgis with it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL_DATA = ROOT.parent / "shared" / "data" / "real"
+
+
+def requires_real_data(*parts: str):
+    """Skip with a clear reason when ../shared/data/real (or a file in it) is absent."""
+    path = REAL_DATA.joinpath(*parts)
+    return pytest.mark.skipif(not path.exists(), reason=f"real data not found at {path}")
+
+
+def run_python(code_or_args: list[str], env: dict | None = None, timeout: int = 300, cwd: Path = ROOT):
+    """Run the venv's Python in a subprocess (a clean interpreter), return CompletedProcess."""
+    full_env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "QT_QPA_PLATFORM": "offscreen"}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, *code_or_args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+# A snippet that makes the deep-learning packages unimportable in a subprocess, as on a field
+# laptop without them: prepend it to the code the subprocess runs.
+HIDE_DEEP_LEARNING = """
+import importlib.abc, sys
+class _Hide(importlib.abc.MetaPathFinder):
+    hidden = ("torch", "torchvision", "segmentation_models_pytorch", "timm", "safetensors")
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in self.hidden:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+sys.meta_path.insert(0, _Hide())
+"""

@@ -1,0 +1,35 @@
+"""Real-QGIS fixtures: pytest-qgis starts one QgsApplication (offscreen) for the session."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from qgis.core import Qgis, QgsApplication
+
+LEVELS = {Qgis.Info: logging.INFO, Qgis.Warning: logging.WARNING, Qgis.Critical: logging.ERROR}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def forward_message_log(qgis_app):
+    """QgsMessageLog -> Python logging, so failures show what QGIS said."""
+    logger = logging.getLogger("qgis")
+
+    def forward(message, tag, level):
+        logger.log(LEVELS.get(level, logging.INFO), "[%s] %s", tag, message)
+
+    QgsApplication.messageLog().messageReceived.connect(forward)
+    yield
+    QgsApplication.messageLog().messageReceived.disconnect(forward)
+
+
+@pytest.fixture
+def plugin(qgis_iface, qgis_processing):
+    """The plugin, started as QGIS starts it (classFactory, initGui); unloaded afterwards."""
+    import rts_mapper_plugin
+
+    instance = rts_mapper_plugin.classFactory(qgis_iface)
+    instance.initGui()
+    yield instance
+    if instance.menu is not None:
+        instance.unload()
