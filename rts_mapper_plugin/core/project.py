@@ -1,0 +1,338 @@
+"""The mapping project: one GeoPackage that holds a whole mapping effort, and its schema.
+
+Every face (GUI, Processing, CLI) reads and writes the project through this module, so the
+schema lives here and only here. Rasters stay outside (GeoTIFF / VRT); the ``years`` table says
+which prepared raster is which year. Paths are stored relative to the GeoPackage when they sit
+beside or below it, so a project folder can be copied to a field laptop and still open.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from rasterio.crs import CRS
+
+from . import gpkg
+from .errors import RtsMapperError
+
+SCHEMA_VERSION = 1
+
+DECISIONS = ("accepted", "rejected", "unsure")
+CANDIDATE_STATUSES = ("pending", *DECISIONS, "conflict")
+CRITERIA = (
+    ("headwall_highest", "Headwall at the highest elevation"),
+    ("colour_contrast", "Colour contrast with the surroundings"),
+    ("arcuate_shaded_headwall", "Arcuate, shaded headwall"),
+    ("upslope_retreat", "Upslope retreat over the years"),
+)
+
+_status_check = ", ".join(f"'{s}'" for s in CANDIDATE_STATUSES)
+_decision_check = ", ".join(f"'{d}'" for d in DECISIONS)
+
+# table -> (geometry type or None, [(column, SQL type and constraints)], description)
+SCHEMA: dict[str, tuple[str | None, list[tuple[str, str]], str]] = {
+    "rts_mapper_meta": (
+        None,
+        [("key", "TEXT NOT NULL UNIQUE"), ("value", "TEXT")],
+        "RTS Mapper project metadata",
+    ),
+    "years": (
+        None,
+        [
+            ("year", "INTEGER NOT NULL UNIQUE"),
+            ("raster_path", "TEXT NOT NULL"),
+            ("sensor", "TEXT"),
+            ("date_start", "TEXT"),
+            ("date_end", "TEXT"),
+            ("registered_at", "TEXT NOT NULL"),
+        ],
+        "Prepared 8-bit RGB layer of each year (the time-lapse)",
+    ),
+    "runs": (
+        None,
+        [
+            ("run_id", "TEXT NOT NULL UNIQUE"),
+            ("iteration", "INTEGER"),
+            ("year", "INTEGER"),
+            ("image_path", "TEXT"),
+            ("model_path", "TEXT"),
+            ("prob_path", "TEXT"),
+            ("threshold", "REAL"),
+            ("min_area_m2", "REAL"),
+            ("candidates", "INTEGER"),
+            ("set_aside_known", "INTEGER"),
+            ("area_km2", "REAL"),
+            ("seconds", "REAL"),
+            ("device", "TEXT"),
+            ("started_at", "TEXT"),
+            ("finished_at", "TEXT"),
+        ],
+        "Inference runs; a run's candidates appear only once the run is complete",
+    ),
+    "candidates": (
+        "MULTIPOLYGON",
+        [
+            ("run_id", "TEXT NOT NULL"),
+            ("iteration", "INTEGER"),
+            ("year", "INTEGER"),
+            ("area_m2", "REAL"),
+            ("perimeter_m", "REAL"),
+            ("mean_prob", "REAL"),
+            ("max_prob", "REAL"),
+            ("status", f"TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ({_status_check}))"),
+            ("created_at", "TEXT"),
+        ],
+        "Candidate RTS polygons proposed by the model",
+    ),
+    "reviews": (
+        "MULTIPOLYGON",
+        [
+            ("candidate_id", "INTEGER NOT NULL REFERENCES candidates(fid)"),
+            ("reviewer", "TEXT NOT NULL"),
+            ("decision", f"TEXT NOT NULL CHECK (decision IN ({_decision_check}))"),
+            ("probability", "INTEGER CHECK (probability BETWEEN 0 AND 100)"),
+            ("initiation_period", "TEXT"),
+            *[(name, "INTEGER NOT NULL DEFAULT 0 CHECK (" + name + " IN (0, 1))") for name, _ in CRITERIA],
+            ("note", "TEXT"),
+            ("decided_at", "TEXT NOT NULL"),
+            ("seconds_spent", "REAL"),
+            ("is_final", "INTEGER NOT NULL DEFAULT 0 CHECK (is_final IN (0, 1))"),
+            ("edited", "INTEGER NOT NULL DEFAULT 0 CHECK (edited IN (0, 1))"),
+        ],
+        "One decision per reviewer and candidate; geometry is the reviewed boundary",
+    ),
+    "review_log": (
+        None,
+        [
+            ("candidate_id", "INTEGER NOT NULL"),
+            ("reviewer", "TEXT NOT NULL"),
+            ("decision", "TEXT"),
+            ("probability", "INTEGER"),
+            ("initiation_period", "TEXT"),
+            ("criteria", "TEXT"),
+            ("note", "TEXT"),
+            ("edited", "INTEGER"),
+            ("is_final", "INTEGER"),
+            ("logged_at", "TEXT NOT NULL"),
+        ],
+        "Append-only history of every decision, for audit",
+    ),
+    "training_positives": (
+        "MULTIPOLYGON",
+        [
+            ("iteration_added", "INTEGER NOT NULL"),
+            ("source", "TEXT"),
+            ("candidate_id", "INTEGER"),
+            ("initiation_period", "TEXT"),
+            ("added_at", "TEXT"),
+        ],
+        "Confirmed RTS polygons used for training",
+    ),
+    "training_negatives": (
+        "MULTIPOLYGON",
+        [
+            ("iteration_added", "INTEGER NOT NULL"),
+            ("source", "TEXT"),
+            ("candidate_id", "INTEGER"),
+            ("added_at", "TEXT"),
+        ],
+        "Representative false positives used as background in training",
+    ),
+    "iterations": (
+        None,
+        [
+            ("iteration", "INTEGER NOT NULL UNIQUE"),
+            ("model_path", "TEXT"),
+            ("positives", "INTEGER"),
+            ("negatives", "INTEGER"),
+            ("inferred", "INTEGER"),
+            ("set_aside_known", "INTEGER"),
+            ("newly_found", "INTEGER"),
+            ("total_rts", "INTEGER"),
+            ("reviewers", "TEXT"),
+            ("review_hours", "REAL"),
+            ("train_seconds", "REAL"),
+            ("infer_seconds", "REAL"),
+            ("started_at", "TEXT"),
+            ("finished_at", "TEXT"),
+            ("simulated", "INTEGER NOT NULL DEFAULT 0"),
+            ("notes", "TEXT"),
+        ],
+        "The paper's Table 1, one row per iteration",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class YearLayer:
+    """A registered year: which prepared raster shows the region in that year."""
+
+    year: int
+    raster_path: Path
+    sensor: str = ""
+    date_start: str = ""
+    date_end: str = ""
+
+
+class MappingProject:
+    """A mapping project GeoPackage. Cheap to construct; each operation opens its own connection.
+
+    Args:
+        path: the GeoPackage. Use :meth:`create` for a new one, :meth:`open` for an existing one.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+
+    # -- life cycle --
+    @classmethod
+    def create(cls, path: str | os.PathLike, crs: CRS | str) -> MappingProject:
+        """Create (or complete) a project GeoPackage whose layers use ``crs``."""
+        crs = CRS.from_user_input(crs)
+        path = Path(path)
+        if path.exists():
+            project = cls.open(path)
+            if project.crs != crs:
+                raise RtsMapperError(f"the project already exists in {project.crs}, not {crs}", path)
+            return project
+        path.parent.mkdir(parents=True, exist_ok=True)
+        project = cls(path)
+        with project.connection() as conn, gpkg.transaction(conn):
+            gpkg.initialise(conn)
+            srs_id = gpkg.ensure_srs(conn, crs.to_string(), crs.to_epsg(), crs.to_wkt(version="WKT1_GDAL"))
+            project._create_tables(conn, srs_id)
+            conn.executemany(
+                "INSERT INTO rts_mapper_meta (key, value) VALUES (?, ?)",
+                [("schema_version", str(SCHEMA_VERSION)), ("crs", crs.to_wkt()), ("srs_id", str(srs_id))],
+            )
+        return project
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> MappingProject:
+        """Open an existing project, adding any table a newer version of the plugin needs."""
+        path = Path(path)
+        if not path.is_file():
+            raise RtsMapperError("no such mapping project (GeoPackage)", path)
+        project = cls(path)
+        try:
+            with project.connection() as conn:
+                if not gpkg.is_geopackage(conn) or not gpkg.table_exists(conn, "rts_mapper_meta"):
+                    raise RtsMapperError("not an RTS Mapper project GeoPackage", path)
+                missing = [t for t in SCHEMA if not gpkg.table_exists(conn, t)]
+                if missing:
+                    with gpkg.transaction(conn):
+                        project._create_tables(conn, project.srs_id)
+        except sqlite3.DatabaseError as exc:
+            raise RtsMapperError(f"cannot be read as a GeoPackage ({exc})", path) from exc
+        return project
+
+    @classmethod
+    def open_or_create(cls, path: str | os.PathLike, crs: CRS | str) -> MappingProject:
+        """Open the project at ``path``, creating it in ``crs`` when it does not exist yet."""
+        return cls.open(path) if Path(path).exists() else cls.create(path, crs)
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        conn = gpkg.connect(self.path)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def _create_tables(self, conn: sqlite3.Connection, srs_id: int) -> None:
+        for table, (geometry_type, columns, description) in SCHEMA.items():
+            if geometry_type is None:
+                gpkg.create_attribute_table(conn, table, columns, description)
+            else:
+                gpkg.create_feature_table(conn, table, geometry_type, srs_id, columns, description)
+        conn.execute(
+            "CREATE UNIQUE INDEX IF NOT EXISTS reviews_one_per_reviewer ON reviews (candidate_id, reviewer, is_final)"
+        )
+        conn.execute("CREATE INDEX IF NOT EXISTS candidates_run ON candidates (run_id)")
+        conn.execute("CREATE INDEX IF NOT EXISTS reviews_candidate ON reviews (candidate_id)")
+
+    # -- metadata --
+    def meta(self, key: str) -> str | None:
+        with self.connection() as conn:
+            row = conn.execute("SELECT value FROM rts_mapper_meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    @property
+    def crs(self) -> CRS:
+        return CRS.from_wkt(self.meta("crs"))
+
+    @property
+    def srs_id(self) -> int:
+        return int(self.meta("srs_id"))
+
+    # -- paths --
+    def store_path(self, path: str | os.PathLike) -> str:
+        """How a file path is stored: relative to the project folder when inside it."""
+        path = Path(path).resolve()
+        base = self.path.resolve().parent
+        try:
+            return path.relative_to(base).as_posix()
+        except ValueError:
+            return str(path)
+
+    def resolve_path(self, stored: str) -> Path:
+        path = Path(stored)
+        return path if path.is_absolute() else (self.path.resolve().parent / path)
+
+    # -- the year registry --
+    def register_year(
+        self,
+        year: int,
+        raster_path: str | os.PathLike,
+        sensor: str = "",
+        date_start: str = "",
+        date_end: str = "",
+    ) -> YearLayer:
+        """Record that ``raster_path`` shows the region in ``year`` (replaces an earlier one)."""
+        if not Path(raster_path).is_file():
+            raise RtsMapperError("no such raster to register", raster_path)
+        with self.connection() as conn, gpkg.transaction(conn):
+            conn.execute(
+                "INSERT INTO years (year, raster_path, sensor, date_start, date_end, registered_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (year) DO UPDATE SET raster_path = excluded.raster_path, "
+                "sensor = excluded.sensor, date_start = excluded.date_start, date_end = excluded.date_end, "
+                "registered_at = excluded.registered_at",
+                (int(year), self.store_path(raster_path), sensor, date_start, date_end, gpkg.utc_now()),
+            )
+            gpkg.touch(conn, "years")
+        return YearLayer(int(year), Path(raster_path).resolve(), sensor, date_start, date_end)
+
+    def unregister_year(self, year: int) -> None:
+        with self.connection() as conn, gpkg.transaction(conn):
+            conn.execute("DELETE FROM years WHERE year = ?", (int(year),))
+
+    def years(self) -> list[YearLayer]:
+        """The registered years, oldest first, with absolute raster paths."""
+        with self.connection() as conn:
+            rows = conn.execute(
+                "SELECT year, raster_path, sensor, date_start, date_end FROM years ORDER BY year"
+            ).fetchall()
+        return [
+            YearLayer(
+                r["year"],
+                self.resolve_path(r["raster_path"]),
+                r["sensor"] or "",
+                r["date_start"] or "",
+                r["date_end"] or "",
+            )
+            for r in rows
+        ]
+
+
+def initiation_periods(years: list[int]) -> list[str]:
+    """The paper's initiation periods for registered ``years``: before the first, then between
+    two consecutive years, e.g. [2016, 2017, 2018] -> ['before 2016', '2016-2017', '2017-2018']."""
+    years = sorted(set(years))
+    if not years:
+        return []
+    return [f"before {years[0]}"] + [f"{a}-{b}" for a, b in zip(years, years[1:])]

@@ -1,0 +1,211 @@
+"""Reading and writing users' vector files (GeoPackage, Shapefile, GeoJSON...) through OGR.
+
+The mapping project's own GeoPackage goes through :mod:`.project`; this module is for
+everything users bring (training polygons, road layers, digitisations) and everything the
+plugin exports (inventory, synthetic truth). Geometries travel as shapely objects.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import shapely
+from osgeo import ogr, osr
+from rasterio.crs import CRS
+from rasterio.warp import transform_geom
+from shapely.geometry import mapping, shape
+from shapely.geometry.base import BaseGeometry
+
+from .errors import RtsMapperError
+
+ogr.UseExceptions()
+osr.UseExceptions()
+
+_DRIVERS = {".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".geojson": "GeoJSON", ".json": "GeoJSON"}
+_FIELD_TYPES = {int: ogr.OFTInteger64, float: ogr.OFTReal, str: ogr.OFTString, bool: ogr.OFTInteger}
+
+
+@dataclass
+class FeatureSet:
+    """Geometries with their attributes and CRS, as read from (or written to) a vector file."""
+
+    geometries: list[BaseGeometry]
+    attributes: list[dict[str, Any]] = field(default_factory=list)
+    crs: CRS | None = None
+
+    def __len__(self) -> int:
+        return len(self.geometries)
+
+    def to_crs(self, crs: CRS) -> FeatureSet:
+        """The same features reprojected to ``crs`` (a no-op when it is already the same)."""
+        if self.crs is None or crs is None or CRS.from_user_input(crs) == self.crs:
+            return self
+        moved = [
+            shape(transform_geom(self.crs, crs, mapping(g))) if g is not None else None
+            for g in self.geometries
+        ]
+        return FeatureSet(moved, self.attributes, CRS.from_user_input(crs))
+
+
+def split_layer_uri(uri: str | os.PathLike) -> tuple[Path, str | None]:
+    """``file.gpkg|layername=foo`` (QGIS style) or ``file.gpkg`` -> (path, layer or None)."""
+    text = str(uri)
+    if "|layername=" in text:
+        path, layer = text.split("|layername=", 1)
+        return Path(path), layer.split("|", 1)[0]
+    return Path(text.split("|", 1)[0]), None
+
+
+def read_features(
+    uri: str | os.PathLike, layer: str | None = None, polygons_only: bool = False
+) -> FeatureSet:
+    """Read every feature of a vector layer (``path`` or ``path|layername=x``).
+
+    Raises:
+        RtsMapperError: missing file, unreadable, unknown layer, or (with ``polygons_only``)
+            geometries that are not polygons.
+    """
+    path, uri_layer = split_layer_uri(uri)
+    layer = layer or uri_layer
+    if not path.exists():
+        raise RtsMapperError("no such file", path)
+    try:
+        dataset = ogr.Open(str(path))
+    except RuntimeError as exc:
+        raise RtsMapperError(f"is not a vector file OGR can read ({exc})", path) from exc
+    if dataset is None:
+        raise RtsMapperError("is not a vector file OGR can read", path)
+    if layer is not None:
+        ogr_layer = dataset.GetLayerByName(layer)
+        if ogr_layer is None:
+            names = [dataset.GetLayerByIndex(i).GetName() for i in range(dataset.GetLayerCount())]
+            raise RtsMapperError(f"has no layer {layer!r} (it has: {', '.join(names)})", path)
+    else:
+        ogr_layer = dataset.GetLayerByIndex(0)
+        if ogr_layer is None:
+            raise RtsMapperError("contains no layer", path)
+    spatial_ref = ogr_layer.GetSpatialRef()
+    crs = CRS.from_wkt(spatial_ref.ExportToWkt()) if spatial_ref is not None else None
+    definition = ogr_layer.GetLayerDefn()
+    names = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
+    geometries, attributes = [], []
+    for feature in ogr_layer:
+        ogr_geometry = feature.GetGeometryRef()
+        geometry = None
+        if ogr_geometry is not None:
+            geometry = shapely.from_wkb(bytes(ogr_geometry.ExportToIsoWkb()))
+            geometry = shapely.force_2d(geometry)
+        if polygons_only and geometry is not None and geometry.geom_type not in ("Polygon", "MultiPolygon"):
+            raise RtsMapperError(f"holds {geometry.geom_type} features; polygons are needed", path)
+        geometries.append(geometry)
+        attributes.append({"fid": feature.GetFID(), **{n: feature.GetField(n) for n in names}})
+    return FeatureSet(geometries, attributes, crs)
+
+
+def write_features(
+    path: str | os.PathLike,
+    features: FeatureSet,
+    layer: str,
+    geometry_type: str = "MultiPolygon",
+    field_types: dict[str, type] | None = None,
+    overwrite_file: bool = False,
+) -> Path:
+    """Write ``features`` as ``layer`` of ``path`` (driver from the extension).
+
+    A GeoPackage gets the layer added (replacing a layer of the same name); other formats are
+    single-layer and replaced whole. Field types come from ``field_types`` or the first value.
+    """
+    path = Path(path)
+    driver_name = _DRIVERS.get(path.suffix.lower())
+    if driver_name is None:
+        raise RtsMapperError(f"unsupported vector format {path.suffix!r} (use .gpkg, .geojson or .shp)", path)
+    driver = ogr.GetDriverByName(driver_name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and (overwrite_file or driver_name != "GPKG"):
+        driver.DeleteDataSource(str(path))
+    dataset = ogr.Open(str(path), 1) if path.exists() else driver.CreateDataSource(str(path))
+    if dataset.GetLayerByName(layer) is not None:
+        dataset.DeleteLayer(layer)
+    spatial_ref = None
+    if features.crs is not None:
+        spatial_ref = osr.SpatialReference()
+        spatial_ref.ImportFromWkt(features.crs.to_wkt())
+        spatial_ref.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    ogr_type = {
+        "MultiPolygon": ogr.wkbMultiPolygon,
+        "Polygon": ogr.wkbPolygon,
+        "LineString": ogr.wkbLineString,
+        "MultiLineString": ogr.wkbMultiLineString,
+        "Point": ogr.wkbPoint,
+    }[geometry_type]
+    options = ["SPATIAL_INDEX=YES"] if driver_name == "GPKG" else []
+    if driver_name == "GeoJSON":
+        options.append("RFC7946=NO")
+    ogr_layer = dataset.CreateLayer(layer, spatial_ref, ogr_type, options=options)
+    columns = _columns(features.attributes, field_types or {})
+    for name, kind in columns.items():
+        field_defn = ogr.FieldDefn(name, _FIELD_TYPES.get(kind, ogr.OFTString))
+        if kind is bool:
+            field_defn.SetSubType(ogr.OFSTBoolean)
+        ogr_layer.CreateField(field_defn)
+    dataset.StartTransaction()
+    definition = ogr_layer.GetLayerDefn()
+    for geometry, attributes in zip(features.geometries, features.attributes or [{}] * len(features)):
+        feature = ogr.Feature(definition)
+        for name in columns:
+            value = attributes.get(name)
+            if value is not None:
+                feature.SetField(name, value)
+        if geometry is not None:
+            geometry = _coerce(geometry, geometry_type)
+            feature.SetGeometry(ogr.CreateGeometryFromWkb(shapely.to_wkb(geometry)))
+        ogr_layer.CreateFeature(feature)
+    dataset.CommitTransaction()
+    dataset = None
+    return path
+
+
+def _columns(attributes: Sequence[dict[str, Any]], declared: dict[str, type]) -> dict[str, type]:
+    columns: dict[str, type] = {}
+    for row in attributes:
+        for name, value in row.items():
+            if name == "fid" or name in columns:
+                continue
+            if name in declared:
+                columns[name] = declared[name]
+            elif value is not None:
+                columns[name] = type(value) if type(value) in _FIELD_TYPES else str
+    for name, kind in declared.items():
+        columns.setdefault(name, kind)
+    return columns
+
+
+def _coerce(geometry: BaseGeometry, geometry_type: str) -> BaseGeometry:
+    from shapely.geometry import MultiLineString, MultiPolygon
+
+    if geometry_type == "MultiPolygon" and geometry.geom_type == "Polygon":
+        return MultiPolygon([geometry])
+    if geometry_type == "MultiLineString" and geometry.geom_type == "LineString":
+        return MultiLineString([geometry])
+    return geometry
+
+
+def as_multipolygon(geometry: BaseGeometry):
+    """Polygon -> MultiPolygon; collections keep only their polygon parts."""
+    from shapely.geometry import MultiPolygon
+
+    if geometry is None or geometry.is_empty:
+        return MultiPolygon()
+    if geometry.geom_type == "MultiPolygon":
+        return geometry
+    if geometry.geom_type == "Polygon":
+        return MultiPolygon([geometry])
+    parts = [g for g in getattr(geometry, "geoms", []) if g.geom_type in ("Polygon", "MultiPolygon")]
+    polygons = []
+    for part in parts:
+        polygons.extend(part.geoms if part.geom_type == "MultiPolygon" else [part])
+    return MultiPolygon(polygons)
