@@ -45,6 +45,8 @@ $(VENV)/.installed: requirements/constraints.txt requirements/torch.txt requirem
 	$(PIP) install --quiet -c requirements/constraints.txt -r requirements/dev.txt
 	$(PY) -c "import numpy, torch, torchvision, segmentation_models_pytorch, shapely, rasterio, qgis.core; \
 		assert numpy.__version__ < '2', numpy.__version__"
+	# like `pip install -e .`: `python -m rts_mapper_plugin` works from any folder
+	echo "$(CURDIR)" > $$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/rts_mapper.pth
 	touch $@
 
 resources: $(PLUGIN)/resources_rc.py  ## compile resources.qrc (pyrcc5)

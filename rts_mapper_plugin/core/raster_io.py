@@ -1,0 +1,155 @@
+"""Raster plumbing shared by the workflow: opening with clear errors, windows, atomic outputs."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import rasterio
+from rasterio._err import CPLE_BaseError
+from rasterio.errors import RasterioError, RasterioIOError
+from rasterio.windows import Window
+
+from .errors import RtsMapperError
+
+# what rasterio raises when GDAL fails to read (RasterioIOError is an OSError, not a RasterioError)
+READ_ERRORS = (RasterioError, RasterioIOError, CPLE_BaseError)
+
+# GDAL's block cache defaults to 5 % of RAM: cap it so that memory does not grow with the image.
+# No GDAL_NUM_THREADS: with GDAL 3.6, multi-threaded TIFF decoding deadlocks while building
+# overviews (seen in CPLJobQueue::WaitCompletion); compression threads (NUM_THREADS) are fine.
+GDAL_ENV = {"GDAL_CACHEMAX": 128, "GDAL_TIFF_INTERNAL_MASK": "YES"}
+
+GTIFF_PROFILE = {
+    "driver": "GTiff",
+    "tiled": True,
+    "blockxsize": 256,
+    "blockysize": 256,
+    "compress": "deflate",
+    "predictor": 2,
+    "zlevel": 6,
+    "num_threads": "ALL_CPUS",
+    "bigtiff": "IF_SAFER",
+}
+
+
+def gdal_env(**extra) -> rasterio.Env:
+    """A rasterio/GDAL environment with the project's bounded cache."""
+    return rasterio.Env(**{**GDAL_ENV, **extra})
+
+
+def open_raster(path: str | os.PathLike):
+    """Open a raster for reading, or raise a one-line error naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise RtsMapperError("no such file", path)
+    if path.is_dir():
+        raise RtsMapperError("is a folder, not a raster", path)
+    try:
+        return rasterio.open(path)
+    except RasterioIOError as exc:
+        raise RtsMapperError(f"is not a raster GDAL can read ({_first_line(exc)})", path) from exc
+
+
+def require_crs(dataset, path: str | os.PathLike) -> None:
+    if dataset.crs is None:
+        raise RtsMapperError(
+            "has no coordinate reference system: assign one (QGIS: Layer Properties › Source, "
+            "or gdal_edit.py -a_srs EPSG:XXXX)",
+            path,
+        )
+
+
+@contextlib.contextmanager
+def reading(path: str | os.PathLike) -> Iterator[None]:
+    """Turn GDAL read failures inside the block into a one-line error naming ``path``."""
+    try:
+        yield
+    except READ_ERRORS as exc:
+        raise RtsMapperError(
+            f"cannot be read completely: truncated or corrupt? ({_first_line(exc)})", path
+        ) from exc
+
+
+def check_readable(dataset, path: str | os.PathLike) -> None:
+    """Read a pixel of the first and last block: most truncated files fail here, before any work."""
+    with reading(path):
+        height, width = dataset.height, dataset.width
+        for row, col in ((0, 0), (max(0, height - 1), max(0, width - 1))):
+            dataset.read(1, window=Window(col, row, 1, 1))
+
+
+def block_windows(width: int, height: int, size: int = 1024) -> list[Window]:
+    """Square windows of ``size`` (a multiple of the 256-pixel output blocks) covering an image."""
+    return [
+        Window(col, row, min(size, width - col), min(size, height - row))
+        for row in range(0, height, size)
+        for col in range(0, width, size)
+    ]
+
+
+def overview_factors(width: int, height: int, smallest: int = 256) -> list[int]:
+    """2, 4, 8... until the overview's longer side is under ``smallest`` pixels."""
+    factors, factor = [], 2
+    while max(width, height) / factor >= smallest / 2 and factor <= 2**12:
+        factors.append(factor)
+        factor *= 2
+    return factors or [2]
+
+
+def partial_path(out: Path) -> Path:
+    """Where an output is written until complete (renamed to ``out`` only on success)."""
+    return out.with_name(out.name + ".partial")
+
+
+@contextlib.contextmanager
+def atomic_output(out: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``out``; rename it to ``out`` only if the block succeeds.
+
+    On error or cancel the partial file (and its GDAL side files) are removed, so nothing that
+    looks finished is left behind. An unwritable destination fails before any work starts.
+    """
+    out = Path(out)
+    if not out.parent.is_dir():
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RtsMapperError(f"cannot create the output folder ({exc.strerror})", out.parent) from exc
+    if not os.access(out.parent, os.W_OK):
+        raise RtsMapperError("cannot write here (permission denied)", out.parent)
+    partial = partial_path(out)
+    remove_with_sidecars(partial)
+    try:
+        yield partial
+        remove_with_sidecars(out)
+        os.replace(partial, out)
+        for suffix in (".ovr", ".aux.xml", ".msk"):
+            side = Path(str(partial) + suffix)
+            if side.exists():
+                os.replace(side, Path(str(out) + suffix))
+    except BaseException:
+        remove_with_sidecars(partial)
+        raise
+
+
+def remove_with_sidecars(path: Path) -> None:
+    for candidate in (path, *(Path(str(path) + s) for s in (".ovr", ".aux.xml", ".msk"))):
+        with contextlib.suppress(FileNotFoundError):
+            candidate.unlink()
+
+
+def pixel_area_m2(dataset) -> float:
+    """Area of one pixel in square metres (projected CRS) or at the image centre (geographic)."""
+    xres, yres = abs(dataset.transform.a), abs(dataset.transform.e)
+    if dataset.crs is not None and dataset.crs.is_geographic:
+        latitude = math.radians((dataset.bounds.top + dataset.bounds.bottom) / 2)
+        metres_per_degree = 111_320.0
+        return xres * metres_per_degree * math.cos(latitude) * yres * metres_per_degree
+    return xres * yres
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
