@@ -48,6 +48,8 @@ class RtsMapperPlugin:
         self.toolbar = None
         self.actions: dict[str, QAction] = {}
         self.docks: dict = {}
+        self.dialogs: dict = {}
+        self.runner = None
         self._log_handler = None
 
     # -- Processing (also called alone under qgis_process, where iface is None) --
@@ -86,12 +88,20 @@ class RtsMapperPlugin:
             self.toolbar.addAction(action)
             self.actions[spec.key] = action
 
+        from .tasks.base import TaskRunner
+
+        self.runner = TaskRunner()
         self.menu.addSeparator()
-        check = QAction("Environment check…", main_window)
-        check.setObjectName("RtsMapperEnvironmentCheckAction")
-        check.triggered.connect(self.open_environment_check)
-        self.menu.addAction(check)
-        self.actions["environment_check"] = check
+        for key, label, slot in (
+            ("prepare_imagery", "Prepare imagery…", self.open_imagery_dialog),
+            ("load_time_lapse", "Load time-lapse layers", self.load_time_lapse),
+            ("environment_check", "Environment check…", self.open_environment_check),
+        ):
+            action = QAction(label, main_window)
+            action.setObjectName(f"RtsMapper_{key}")
+            action.triggered.connect(slot)
+            self.menu.addAction(action)
+            self.actions[key] = action
         LOGGER.info("%s loaded", __title__)
 
     def dock(self, key: str):
@@ -113,6 +123,38 @@ class RtsMapperPlugin:
             return
         self.dock(key).setUserVisible(visible)  # also raises it when it sits behind a tab
 
+    def open_imagery_dialog(self) -> None:
+        if "imagery" not in self.dialogs:
+            from .gui.imagery_dialog import ImageryDialog
+
+            self.dialogs["imagery"] = ImageryDialog(self.iface, self.runner, self.iface.mainWindow())
+        dialog = self.dialogs["imagery"]
+        dialog.show()
+        dialog.raise_()
+
+    def load_time_lapse(self) -> None:
+        from qgis.core import Qgis, QgsProject
+
+        from .core.errors import RtsMapperError
+        from .core.project import MappingProject
+        from .gui.timelapse import load_time_lapse
+        from .toolbelt.log_handler import notify
+        from .toolbelt.preferences import PlgSettings
+
+        path = PlgSettings.load().project_gpkg
+        if not path:
+            notify(self.iface, "Choose a mapping project first (Prepare imagery… or a dock).", Qgis.Warning)
+            return
+        try:
+            project = MappingProject.open(path)
+            group = load_time_lapse(
+                project, QgsProject.instance(), self.iface.mapCanvas().temporalController()
+            )
+        except (RtsMapperError, ValueError) as exc:
+            notify(self.iface, str(exc), Qgis.Critical)
+            return
+        notify(self.iface, f"Time-lapse: {len(group.findLayers())} years from {path}", Qgis.Info)
+
     def open_environment_check(self) -> None:
         from qgis import processing
 
@@ -120,6 +162,13 @@ class RtsMapperPlugin:
 
     def unload(self) -> None:
         """Undo everything initGui and initProcessing did."""
+        if self.runner is not None:
+            self.runner.cancel_all()
+            self.runner = None
+        for dialog in self.dialogs.values():
+            dialog.close()
+            dialog.deleteLater()
+        self.dialogs.clear()
         for dock in self.docks.values():
             dock.openedStateChanged.disconnect()
             close = getattr(dock, "shutdown", None)

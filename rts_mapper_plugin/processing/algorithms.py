@@ -7,5 +7,6 @@ from qgis.core import QgsProcessingAlgorithm
 
 def all_algorithms() -> list[QgsProcessingAlgorithm]:
     from .environment_check import EnvironmentCheckAlgorithm
+    from .imagery import BuildYearlyMosaicAlgorithm, PrepareImageryAlgorithm
 
-    return [EnvironmentCheckAlgorithm()]
+    return [EnvironmentCheckAlgorithm(), PrepareImageryAlgorithm(), BuildYearlyMosaicAlgorithm()]

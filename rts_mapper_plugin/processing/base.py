@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingFeedback
 
 from ..core.errors import Cancelled, RtsMapperError
 from ..core.progress import Feedback
+
+
+def file_of_layer(layer) -> str:
+    """The file behind a raster or vector layer; RTS Mapper's core works on files only."""
+    if layer is None:
+        raise QgsProcessingException("the layer could not be loaded")
+    path = layer.source().split("|", 1)[0]
+    if not Path(path).is_file():
+        raise QgsProcessingException(
+            f"{layer.name()}: not backed by a file ({layer.source()}); save it to a file first"
+        )
+    return path
 
 
 class RtsAlgorithm(QgsProcessingAlgorithm):

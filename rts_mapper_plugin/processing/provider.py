@@ -9,7 +9,11 @@ from ..__about__ import __icon_path__, __version__
 
 
 class RtsMapperProvider(QgsProcessingProvider):
-    """Groups every RTS Mapper algorithm under one toolbox entry (id ``rts_mapper``)."""
+    """Groups every RTS Mapper algorithm under one toolbox entry (id ``rts_mapper``).
+
+    Algorithm modules import numpy, rasterio, shapely and torch only inside their run methods,
+    so the provider loads (and the environment check runs) even when those are missing.
+    """
 
     def id(self) -> str:
         return "rts_mapper"

@@ -40,6 +40,7 @@ def test_zip_loads_like_a_user_install(plugins_dir):
     before = result["before"]
     for cycle in result["cycles"]:
         assert cycle["loaded"] and cycle["started"]
+        assert cycle["heavy_imported_at_load"] == [], "plugin load must stay light"
         assert cycle["module_file"].startswith(str(plugins_dir)), "loaded the source tree, not the zip"
         during = cycle["while_loaded"]
         assert "&RTS Mapper" in during["menus"]

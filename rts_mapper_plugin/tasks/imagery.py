@@ -1,0 +1,41 @@
+"""Imagery preparation as a background task."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .base import CoreTask
+
+
+@dataclass(frozen=True)
+class PrepareImageryRequest:
+    """Plain paths and parameters: what the worker thread gets (never a layer)."""
+
+    sources: tuple[str, ...]
+    out: str
+    year: int | None = None
+    project_gpkg: str | None = None
+    sensor: str = ""
+    bands: str = "auto"
+    percentiles: str | None = None
+
+
+def prepare_imagery_task(request: PrepareImageryRequest) -> CoreTask:
+    """A task that prepares (and registers) one year; its result is a PreparedImage."""
+
+    def job(feedback):
+        from ..core.imagery import prepare_and_register
+
+        return prepare_and_register(
+            list(request.sources),
+            request.out,
+            year=request.year if request.project_gpkg else None,
+            project_path=request.project_gpkg,
+            sensor=request.sensor,
+            bands=request.bands,
+            percentiles=request.percentiles,
+            feedback=feedback,
+        )
+
+    label = f" {request.year}" if request.year else ""
+    return CoreTask(f"RTS Mapper: prepare imagery{label}", job)

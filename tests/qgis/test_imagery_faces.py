@@ -1,0 +1,122 @@
+"""Imagery preparation from QGIS: the dialog (a real task in the task manager) and Processing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+from qgis.core import Qgis, QgsApplication, QgsProject
+from qgis.PyQt.QtCore import Qt
+
+from rts_mapper_plugin.core.project import MappingProject
+from rts_mapper_plugin.gui.imagery_dialog import ImageryDialog
+from rts_mapper_plugin.gui.timelapse import year_layers
+from rts_mapper_plugin.tasks.base import TaskRunner
+from tests.data.fixtures import planetscope_like, write_raster
+
+
+@pytest.fixture
+def dialog(qgis_iface, qgis_new_project, qtbot, tmp_path):
+    project = MappingProject.create(tmp_path / "project.gpkg", "EPSG:32646")
+    qgis_iface.messageBar().clear_messages()
+    widget = ImageryDialog(qgis_iface, TaskRunner())
+    widget.project_picker.set_path(str(project.path))
+    qtbot.addWidget(widget)
+    return widget
+
+
+def run_and_wait(dialog, qtbot):
+    qtbot.mouseClick(dialog.run_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=60_000)
+    return dialog.outcome
+
+
+def test_dialog_mosaics_registers_and_loads_the_year(dialog, qtbot, tmp_path, qgis_iface):
+    a = write_raster(
+        tmp_path / "a.tif", planetscope_like(rows=80, cols=100, seed=1), origin=(490_000, 3_860_000)
+    )
+    b = write_raster(
+        tmp_path / "b.tif", planetscope_like(rows=80, cols=100, seed=2), origin=(490_150, 3_860_000)
+    )
+    dialog.add_files([a, b])
+    dialog.year_spin.clear()
+    qtbot.keyClicks(dialog.year_spin, "2018")
+    assert dialog.output_widget.filePath().endswith("imagery/2018.tif"), (
+        "output suggested from the project and year"
+    )
+    assert run_and_wait(dialog, qtbot) == "succeeded", dialog.status.text()
+    (year,) = MappingProject.open(dialog.project_picker.path()).years()
+    assert year.year == 2018 and year.sensor == "PlanetScope"
+    with rasterio.open(year.raster_path) as dataset:
+        assert dataset.width == 150 and dataset.count == 3
+    assert list(year_layers()) == [2018]
+    assert any("registered as 2018" in m for m in qgis_iface.messageBar().get_messages(Qgis.Success))
+
+
+def test_dialog_reports_a_one_band_image(dialog, qtbot, tmp_path, qgis_iface):
+    single = write_raster(tmp_path / "single.tif", np.ones((1, 20, 20), np.uint16))
+    dialog.add_files([single])
+    assert run_and_wait(dialog, qtbot) == "failed"
+    assert "single.tif: has 1 band" in dialog.status.text()
+    assert any("has 1 band" in m for m in qgis_iface.messageBar().get_messages(Qgis.Critical))
+    assert not list((tmp_path / "imagery").glob("*")) if (tmp_path / "imagery").exists() else True
+    assert MappingProject.open(dialog.project_picker.path()).years() == []
+
+
+def test_dialog_cancel_writes_nothing(dialog, qtbot, tmp_path):
+    big = write_raster(
+        tmp_path / "big.tif", planetscope_like(rows=2600, cols=2600, nodata_corner=False), tiled=True
+    )
+    dialog.add_files([big])
+    qtbot.mouseClick(dialog.run_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: dialog.task is not None and dialog.task.progress() > 6, timeout=30_000)
+    qtbot.mouseClick(dialog.cancel_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=60_000)
+    assert dialog.outcome == "cancelled"
+    assert not list((tmp_path / "imagery").glob("2019.tif*"))
+    assert QgsApplication.taskManager().countActiveTasks() == 0
+
+
+def test_dialog_needs_scenes(dialog, qtbot):
+    assert run_and_wait(dialog, qtbot) == "failed"
+    assert "add at least one scene" in dialog.status.text()
+
+
+def test_processing_prepare_and_mosaic(plugin, tmp_path):
+    from qgis import processing
+
+    scene = write_raster(tmp_path / "scene.tif", planetscope_like())
+    result = processing.run(
+        "rts_mapper:prepare_imagery", {"INPUT": str(scene), "OUTPUT": str(tmp_path / "p.tif")}
+    )
+    with rasterio.open(result["OUTPUT"]) as dataset:
+        assert dataset.count == 3 and dataset.dtypes[0] == "uint8"
+
+    a = write_raster(tmp_path / "a.tif", planetscope_like(seed=1), origin=(490_000, 3_860_000))
+    b = write_raster(tmp_path / "b.tif", planetscope_like(seed=2), origin=(490_300, 3_860_000))
+    project = tmp_path / "project.gpkg"
+    result = processing.run(
+        "rts_mapper:build_yearly_mosaic",
+        {
+            "SCENES": [str(a), str(b)],
+            "YEAR": 2017,
+            "PROJECT": str(project),
+            "OUTPUT": str(tmp_path / "2017.tif"),
+        },
+    )
+    with rasterio.open(result["OUTPUT"]) as dataset:
+        assert dataset.width == 260
+    assert [y.year for y in MappingProject.open(project).years()] == [2017]
+
+
+def test_processing_bad_input_raises_processing_exception(plugin, tmp_path):
+    from qgis import processing
+    from qgis.core import QgsProcessingException
+
+    single = write_raster(tmp_path / "single.tif", np.ones((1, 20, 20), np.uint16))
+    with pytest.raises(QgsProcessingException):
+        processing.run(
+            "rts_mapper:prepare_imagery", {"INPUT": str(single), "OUTPUT": str(tmp_path / "o.tif")}
+        )
+    assert not (tmp_path / "o.tif").exists()
+    QgsProject.instance().clear()
