@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from .__about__ import __version__
 from .core.errors import Cancelled, RtsMapperError
@@ -56,6 +57,125 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     )
     if args.project is not None:
         print(f"registered as {args.year} in {args.project}")
+    return 0
+
+
+def _cmd_chips(args: argparse.Namespace) -> int:
+    from .core.chips import make_chips
+
+    chip_set = make_chips(
+        args.image,
+        args.positives,
+        args.negatives,
+        args.out,
+        size=args.size,
+        buffer_m=args.buffer,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        feedback=_console_feedback(args),
+    )
+    summary = chip_set.summary()
+    print(
+        f"{args.out}: {summary['chips']} chips ({summary['train_chips']} train, {summary['val_chips']} validation, "
+        f"{summary['excluded_chips']} buffer) from {summary['positives']} RTS and {summary['negatives']} non-RTS "
+        f"polygons; skipped {summary['skipped_nodata']} mostly nodata, {summary['skipped_outside']} outside the image"
+    )
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .core.training import TrainConfig, train_model
+
+    config = TrainConfig(
+        encoder=args.encoder,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        crop_size=args.crop_size,
+        learning_rate=args.lr,
+        patience=args.patience,
+        seed=args.seed,
+        device=args.device,
+        imagenet_weights=args.weights,
+        init_model=args.init_model,
+        tile_size=args.tile_size,
+        overlap=args.overlap,
+    )
+
+    def on_epoch(entry: dict) -> None:
+        iou = "-" if entry["val_iou"] is None else f"{entry['val_iou']:.3f}"
+        print(
+            f"epoch {entry['epoch']:3d}: loss {entry['train_loss']:.4f}, validation IoU {iou}, "
+            f"{entry['seconds']:.1f} s{' *' if entry['improved'] else ''}",
+            flush=True,
+        )
+
+    result = train_model(
+        args.chips, args.out, config, feedback=_console_feedback(args), on_epoch=on_epoch, resume=args.resume
+    )
+    iou = (
+        "no validation chips" if result.best_val_iou is None else f"validation IoU {result.best_val_iou:.3f}"
+    )
+    print(
+        f"{result.model_path}: best epoch {result.best_epoch} ({iou}), {result.epochs_run} epochs on "
+        f"{result.device} in {result.seconds:.0f} s" + (" (early stop)" if result.stopped_early else "")
+    )
+    return 0
+
+
+def _cmd_infer(args: argparse.Namespace) -> int:
+    from .core.candidates import write_candidates
+    from .core.inference import predict_raster
+    from .core.raster_io import check_writable
+
+    check_writable(args.out)
+    extent = tuple(float(v) for v in args.extent.split(",")) if args.extent else None
+    if extent is not None and len(extent) != 4:
+        raise RtsMapperError("--extent wants minx,miny,maxx,maxy in the image's CRS")
+    result = predict_raster(
+        args.model,
+        args.image,
+        args.prob,
+        extent=extent,
+        device=args.device,
+        batch_size=args.batch_size,
+        threshold=args.threshold,
+        min_area_m2=args.min_area,
+        known=args.known,
+        feedback=_console_feedback(args),
+    )
+    for candidate in result.candidates:
+        candidate.year, candidate.iteration = args.year, args.iteration
+    from rasterio.crs import CRS
+
+    try:
+        write_candidates(args.out, result.candidates, CRS.from_user_input(result.crs))
+    except BaseException:
+        if args.prob:
+            Path(args.prob).unlink(missing_ok=True)
+        raise
+    print(
+        f"{args.out}: {len(result.candidates)} candidates ({result.set_aside_known} set aside as already known) "
+        f"over {result.area_km2:.2f} km² in {result.seconds:.1f} s ({result.km2_per_minute:.1f} km²/min, "
+        f"{result.tiles} tiles, {result.skipped_tiles} empty skipped, {result.device}, batch {result.batch_size})"
+    )
+    for note in result.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .core.evaluation import evaluate_files
+
+    print(json.dumps(evaluate_files(args.pred, args.truth, args.iou).as_dict(), indent=2))
+    return 0
+
+
+def _cmd_model_info(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from .core.model import read_card
+
+    print(json.dumps(asdict(read_card(args.model)), indent=2))
     return 0
 
 
@@ -124,6 +244,64 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--sensor", default="PlanetScope", help="sensor recorded with the year")
     prepare.add_argument("--dates", default=None, help="acquisition date range START,END (ISO dates)")
     prepare.set_defaults(func=_cmd_prepare)
+
+    chips = commands.add_parser("chips", help="cut training chips around RTS and non-RTS polygons")
+    chips.add_argument("--image", required=True, nargs="+", help="prepared 8-bit RGB image(s)")
+    chips.add_argument("--positives", required=True, help="RTS polygons (file or file|layername=x)")
+    chips.add_argument("--negatives", default=None, help="non-RTS polygons (representative false positives)")
+    chips.add_argument("--out", required=True, help="chip folder (replaced)")
+    chips.add_argument("--size", type=int, default=480, help="smallest chip side in pixels")
+    chips.add_argument("--buffer", type=float, default=300.0, help="metres around each polygon")
+    chips.add_argument("--val-fraction", type=float, default=0.2)
+    chips.add_argument("--seed", type=int, default=0)
+    chips.set_defaults(func=_cmd_chips)
+
+    train = commands.add_parser("train", help="train or fine-tune DeepLabv3+ on chips")
+    train.add_argument("--chips", required=True, help="chip folder made by `chips`")
+    train.add_argument("--out", required=True, help="model file to write (.safetensors)")
+    train.add_argument("--encoder", default="resnet34")
+    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument(
+        "--weights", default=None, help="local ImageNet encoder weights (nothing is downloaded)"
+    )
+    train.add_argument("--init-model", default=None, help="fine-tune from this model file")
+    train.add_argument("--batch-size", type=int, default=8)
+    train.add_argument("--crop-size", type=int, default=256)
+    train.add_argument("--lr", type=float, default=5e-4)
+    train.add_argument("--patience", type=int, default=8)
+    train.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    train.add_argument("--tile-size", type=int, default=512, help="inference tile size written to the card")
+    train.add_argument("--overlap", type=int, default=64, help="inference overlap written to the card")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--resume", action="store_true", help="continue from the checkpoint next to --out")
+    train.set_defaults(func=_cmd_train)
+
+    infer = commands.add_parser("infer", help="tiled inference over an image -> candidate polygons")
+    infer.add_argument("--model", required=True)
+    infer.add_argument("--image", required=True, help="prepared 8-bit RGB image")
+    infer.add_argument("--out", required=True, help="candidates GeoPackage to write")
+    infer.add_argument("--prob", default=None, help="also keep the probability GeoTIFF here")
+    infer.add_argument("--known", default=None, help="confirmed RTS: candidates touching them are set aside")
+    infer.add_argument("--threshold", type=float, default=None, help="default: the model card's")
+    infer.add_argument("--min-area", type=float, default=500.0, help="smallest candidate in m² (0.05 ha)")
+    infer.add_argument("--extent", default=None, help="minx,miny,maxx,maxy in the image CRS")
+    infer.add_argument("--device", default="auto")
+    infer.add_argument(
+        "--batch-size", type=int, default=None, help="tiles per pass (default: 1 on CPU, 8 on GPU)"
+    )
+    infer.add_argument("--year", type=int, default=None, help="recorded on each candidate")
+    infer.add_argument("--iteration", type=int, default=None, help="recorded on each candidate")
+    infer.set_defaults(func=_cmd_infer)
+
+    evaluate = commands.add_parser("evaluate", help="polygon-level precision / recall / F1 (prints JSON)")
+    evaluate.add_argument("--pred", required=True)
+    evaluate.add_argument("--truth", required=True)
+    evaluate.add_argument("--iou", type=float, default=0.5)
+    evaluate.set_defaults(func=_cmd_evaluate)
+
+    info = commands.add_parser("model-info", help="print a model file's card (JSON)")
+    info.add_argument("model")
+    info.set_defaults(func=_cmd_model_info)
 
     synth = commands.add_parser("synth", help="generate the synthetic demo region (seeded)")
     synth.add_argument("--out", required=True, help="output folder")

@@ -105,14 +105,11 @@ def partial_path(out: Path) -> Path:
     return out.with_name(out.name + ".partial")
 
 
-@contextlib.contextmanager
-def atomic_output(out: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``out``; rename it to ``out`` only if the block succeeds.
-
-    On error or cancel the partial file (and its GDAL side files) are removed, so nothing that
-    looks finished is left behind. An unwritable destination fails before any work starts.
-    """
+def check_writable(out: str | os.PathLike) -> Path:
+    """Make sure ``out`` can be written (creating its folder): fail before any long work."""
     out = Path(out)
+    if out.is_dir():
+        raise RtsMapperError("is a folder; give a file name", out)
     if not out.parent.is_dir():
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -120,6 +117,17 @@ def atomic_output(out: str | os.PathLike) -> Iterator[Path]:
             raise RtsMapperError(f"cannot create the output folder ({exc.strerror})", out.parent) from exc
     if not os.access(out.parent, os.W_OK):
         raise RtsMapperError("cannot write here (permission denied)", out.parent)
+    return out
+
+
+@contextlib.contextmanager
+def atomic_output(out: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``out``; rename it to ``out`` only if the block succeeds.
+
+    On error or cancel the partial file (and its GDAL side files) are removed, so nothing that
+    looks finished is left behind. An unwritable destination fails before any work starts.
+    """
+    out = check_writable(out)
     partial = partial_path(out)
     remove_with_sidecars(partial)
     try:

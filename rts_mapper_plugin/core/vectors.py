@@ -152,7 +152,9 @@ def write_features(
         if kind is bool:
             field_defn.SetSubType(ogr.OFSTBoolean)
         ogr_layer.CreateField(field_defn)
-    dataset.StartTransaction()
+    transactions = bool(dataset.TestCapability(ogr.ODsCTransactions))
+    if transactions:  # one transaction for the whole layer: fast, and all or nothing
+        dataset.StartTransaction()
     definition = ogr_layer.GetLayerDefn()
     for geometry, attributes in zip(features.geometries, features.attributes or [{}] * len(features)):
         feature = ogr.Feature(definition)
@@ -164,7 +166,8 @@ def write_features(
             geometry = _coerce(geometry, geometry_type)
             feature.SetGeometry(ogr.CreateGeometryFromWkb(shapely.to_wkb(geometry)))
         ogr_layer.CreateFeature(feature)
-    dataset.CommitTransaction()
+    if transactions:
+        dataset.CommitTransaction()
     dataset = None
     return path
 

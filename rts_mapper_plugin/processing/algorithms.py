@@ -8,5 +8,14 @@ from qgis.core import QgsProcessingAlgorithm
 def all_algorithms() -> list[QgsProcessingAlgorithm]:
     from .environment_check import EnvironmentCheckAlgorithm
     from .imagery import BuildYearlyMosaicAlgorithm, PrepareImageryAlgorithm
+    from .model_engine import EvaluateAlgorithm, InferAlgorithm, MakeChipsAlgorithm, TrainModelAlgorithm
 
-    return [EnvironmentCheckAlgorithm(), PrepareImageryAlgorithm(), BuildYearlyMosaicAlgorithm()]
+    return [
+        EnvironmentCheckAlgorithm(),
+        PrepareImageryAlgorithm(),
+        BuildYearlyMosaicAlgorithm(),
+        MakeChipsAlgorithm(),
+        TrainModelAlgorithm(),
+        InferAlgorithm(),
+        EvaluateAlgorithm(),
+    ]

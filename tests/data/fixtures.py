@@ -92,3 +92,63 @@ if __name__ == "__main__":
 
     region = small_region(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("tiny_region"))
     print(render_preview(region))
+
+
+def red_threshold_model(threshold: int = 200):
+    """A stand-in "model" whose logit is high where the red band is above ``threshold``.
+
+    Lets the inference machinery (tiling, blending, streaming, vectorising) be checked against
+    exactly known shapes, independently of training. Works on normalised input as the card says.
+    """
+    import torch
+
+    from rts_mapper_plugin.core.model import IMAGENET_MEAN, IMAGENET_STD
+
+    class RedThreshold(torch.nn.Module):
+        def forward(self, x):
+            red = (x[:, :1] * IMAGENET_STD[0] + IMAGENET_MEAN[0]) * 255.0
+            return (red - threshold) * 0.5
+
+    return RedThreshold()
+
+
+def trained_model(cache_root: Path | None = None) -> Path:
+    """A small resnet18 model trained for a few epochs on a small region (cached on disk, keyed by
+    the source of everything that shapes it, so a second test session reuses it)."""
+    import hashlib
+
+    from rts_mapper_plugin.core.chips import make_chips
+    from rts_mapper_plugin.core.imagery import prepare_image
+    from rts_mapper_plugin.core.training import TrainConfig, train_model
+
+    sources = ["synthetic.py", "chips.py", "training.py", "model.py", "imagery.py"]
+    digest = hashlib.sha256()
+    for name in sources:
+        digest.update((ROOT / "rts_mapper_plugin" / "core" / name).read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    cache = (cache_root or Path("/tmp") / "rts_mapper_test_cache") / digest.hexdigest()[:16]
+    model = cache / "model.safetensors"
+    if model.exists():
+        return model
+    work = cache.with_name(cache.name + ".partial")
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
+    region = small_region(work / "region", size=700, seed=21)
+    image = prepare_image(region.scenes[2019], work / "2019.tif").path
+    chips = make_chips(
+        image, region.truth_uri("rts"), region.truth_uri("lookalikes"), work / "chips", size=256, buffer_m=150
+    )
+    config = TrainConfig(
+        encoder="resnet18",
+        epochs=5,
+        batch_size=8,
+        crop_size=192,
+        learning_rate=1e-3,
+        tile_size=256,
+        overlap=64,
+    )
+    train_model(chips, work / "model.safetensors", config)
+    shutil.rmtree(cache, ignore_errors=True)
+    work.rename(cache)
+    return model

@@ -1,0 +1,526 @@
+"""Tiled DeepLabv3+ inference over whole regions, streamed, in bounded memory.
+
+The image (or an extent of it) is cut into tiles of the card's size with overlap, on one global
+grid. A reader thread reads the next strip of tiles while the model works on the current one.
+Predictions are blended across overlaps with smooth (raised-cosine) weights, rows are written out
+as soon as no later tile touches them, and candidates are vectorised from those rows on the fly
+(see :mod:`.candidates`). Memory depends on the tile size and the image width only. Fully
+nodata tiles are skipped. A GPU out-of-memory halves the batch, then falls back to the CPU.
+
+Output: a tiled, compressed probability GeoTIFF (percent, 0-100, nodata 255) with the input's
+georeferencing, written to a partial file renamed only on success; and the candidates.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rasterio.enums import MaskFlags
+from rasterio.windows import Window, from_bounds
+
+from .candidates import DEFAULT_MIN_AREA_M2, Candidate, CandidateBuilder, set_aside_known
+from .errors import RtsMapperError
+from .model import ModelCard, configure_threads, load_model, pick_device, require_torch
+from .progress import Feedback
+from .raster_io import (
+    GTIFF_PROFILE,
+    READ_ERRORS,
+    atomic_output,
+    gdal_env,
+    open_raster,
+    pixel_area_m2,
+    require_crs,
+)
+from .vectors import FeatureSet, read_features
+
+PROB_NODATA = 255
+WRITE_ROWS = 256  # write the probability raster in whole 256-row blocks
+
+
+@dataclass
+class InferenceResult:
+    candidates: list[Candidate]
+    set_aside_known: int
+    prob_path: Path | None
+    tiles: int
+    skipped_tiles: int
+    megapixels: float
+    area_km2: float
+    seconds: float
+    forward_seconds: float
+    device: str
+    batch_size: int
+    card: ModelCard
+    crs: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def km2_per_minute(self) -> float:
+        return self.area_km2 / (self.seconds / 60) if self.seconds else float("nan")
+
+
+def blend_weights(size: int, overlap: int) -> np.ndarray:
+    """2-D tile weights: 1 in the middle, raised-cosine ramps over the overlap, never 0."""
+    ramp = np.ones(size, dtype=np.float32)
+    if overlap > 0:
+        position = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap
+        rise = 0.5 - 0.5 * np.cos(np.pi * position)
+        ramp[:overlap] = rise
+        ramp[-overlap:] = np.minimum(ramp[-overlap:], rise[::-1])
+    ramp = np.maximum(ramp, 1e-3)
+    return np.outer(ramp, ramp)
+
+
+def tile_origins(length: int, tile: int, stride: int) -> list[int]:
+    """Tile starts covering [0, length): on the stride grid, the last one flush with the end."""
+    if length <= tile:
+        return [0]
+    origins = list(range(0, length - tile, stride))
+    origins.append(length - tile)
+    return sorted(set(origins))
+
+
+class _Reader(threading.Thread):
+    """Reads strips of rows ahead of the model (I/O overlapped with compute).
+
+    Each strip re-uses the rows it shares with the previous one, so every row is decoded once.
+    Validity comes from the pixels when the image's mask is a nodata value (prepared images: 0);
+    GDAL's mask is read only for alpha bands and internal masks.
+    """
+
+    def __init__(self, dataset, window: Window, rows: list[int], tile: int) -> None:
+        super().__init__(daemon=True, name="rts-inference-reader")
+        self.dataset, self.window, self.rows, self.tile = dataset, window, rows, tile
+        self.queue: queue.Queue = queue.Queue(maxsize=2)
+        self.stop = threading.Event()
+        flags = [set(dataset.mask_flag_enums[i]) for i in range(3)]
+        self.needs_gdal_mask = any(
+            MaskFlags.per_dataset in f or MaskFlags.alpha in f for f in flags
+        ) or not all(MaskFlags.nodata in f or MaskFlags.all_valid in f for f in flags)
+        self.nodata = [dataset.nodatavals[i] for i in range(3)]
+
+    def _read(self, row: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = Window(self.window.col_off, self.window.row_off + row, self.window.width, height)
+        rgb = self.dataset.read([1, 2, 3], window=rows, boundless=True, fill_value=0)
+        if self.needs_gdal_mask:
+            valid = self.dataset.dataset_mask(window=rows, boundless=True) > 0
+        else:
+            valid = np.zeros(rgb.shape[1:], dtype=bool)
+            for band, nodata in zip(rgb, self.nodata):
+                valid |= band != (0 if nodata is None else nodata)
+        return rgb, valid & np.any(rgb > 0, axis=0)
+
+    def run(self) -> None:
+        try:
+            previous = None  # (row, rgb, valid) of the last strip
+            for row in self.rows:
+                if previous is not None and row < previous[0] + self.tile:
+                    shared = previous[0] + self.tile - row
+                    new_rgb, new_valid = self._read(row + shared, self.tile - shared)
+                    rgb = np.concatenate([previous[1][:, -shared:], new_rgb], axis=1)
+                    valid = np.concatenate([previous[2][-shared:], new_valid], axis=0)
+                else:
+                    rgb, valid = self._read(row, self.tile)
+                previous = (row, rgb, valid)
+                if not self._put((row, rgb, valid)):
+                    return
+        except READ_ERRORS as exc:
+            self._put(
+                RtsMapperError(
+                    f"cannot be read completely: truncated or corrupt? ({str(exc).splitlines()[0]})",
+                    self.dataset.name,
+                )
+            )
+        except Exception as exc:  # handed to the main thread, which raises it
+            self._put(exc)
+
+    def _put(self, item) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+
+def optimise_for_inference(model, device: str, tile: int):
+    """The model moved to ``device`` and, for segmentation-models-pytorch models, traced and
+    frozen with BatchNorm folded into the convolutions (1.4x faster on this CPU, same output to
+    1e-5). Anything that cannot be traced runs as it is. Already optimised models pass through."""
+    torch, smp = require_torch()
+    if isinstance(model, torch.jit.ScriptModule):
+        return model
+    model = model.eval().to(device)
+    if device == "cpu":
+        model = model.to(memory_format=torch.channels_last)
+    if not isinstance(model, smp.base.SegmentationModel):
+        return model
+    example = torch.zeros(1, 3, tile, tile, device=device)
+    if device == "cpu":
+        example = example.contiguous(memory_format=torch.channels_last)
+    try:
+        # TorchScript is deprecated in favour of torch.compile, which needs a C++ toolchain at run
+        # time (not on field laptops); if a future torch drops it, eager mode takes over below.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, example)))
+    except Exception:  # an exotic encoder, or no TorchScript: eager mode is slower but correct
+        return model
+
+
+class _Predictor:
+    """Runs batches through the model; on out-of-memory halves the batch, then moves to the CPU."""
+
+    def __init__(self, model, device: str, batch_size: int, torch, tile: int, card: ModelCard) -> None:
+        self.original, self.device, self.batch_size, self.torch = model, device, max(1, batch_size), torch
+        self.tile = tile
+        # normalisation as one multiply-add per channel, done by torch on the uint8 tiles
+        norm = card.normalisation
+        std = np.asarray(norm["std"], dtype=np.float32)
+        self.scale = torch.from_numpy(np.float32(norm["scale"]) / std).reshape(1, 3, 1, 1)
+        self.offset = torch.from_numpy(-np.asarray(norm["mean"], dtype=np.float32) / std).reshape(1, 3, 1, 1)
+        self.forward_seconds = 0.0
+        self.notes: list[str] = []
+        self._prepare()
+
+    def _prepare(self) -> None:
+        self.model = optimise_for_inference(self.original, self.device, self.tile)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """(n, 3, tile, tile) uint8 tiles -> (n, tile, tile) probabilities."""
+        outputs, start = [], 0
+        while start < len(batch):
+            chunk = batch[start : start + self.batch_size]
+            try:
+                outputs.append(self._forward(chunk))
+                start += len(chunk)
+            except (RuntimeError, MemoryError) as exc:
+                if not _is_out_of_memory(exc):
+                    raise
+                self._shrink(exc)
+        return np.concatenate(outputs)
+
+    def _forward(self, chunk: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        started = time.perf_counter()
+        with torch.inference_mode():
+            memory_format = torch.channels_last if self.device == "cpu" else torch.contiguous_format
+            tensor = (
+                torch.from_numpy(chunk).to(self.device).to(dtype=torch.float32, memory_format=memory_format)
+            )
+            tensor = tensor * self.scale.to(self.device) + self.offset.to(self.device)
+            probability = torch.sigmoid(self.model(tensor)[:, 0]).float().cpu().numpy()
+        self.forward_seconds += time.perf_counter() - started
+        return probability
+
+    def _shrink(self, exc: BaseException) -> None:
+        if self.device.startswith("cuda"):
+            self.torch.cuda.empty_cache()
+        if self.batch_size > 1:
+            self.batch_size //= 2
+            self.notes.append(f"out of memory: batch size reduced to {self.batch_size}")
+        elif self.device.startswith("cuda"):
+            self.device = "cpu"
+            if isinstance(self.original, self.torch.jit.ScriptModule):
+                self.original = self.original.to("cpu")
+            self._prepare()
+            self.notes.append("out of GPU memory even with one tile per batch: continued on the CPU")
+        else:
+            raise RtsMapperError(
+                "not enough memory for even one tile: use a smaller tile size or close other programs"
+            ) from exc
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
+
+
+def predict_raster(
+    model_path: str | os.PathLike,
+    image_path: str | os.PathLike,
+    prob_out: str | os.PathLike | None = None,
+    extent: tuple[float, float, float, float] | None = None,
+    device: str = "auto",
+    batch_size: int | None = None,
+    threshold: float | None = None,
+    min_area_m2: float = DEFAULT_MIN_AREA_M2,
+    known: str | os.PathLike | FeatureSet | None = None,
+    tile_size: int | None = None,
+    overlap: int | None = None,
+    feedback: Feedback | None = None,
+    model=None,
+    card: ModelCard | None = None,
+) -> InferenceResult:
+    """Infer RTS probability over ``image_path`` (or ``extent`` of it, in the image's CRS).
+
+    Args:
+        model_path: the model file (safetensors + card).
+        image_path: an 8-bit RGB image made by ``prepare``.
+        prob_out: where to write the probability GeoTIFF (None: do not keep it).
+        extent: (minx, miny, maxx, maxy) to infer over, in the image CRS.
+        device: "auto", "cpu" or "cuda".
+        batch_size: tiles per forward pass; None: 1 on the CPU (fastest per tile there, measured
+            in docs/benchmarks.md), 8 on a GPU. Shrunk automatically on out-of-memory.
+        threshold: probability threshold (default: the card's).
+        min_area_m2: smallest candidate kept (default 0.05 ha).
+        known: confirmed RTS polygons: candidates that touch them are set aside.
+        tile_size, overlap: override the card's.
+        model, card: an already loaded model (the benchmarks reuse one).
+
+    Raises:
+        RtsMapperError: bad model or image, extent outside the image, unwritable output.
+        Cancelled: the user cancelled; nothing is left behind.
+    """
+    torch, _ = require_torch()
+    feedback = feedback or Feedback()
+    started = time.perf_counter()
+    image_path = Path(image_path)
+    device = pick_device(device)
+    if batch_size is None:
+        batch_size = 1 if device == "cpu" else 8
+    if model is None:
+        model, card = load_model(model_path)
+    configure_threads()
+    tile = int(tile_size or card.tile_size)
+    overlap = int(card.overlap if overlap is None else overlap)
+    if tile % 32 or tile < 64 or not 0 <= overlap < tile // 2:
+        raise RtsMapperError(
+            f"tile size {tile} must be a multiple of 32 (>= 64) and overlap {overlap} below half of it"
+        )
+    threshold = card.threshold if threshold is None else float(threshold)
+    known_features = (
+        read_features(known, polygons_only=True) if isinstance(known, (str, os.PathLike)) else known
+    )
+
+    with gdal_env(), open_raster(image_path) as dataset:
+        _check_image(dataset, image_path)
+        window = _window_for(dataset, extent, image_path)
+        width, height = int(window.width), int(window.height)
+        window_transform = dataset.window_transform(window)
+        stride = tile - overlap
+        rows, cols = tile_origins(height, tile, stride), tile_origins(width, tile, stride)
+        weights = blend_weights(tile, overlap)
+        predictor = _Predictor(model, device, batch_size, torch, tile, card)
+        builder = CandidateBuilder(window_transform, dataset.crs, threshold)
+        profile = {
+            **GTIFF_PROFILE,
+            "width": width,
+            "height": height,
+            "count": 1,
+            "dtype": "uint8",
+            "nodata": PROB_NODATA,
+            "crs": dataset.crs,
+            "transform": window_transform,
+            "zlevel": 1,  # a smooth 8-bit surface: level 1 is nearly as small and several times faster
+        }
+        reader = _Reader(dataset, window, rows, tile)
+        counters = {"tiles": 0, "skipped": 0, "valid_pixels": 0}
+        output = atomic_output(prob_out) if prob_out is not None else _NoOutput()
+        try:
+            with output as partial:
+                writer = _ProbabilityWriter(partial, profile)
+                reader.start()
+                _run(
+                    reader,
+                    rows,
+                    cols,
+                    tile,
+                    width,
+                    height,
+                    weights,
+                    predictor,
+                    builder,
+                    writer,
+                    counters,
+                    feedback,
+                )
+                writer.close()
+        finally:
+            reader.stop.set()
+            if reader.ident is not None:  # started
+                reader.join(timeout=5)
+        pixel_area = pixel_area_m2(dataset)
+        crs = dataset.crs
+    candidates = builder.finish(min_area_m2)
+    candidates, set_aside = set_aside_known(candidates, known_features, crs)
+    feedback.step(1.0)
+    return InferenceResult(
+        candidates=candidates,
+        set_aside_known=set_aside,
+        prob_path=Path(prob_out) if prob_out is not None else None,
+        tiles=counters["tiles"],
+        skipped_tiles=counters["skipped"],
+        megapixels=width * height / 1e6,
+        area_km2=counters["valid_pixels"] * pixel_area / 1e6,
+        seconds=time.perf_counter() - started,
+        forward_seconds=predictor.forward_seconds,
+        device=predictor.device,
+        batch_size=predictor.batch_size,
+        card=card,
+        crs=crs.to_string(),
+        notes=predictor.notes,
+    )
+
+
+def _check_image(dataset, path: Path) -> None:
+    require_crs(dataset, path)
+    if dataset.count != 3 or dataset.dtypes[0] != "uint8":
+        raise RtsMapperError(
+            f"has {dataset.count} band(s) of {dataset.dtypes[0]}; the model takes the 8-bit RGB made by "
+            "`prepare` (python -m rts_mapper_plugin prepare, or RTS Mapper › Prepare imagery…)",
+            path,
+        )
+
+
+def _window_for(dataset, extent, path: Path) -> Window:
+    full = Window(0, 0, dataset.width, dataset.height)
+    if extent is None:
+        return full
+    minx, miny, maxx, maxy = extent
+    if not (minx < maxx and miny < maxy):
+        raise RtsMapperError(f"the extent {extent} is empty")
+    window = from_bounds(minx, miny, maxx, maxy, dataset.transform).round_offsets().round_lengths()
+    try:
+        window = window.intersection(full)
+    except Exception as exc:  # rasterio raises WindowError when they do not intersect
+        raise RtsMapperError("the extent lies outside the image", path) from exc
+    if window.width < 1 or window.height < 1:
+        raise RtsMapperError("the extent lies outside the image", path)
+    return Window(int(window.col_off), int(window.row_off), int(window.width), int(window.height))
+
+
+class _NoOutput:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+class _ProbabilityWriter:
+    """Writes finished rows in whole 256-row blocks (compressed tiles are written once)."""
+
+    def __init__(self, path: Path | None, profile: dict) -> None:
+        import rasterio
+
+        self.dataset = rasterio.open(path, "w", **profile) if path is not None else None
+        if self.dataset is not None:
+            self.dataset.set_band_description(1, "RTS probability (%)")
+            self.dataset.update_tags(1, UNITS="percent", SCALE="0-100")
+        self.pending: list[np.ndarray] = []
+        self.pending_rows = 0
+        self.next_row = 0
+
+    def add(self, probability: np.ndarray, valid: np.ndarray) -> None:
+        if self.dataset is None:
+            return
+        percent = np.where(valid, np.rint(probability * 100), PROB_NODATA).astype(np.uint8)
+        self.pending.append(percent)
+        self.pending_rows += percent.shape[0]
+        if self.pending_rows >= WRITE_ROWS:
+            self._flush(whole_blocks=True)
+
+    def _flush(self, whole_blocks: bool) -> None:
+        block = np.concatenate(self.pending) if len(self.pending) > 1 else self.pending[0]
+        rows = (block.shape[0] // WRITE_ROWS) * WRITE_ROWS if whole_blocks else block.shape[0]
+        if rows:
+            self.dataset.write(block[:rows], 1, window=Window(0, self.next_row, block.shape[1], rows))
+            self.next_row += rows
+        rest = block[rows:]
+        self.pending = [rest] if rest.shape[0] else []
+        self.pending_rows = rest.shape[0]
+
+    def close(self) -> None:
+        if self.dataset is None:
+            return
+        if self.pending_rows:
+            self._flush(whole_blocks=False)
+        self.dataset.close()
+        import rasterio
+        from rasterio.enums import Resampling
+
+        from .raster_io import overview_factors
+
+        with rasterio.Env(ZLEVEL_OVERVIEW=1), rasterio.open(self.dataset.name, "r+") as dataset:
+            dataset.build_overviews(overview_factors(dataset.width, dataset.height), Resampling.average)
+
+
+def _run(
+    reader, rows, cols, tile, width, height, weights, predictor, builder, writer, counters, feedback
+) -> None:
+    """Main loop: predict each strip, blend into a rolling buffer, flush finished rows."""
+    accumulated = np.zeros((tile, width), dtype=np.float32)
+    weight_sum = np.zeros((tile, width), dtype=np.float32)
+    valid_buffer = np.zeros((tile, width), dtype=bool)
+    buffer_top = 0  # image row (within the window) of buffer row 0
+    for strip_index, expected_row in enumerate(rows):
+        item = reader.queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        row, rgb, valid = item
+        assert row == expected_row
+        feedback.check()
+        shift = row - buffer_top
+        if shift:  # move the buffer down to start at this strip
+            _flush(
+                accumulated[:shift],
+                weight_sum[:shift],
+                valid_buffer[:shift],
+                buffer_top,
+                builder,
+                writer,
+                counters,
+            )
+            for array in (accumulated, weight_sum, valid_buffer):
+                array[:-shift] = array[shift:]
+                array[-shift:] = 0
+            buffer_top = row
+        rows_here = min(tile, height - row)
+        valid_buffer[:rows_here] |= valid[:rows_here, :width]
+        wanted = [c for c in cols if valid[:, c : c + tile].any()]
+        counters["tiles"] += len(cols)
+        counters["skipped"] += len(cols) - len(wanted)
+        if wanted:
+            batch = np.stack([_tile(rgb, c, tile) for c in wanted])
+            probabilities = predictor(batch)
+            for col, probability in zip(wanted, probabilities):
+                span = min(tile, width - col)
+                accumulated[:, col : col + span] += (probability * weights)[:, :span]
+                weight_sum[:, col : col + span] += weights[:, :span]
+        feedback.step(0.97 * (strip_index + 1) / len(rows))
+    last_rows = height - buffer_top
+    _flush(
+        accumulated[:last_rows],
+        weight_sum[:last_rows],
+        valid_buffer[:last_rows],
+        buffer_top,
+        builder,
+        writer,
+        counters,
+    )
+
+
+def _tile(rgb: np.ndarray, col: int, tile: int) -> np.ndarray:
+    piece = rgb[:, :, col : col + tile]
+    if piece.shape[2] < tile:  # the image is narrower than a tile: pad with nodata
+        piece = np.pad(piece, ((0, 0), (0, 0), (0, tile - piece.shape[2])))
+    return piece
+
+
+def _flush(accumulated, weight_sum, valid, row_start, builder, writer, counters) -> None:
+    if not len(accumulated):
+        return
+    covered = weight_sum > 0
+    probability = np.divide(accumulated, weight_sum, out=np.zeros_like(accumulated), where=covered)
+    valid = valid & covered
+    counters["valid_pixels"] += int(valid.sum())
+    builder.add_rows(row_start, probability, valid)
+    writer.add(probability, valid)

@@ -1,0 +1,274 @@
+"""DeepLabv3+ models and model files: safetensors weights with a JSON card in the header.
+
+A model file is one ``.safetensors`` file: the weights, and under the header key
+``rts_mapper_card`` a JSON *model card* (architecture, encoder, input bands and their order,
+normalisation, tile size, overlap, threshold, classes, training summary and history, versions).
+Loading never unpickles anything: safetensors holds raw tensors only, and local ImageNet encoder
+weights in PyTorch format are read with ``torch.load(weights_only=True)``.
+
+torch and segmentation-models-pytorch are imported inside functions, so that importing this
+module (and the plugin) works without them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import MissingDependencyError, RtsMapperError
+
+CARD_KEY = "rts_mapper_card"
+CARD_VERSION = 1
+ARCHITECTURE = "DeepLabV3Plus"
+# Encoders offered in the docks; any other segmentation-models-pytorch encoder name also works.
+ENCODERS = ("resnet34", "resnet18", "resnet50", "mobilenet_v2", "efficientnet-b0")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class ModelCard:
+    """Everything needed to use a model correctly, travelling inside the model file."""
+
+    encoder: str = "resnet34"
+    architecture: str = ARCHITECTURE
+    in_channels: int = 3
+    bands: list[str] = field(default_factory=lambda: ["red", "green", "blue"])
+    input_description: str = "8-bit RGB prepared by RTS Mapper (values 1-255, 0 = nodata)"
+    normalisation: dict[str, Any] = field(
+        default_factory=lambda: {"scale": 1 / 255, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
+    )
+    pixel_size_m: float = 3.0
+    tile_size: int = 512
+    overlap: int = 64
+    threshold: float = 0.5
+    classes: list[str] = field(default_factory=lambda: ["background", "rts"])
+    encoder_init: str = "random (no ImageNet weights given)"
+    training: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)
+    created_at: str = ""
+    card_version: int = CARD_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, path: str | os.PathLike) -> ModelCard:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise RtsMapperError(f"has an unreadable model card ({exc.msg})", path) from exc
+        known = set(cls.__dataclass_fields__)
+        card = cls(**{k: v for k, v in data.items() if k in known})
+        if card.architecture != ARCHITECTURE:
+            raise RtsMapperError(f"is a {card.architecture} model; RTS Mapper runs {ARCHITECTURE}", path)
+        if card.in_channels != len(card.bands):
+            raise RtsMapperError("has a model card whose bands do not match its input channels", path)
+        return card
+
+    def summary(self) -> str:
+        """One paragraph for the inference dock: what this model is and what it was trained on."""
+        trained = self.training
+        parts = [f"DeepLabv3+ / {self.encoder}", f"tile {self.tile_size} px, overlap {self.overlap}"]
+        if trained:
+            iou = trained.get("best_val_iou")
+            quality = (
+                f"best validation IoU {iou:.3f}" if isinstance(iou, (int, float)) else "no validation chips"
+            )
+            parts.append(
+                f"trained on {trained.get('positives', '?')} RTS and {trained.get('negatives', '?')} non-RTS "
+                f"polygons ({trained.get('train_chips', '?')} + {trained.get('val_chips', '?')} chips), "
+                f"{quality} at epoch {trained.get('best_epoch', '?')}"
+            )
+        parts.append(f"encoder start: {self.encoder_init}")
+        if self.created_at:
+            parts.append(f"saved {self.created_at[:16].replace('T', ' ')} UTC")
+        return "; ".join(parts)
+
+
+def require_torch():
+    """Import torch and segmentation-models-pytorch, or raise a clear MissingDependencyError."""
+    try:
+        import segmentation_models_pytorch as smp
+        import torch
+    except ImportError as exc:
+        from .environment import deep_learning_missing, install_command
+
+        missing = deep_learning_missing() or ["torch", "segmentation-models-pytorch"]
+        raise MissingDependencyError(
+            f"training and inference need {', '.join(missing)} ({exc}); install with: {install_command(missing)}"
+        ) from exc
+    return torch, smp
+
+
+def versions() -> dict[str, str]:
+    torch, smp = require_torch()
+    from ..__about__ import __version__
+
+    return {
+        "rts_mapper": __version__,
+        "torch": torch.__version__,
+        "segmentation_models_pytorch": smp.__version__,
+    }
+
+
+def create_model(encoder: str = "resnet34", in_channels: int = 3, classes: int = 1):
+    """A DeepLabv3+ with the named encoder, randomly initialised (nothing is downloaded)."""
+    _, smp = require_torch()
+    try:
+        return smp.DeepLabV3Plus(
+            encoder_name=encoder, encoder_weights=None, in_channels=in_channels, classes=classes
+        )
+    except (KeyError, ValueError) as exc:
+        raise RtsMapperError(f"unknown encoder {encoder!r} (try one of: {', '.join(ENCODERS)})") from exc
+
+
+def load_encoder_weights(model, path: str | os.PathLike) -> str:
+    """Load local ImageNet weights (safetensors or a PyTorch state dict) into the encoder.
+
+    Returns a note for the card. Classifier heads in the file (``fc.``, ``classifier.``) are
+    ignored; the encoder's own layers must all be found, or it is the wrong file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RtsMapperError("no such encoder weights file", path)
+    state = _read_state_dict(path)
+    state = {k.removeprefix("encoder.").removeprefix("module."): v for k, v in state.items()}
+    encoder_state = model.encoder.state_dict()
+    usable = {
+        k: v
+        for k, v in state.items()
+        if k in encoder_state and tuple(v.shape) == tuple(encoder_state[k].shape)
+    }
+    missing = [k for k in encoder_state if k not in usable and not k.endswith("num_batches_tracked")]
+    if not usable or len(missing) > 0.05 * len(encoder_state):
+        raise RtsMapperError(
+            f"does not hold weights for this encoder ({len(usable)} of {len(encoder_state)} layers match)",
+            path,
+        )
+    model.encoder.load_state_dict(usable, strict=False)
+    return f"ImageNet weights from {path.name} ({len(usable)} layers)"
+
+
+def _read_state_dict(path: Path) -> dict:
+    torch, _ = require_torch()
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except Exception as exc:
+            raise RtsMapperError(f"is not a readable safetensors file ({exc})", path) from exc
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)  # never a full unpickle
+    except Exception as exc:
+        raise RtsMapperError(
+            f"cannot be read as plain weights (safetensors, or a PyTorch state dict; pickled objects are refused): {exc}",
+            path,
+        ) from exc
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise RtsMapperError("does not hold a state dict", path)
+    return state
+
+
+def save_model(model, card: ModelCard, path: str | os.PathLike) -> Path:
+    """Write weights + card to ``path`` atomically (a partial file renamed on success)."""
+    require_torch()
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    card.created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    card.versions = versions()
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    partial = path.with_name(path.name + ".partial")
+    try:
+        save_file(state, str(partial), metadata={CARD_KEY: card.to_json(), "format": "pt"})
+        os.replace(partial, path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise RtsMapperError(f"cannot write the model file ({exc.strerror})", path) from exc
+    return path
+
+
+def read_card(path: str | os.PathLike) -> ModelCard:
+    """The card of a model file, without loading the weights (cheap; needs only safetensors)."""
+    path = Path(path)
+    header = _read_header(path)
+    metadata = header.get("__metadata__") or {}
+    if CARD_KEY not in metadata:
+        raise RtsMapperError("is a safetensors file without an RTS Mapper model card", path)
+    return ModelCard.from_json(metadata[CARD_KEY], path)
+
+
+def _read_header(path: Path) -> dict:
+    """Parse the safetensors header by hand: 8-byte little-endian length, then JSON."""
+    if not path.is_file():
+        raise RtsMapperError("no such model file", path)
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as handle:
+            length = int.from_bytes(handle.read(8), "little")
+            if length <= 0 or length > 100_000_000:
+                raise ValueError("bad header length")
+            if length > size - 8:
+                raise RtsMapperError("is corrupt: truncated (shorter than its own header says)", path)
+            header = json.loads(handle.read(length))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RtsMapperError(
+            "is not an RTS Mapper model file (safetensors weights with a card)", path
+        ) from exc
+    if not isinstance(header, dict):
+        raise RtsMapperError("is not an RTS Mapper model file (safetensors weights with a card)", path)
+    return header
+
+
+def load_model(path: str | os.PathLike, device: str | None = None):
+    """(model in eval mode on ``device``, card). Corrupt files and mismatched cards are errors."""
+    require_torch()
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    card = read_card(path)
+    model = create_model(
+        card.encoder, card.in_channels, len(card.classes) - 1 if len(card.classes) > 2 else 1
+    )
+    try:
+        state = load_file(str(path))
+    except Exception as exc:
+        raise RtsMapperError(f"is corrupt: the weights cannot be read ({exc})", path) from exc
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+        raise RtsMapperError(f"has a card that does not match its weights ({first})", path) from exc
+    model.eval()
+    if device is not None:
+        model.to(device)
+    return model, card
+
+
+def pick_device(choice: str = "auto") -> str:
+    """ "auto" -> "cuda" when available, else "cpu"; "cuda" without a GPU is an error."""
+    torch, _ = require_torch()
+    choice = (choice or "auto").lower()
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if choice.startswith("cuda") and not torch.cuda.is_available():
+        raise RtsMapperError("CUDA was asked for but no CUDA device is available (choose auto or cpu)")
+    if choice not in ("cpu",) and not choice.startswith("cuda"):
+        raise RtsMapperError(f"unknown device {choice!r} (auto, cpu or cuda)")
+    return choice
+
+
+def configure_threads() -> None:
+    """Use every core for CPU inference and training (torch defaults to physical cores only)."""
+    torch, _ = require_torch()
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
