@@ -7,6 +7,7 @@ import sys
 
 BENCHMARKS = {
     "imagery_memory": "benchmarks.imagery_memory",
+    "model_engine": "benchmarks.model_engine",
 }
 
 

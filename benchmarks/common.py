@@ -13,26 +13,46 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = Path(os.environ.get("RTS_BENCH_DIR", ROOT / "bench_output"))
 
 
-def run_measured(args: list[str], env: dict | None = None) -> dict:
-    """Run ``python args...`` in a child; return wall seconds, peak RSS (MiB) and output."""
+def _high_water_mib(pid: int) -> float | None:
+    """VmHWM of a live process: its peak resident memory since it exec'd (MiB)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def run_measured(args: list[str], env: dict | None = None, poll_s: float = 0.05) -> dict:
+    """Run ``python args...`` in a child; return wall seconds, its peak RSS (MiB) and its output.
+
+    The peak is the child's VmHWM, read while it runs: ``ru_maxrss`` from wait4 would not do,
+    because on Linux it carries over the parent's resident size across fork and exec.
+    """
+    import tempfile
+
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, *args],
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    # wait4 gives this child's own resource usage (ru_maxrss in KiB on Linux)
-    _, status, usage = os.wait4(process.pid, 0)
-    stdout, stderr = process.stdout.read(), process.stderr.read()
-    process.stdout.close()
-    process.stderr.close()
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise RuntimeError(f"{' '.join(args)} failed ({code}):\n{stderr[-3000:]}")
-    return {"seconds": time.perf_counter() - started, "peak_mib": usage.ru_maxrss / 1024, "stdout": stdout}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(
+            [sys.executable, *args],
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=out,
+            stderr=err,
+            text=True,
+        )
+        peak = 0.0
+        while process.poll() is None:
+            peak = max(peak, _high_water_mib(process.pid) or 0.0)
+            time.sleep(poll_s)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({process.returncode}):\n{stderr[-3000:]}")
+    return {"seconds": time.perf_counter() - started, "peak_mib": peak, "stdout": stdout}
 
 
 def record(name: str, result: dict) -> None:

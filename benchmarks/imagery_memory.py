@@ -51,27 +51,29 @@ def make_tile(path: Path) -> Path:
 
 
 def make_mosaic_vrt(tile: Path, path: Path, repeat: int = 4) -> Path:
-    """A VRT that lays the tile out ``repeat`` x ``repeat`` times: a 16384² input on disk cheaply."""
-    size = TILE * repeat
-    bands = []
-    for band in range(1, 5):
-        sources = "".join(
-            f'<SimpleSource><SourceFilename relativeToVRT="0">{tile}</SourceFilename><SourceBand>{band}</SourceBand>'
-            f'<SrcRect xOff="0" yOff="0" xSize="{TILE}" ySize="{TILE}"/>'
-            f'<DstRect xOff="{c * TILE}" yOff="{r * TILE}" xSize="{TILE}" ySize="{TILE}"/></SimpleSource>'
-            for r in range(repeat)
-            for c in range(repeat)
-        )
-        bands.append(
-            f'<VRTRasterBand dataType="UInt16" band="{band}"><NoDataValue>0</NoDataValue>{sources}</VRTRasterBand>'
-        )
+    """A VRT that lays ``tile`` out ``repeat`` x ``repeat`` times: a 16x larger input, cheaply."""
     import rasterio
 
     with rasterio.open(tile) as dataset:
-        wkt = dataset.crs.to_wkt()
-        t = dataset.transform
+        wkt, t = dataset.crs.to_wkt(), dataset.transform
+        width, height, count = dataset.width, dataset.height, dataset.count
+        gdal_type = {"uint8": "Byte", "uint16": "UInt16", "float32": "Float32"}[dataset.dtypes[0]]
+        nodata = dataset.nodata
+    bands = []
+    for band in range(1, count + 1):
+        sources = "".join(
+            f'<SimpleSource><SourceFilename relativeToVRT="0">{tile}</SourceFilename><SourceBand>{band}</SourceBand>'
+            f'<SrcRect xOff="0" yOff="0" xSize="{width}" ySize="{height}"/>'
+            f'<DstRect xOff="{c * width}" yOff="{r * height}" xSize="{width}" ySize="{height}"/></SimpleSource>'
+            for r in range(repeat)
+            for c in range(repeat)
+        )
+        nodata_xml = f"<NoDataValue>{nodata:g}</NoDataValue>" if nodata is not None else ""
+        bands.append(
+            f'<VRTRasterBand dataType="{gdal_type}" band="{band}">{nodata_xml}{sources}</VRTRasterBand>'
+        )
     path.write_text(
-        f'<VRTDataset rasterXSize="{size}" rasterYSize="{size}"><SRS>{wkt}</SRS>'
+        f'<VRTDataset rasterXSize="{width * repeat}" rasterYSize="{height * repeat}"><SRS>{wkt}</SRS>'
         f"<GeoTransform>{t.c}, {t.a}, 0, {t.f}, 0, {t.e}</GeoTransform>{''.join(bands)}</VRTDataset>",
         encoding="utf-8",
     )
