@@ -44,9 +44,9 @@ VEGETATION_CLASSES = {1: "swamp meadow", 2: "alpine meadow", 3: "alpine steppe",
 SOIL_CLASSES = {1: "silt loam", 2: "loamy sand", 3: "silt"}
 _VEGETATION_BGRN = {
     1: (540, 770, 770, 2550),  # swamp meadow: darker, greener
-    2: (600, 830, 930, 2350),  # alpine meadow
-    3: (650, 880, 1030, 2200),  # alpine steppe: browner, sparser
-    4: (720, 940, 1140, 2050),  # arid desert meadow
+    2: (590, 830, 920, 2350),  # alpine meadow
+    3: (610, 870, 1000, 2200),  # alpine steppe: browner, sparser
+    4: (640, 910, 1070, 2050),  # arid desert meadow: tan
 }
 _RTS_FLOOR_BGRN = np.array([690, 1050, 1340, 1800], dtype=np.float32)  # wet yellowish-brown soil
 _RTS_TONGUE_BGRN = np.array([760, 960, 1180, 1650], dtype=np.float32)  # greyer mudflow lobe
