@@ -12,10 +12,10 @@ DIST := dist
 ZIP := $(DIST)/$(PLUGIN)-$(VERSION).zip
 QGIS_PROFILE ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
 DEMO_OUT ?= demo_output
-# Debian packages: QGIS and its Python bindings, the GDAL-linked rasterio, pyrcc5, a virtual
-# screen and screenshot tools for `make screenshot`.
+# Debian packages: QGIS and its Python bindings, the GDAL-linked rasterio, GEOS headers (shapely
+# is built against QGIS's GEOS), pyrcc5, a virtual screen and screenshot tools for `make screenshot`.
 DEB_PACKAGES := qgis python3-qgis qgis-providers python3-gdal python3-rasterio python3-scipy \
-	python3-matplotlib python3-venv pyqt5-dev-tools xvfb imagemagick x11-utils xdotool
+	python3-matplotlib python3-venv python3-dev libgeos-dev gcc pyqt5-dev-tools xvfb imagemagick x11-utils xdotool
 PYTEST_ENV := QT_QPA_PLATFORM=offscreen PYTHONDONTWRITEBYTECODE=1
 
 .PHONY: help setup system-packages resources test test-unit test-qgis demo lint format bench \
@@ -87,8 +87,9 @@ deploy: package  ## install the zip into the default QGIS profile
 	cd $(QGIS_PROFILE)/python/plugins && $(SYSTEM_PYTHON) -m zipfile -e $(CURDIR)/$(ZIP) .
 	@echo "Installed into $(QGIS_PROFILE)/python/plugins/$(PLUGIN); enable it in Plugins > Manage."
 
-screenshot: setup package  ## real QGIS desktop under Xvfb with the plugin's docks open
+screenshot: setup package  ## real QGIS desktop under Xvfb: the docks, then each scene, into docs/img
 	$(PY) scripts/screenshot.py --zip $(ZIP) --out docs/img/qgis_plugin.png
+	$(PY) scripts/screenshot.py --zip $(ZIP) --scene inference --out $(DIST)/inference_scene_end.png
 
 clean:  ## remove everything built (keeps .venv; `make clean-all` removes it too)
 	rm -rf $(DIST) $(PLUGIN)/resources_rc.py .pytest_cache .ruff_cache $(DEMO_OUT)

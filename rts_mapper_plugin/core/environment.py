@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import platform
 import sys
+import threading
 from dataclasses import dataclass, field
 
 # import name -> pip requirement. The base set serves review, imagery and analysis.
@@ -36,6 +37,25 @@ def _findable(module: str) -> bool:
         return False
 
 
+# torch (and triton, torchvision, timm behind it) must not be imported by two threads at once:
+# in QGIS two background tasks doing it together crashed the whole application.
+IMPORT_LOCK = threading.Lock()
+
+
+def import_module_safely(name: str):
+    """importlib.import_module under :data:`IMPORT_LOCK` (cheap once the module is loaded).
+
+    triton is kept out: torch only probes for it (for torch.compile GPU kernels, never used
+    here), and its bundled LLVM crashed the QGIS desktop, which already has Mesa's LLVM loaded.
+    """
+    module = sys.modules.get(name)
+    if module is not None:
+        return module
+    with IMPORT_LOCK:
+        sys.modules.setdefault("triton", None)  # `import triton` now raises ImportError
+        return importlib.import_module(name)
+
+
 def missing_packages(names: dict[str, str]) -> list[str]:
     """The pip requirements of the packages in ``names`` that cannot be found (not imported)."""
     return [requirement for module, requirement in names.items() if not _findable(module)]
@@ -49,7 +69,9 @@ def install_command(requirements: list[str], system: str | None = None) -> str:
         return f"In the OSGeo4W Shell: python -m pip install {quoted}"
     if system == "Darwin":
         return f"/Applications/QGIS.app/Contents/MacOS/bin/python3 -m pip install {quoted}"
-    return f"python3 -m pip install --user {quoted}"
+    # On Linux shapely must use the GEOS QGIS has loaded: build it against it (needs libgeos-dev).
+    source = "--no-binary shapely " if any(r.startswith("shapely") for r in requirements) else ""
+    return f"python3 -m pip install --user {source}{quoted}"
 
 
 def deep_learning_missing() -> list[str]:
@@ -120,7 +142,7 @@ def environment_report() -> EnvironmentReport:
     report = EnvironmentReport(python=platform.python_version(), platform=sys.platform)
     for module_name, requirement in {**BASE_PACKAGES, **DEEP_LEARNING_PACKAGES}.items():
         try:
-            module = importlib.import_module(module_name)
+            module = import_module_safely(module_name)
         except ImportError as exc:
             report.missing.append(requirement)
             if _findable(module_name):

@@ -99,18 +99,25 @@ _FLAG_ENVELOPE_XY = 0x02  # envelope indicator 1: [minx, maxx, miny, maxy]
 _FLAG_EMPTY = 0x10
 
 
+def _wkb(geometry: BaseGeometry) -> bytes:
+    # The output dimension is explicit: shapely's default depends on the GEOS it was built with,
+    # which is not always the GEOS that answers inside the QGIS desktop.
+    dimension = 3 if shapely.has_z(geometry) else 2
+    return shapely.to_wkb(geometry, byte_order=1, flavor="iso", output_dimension=dimension)
+
+
 def encode_geometry(geometry: BaseGeometry | None, srs_id: int) -> bytes | None:
     """shapely geometry -> GeoPackage geometry blob (little-endian, XY envelope)."""
     if geometry is None:
         return None
     if geometry.is_empty:
         header = struct.pack("<2sBBi", b"GP", 0, _FLAG_LITTLE_ENDIAN | _FLAG_EMPTY, srs_id)
-        return header + shapely.to_wkb(geometry, byte_order=1, flavor="iso")
+        return header + _wkb(geometry)
     minx, miny, maxx, maxy = geometry.bounds
     header = struct.pack(
         "<2sBBi4d", b"GP", 0, _FLAG_LITTLE_ENDIAN | _FLAG_ENVELOPE_XY, srs_id, minx, maxx, miny, maxy
     )
-    return header + shapely.to_wkb(geometry, byte_order=1, flavor="iso")
+    return header + _wkb(geometry)
 
 
 _ENVELOPE_DOUBLES = {0: 0, 1: 4, 2: 6, 3: 6, 4: 8}

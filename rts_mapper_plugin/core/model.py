@@ -93,9 +93,11 @@ class ModelCard:
 
 def require_torch():
     """Import torch and segmentation-models-pytorch, or raise a clear MissingDependencyError."""
+    from .environment import import_module_safely
+
     try:
-        import segmentation_models_pytorch as smp
-        import torch
+        torch = import_module_safely("torch")
+        smp = import_module_safely("segmentation_models_pytorch")
     except ImportError as exc:
         from .environment import deep_learning_missing, install_command
 

@@ -19,6 +19,10 @@ def test_missing_packages_only_lists_absent_ones():
 
 def test_install_command_per_platform():
     assert install_command(["torch"], "Linux") == "python3 -m pip install --user torch"
+    # on Linux shapely is built against the GEOS QGIS has loaded, never taken as a wheel
+    assert install_command(["shapely>=2", "torch"], "Linux") == (
+        'python3 -m pip install --user --no-binary shapely "shapely>=2" torch'
+    )
     assert "OSGeo4W Shell" in install_command(["torch"], "Windows")
     assert install_command(["shapely>=2"], "Darwin").endswith('pip install "shapely>=2"')
 
