@@ -111,12 +111,18 @@ class RtsMapperPlugin:
 
             spec = next(s for s in DOCKS if s.key == key)
             module = importlib.import_module(f".gui.{spec.module}", __package__)
-            dock = getattr(module, spec.class_name)(self.iface, self.iface.mainWindow())
+            dock = getattr(module, spec.class_name)(self.iface, self.runner, self.iface.mainWindow())
             self.iface.addDockWidget(spec.area, dock)
+            if key == "training":  # a newly trained model is offered for inference
+                dock.modelTrained.connect(self._offer_model)
             # opened/closed, not visibilityChanged: a dock hidden behind a tab is still open
             dock.openedStateChanged.connect(self.actions[key].setChecked)
             self.docks[key] = dock
         return self.docks[key]
+
+    def _offer_model(self, path: str) -> None:
+        if "inference" in self.docks:
+            self.docks["inference"].set_model_path(path)
 
     def show_dock(self, key: str, visible: bool = True) -> None:
         if not visible and key not in self.docks:
@@ -169,8 +175,10 @@ class RtsMapperPlugin:
             dialog.close()
             dialog.deleteLater()
         self.dialogs.clear()
-        for dock in self.docks.values():
+        for key, dock in self.docks.items():
             dock.openedStateChanged.disconnect()
+            if key == "training":
+                dock.modelTrained.disconnect()
             close = getattr(dock, "shutdown", None)
             if close:
                 close()

@@ -6,7 +6,11 @@ things), waits for the scene to say it is ready, and captures the whole screen w
 ``import``. The venv's packages reach QGIS's Python through PYTHONPATH.
 
     python scripts/screenshot.py --zip dist/rts_mapper_plugin-0.1.0.zip --out docs/img/x.png \
-        [--scene scripts/scenes/docks.py] [--scene-arg KEY=VALUE ...]
+        [--scene docks|inference|PATH.py] [--scene-arg KEY=VALUE ...] [--shots DIR]
+
+Scenes that need data (``inference``) first build a demo mapping project outside QGIS
+(scripts/scenes/demo_project.py, cached under --cache). A scene may save its own intermediate
+screenshots into --shots.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENES = Path(__file__).resolve().parent / "scenes"
+NEEDS_DEMO_PROJECT = {"inference", "review"}
 
 QGIS_INI = """[PythonPlugins]
 rts_mapper_plugin=true
@@ -60,8 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zip", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--scene", type=Path, default=SCENES / "docks.py")
+    parser.add_argument("--scene", default="docks", help="a scene name in scripts/scenes or a path")
     parser.add_argument("--scene-arg", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--shots", type=Path, default=ROOT / "docs" / "img", help="where scenes save screenshots"
+    )
+    parser.add_argument("--cache", type=Path, default=ROOT / "bench_output" / "screenshot_demo")
     parser.add_argument("--size", default="1600x1000")
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args(argv)
@@ -80,14 +89,28 @@ def main(argv: list[str] | None = None) -> int:
     ini.write_text(QGIS_INI.format(width=width, height=height - 30), encoding="utf-8")
 
     ready = work / "ready.json"
+    scene_path = Path(args.scene) if args.scene.endswith(".py") else SCENES / f"{args.scene}.py"
     scene_args = dict(kv.split("=", 1) for kv in args.scene_arg)
-    scene_args.update(ready=str(ready), root=str(ROOT))
+    if args.scene in NEEDS_DEMO_PROJECT:
+        sys.path.insert(0, str(SCENES))
+        from demo_project import build
+
+        print(f"building the demo project in {args.cache} (once)...", flush=True)
+        demo = build(args.cache)
+        # the scene writes into the project: give it a fresh copy, keep the cache pristine
+        cached = Path(demo["project"]).parent
+        shutil.copytree(cached, work / "project")
+        scene_args.update(
+            {key: value.replace(str(cached), str(work / "project")) for key, value in demo.items()}
+        )
+    scene_args.update(ready=str(ready), root=str(ROOT), shots=str(args.shots.resolve()))
     (work / "scene_args.json").write_text(json.dumps(scene_args), encoding="utf-8")
     launcher = work / "launcher.py"
     launcher.write_text(
-        "import json, runpy\n"
+        "import faulthandler, json, runpy\n"
+        f"faulthandler.enable(open({str(work / 'faulthandler.log')!r}, 'w'), all_threads=True)\n"
         f"SCENE_ARGS = json.load(open({str(work / 'scene_args.json')!r}))\n"
-        f"runpy.run_path({str(args.scene.resolve())!r}, init_globals={{'SCENE_ARGS': SCENE_ARGS}})\n",
+        f"runpy.run_path({str(scene_path.resolve())!r}, init_globals={{'SCENE_ARGS': SCENE_ARGS}})\n",
         encoding="utf-8",
     )
 
@@ -126,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         deadline = time.monotonic() + args.timeout
         while not ready.exists():
             if qgis.poll() is not None:
-                raise SystemExit(f"QGIS exited early ({qgis.returncode}); see {work / 'qgis.log'}")
+                raise SystemExit(
+                    f"QGIS exited early ({qgis.returncode}); see {work / 'qgis.log'} and {work / 'faulthandler.log'}"
+                )
             if time.monotonic() > deadline:
                 raise SystemExit(
                     f"the scene did not finish within {args.timeout:.0f} s; see {work / 'qgis.log'}"

@@ -168,6 +168,57 @@ SCHEMA: dict[str, tuple[str | None, list[tuple[str, str]], str]] = {
 }
 
 
+RUN_FIELDS = (
+    "run_id",
+    "iteration",
+    "year",
+    "image_path",
+    "model_path",
+    "prob_path",
+    "threshold",
+    "min_area_m2",
+    "candidates",
+    "set_aside_known",
+    "area_km2",
+    "seconds",
+    "device",
+    "started_at",
+    "finished_at",
+)
+CANDIDATE_FIELDS = ("area_m2", "perimeter_m", "mean_prob", "max_prob", "status", "year", "iteration")
+
+
+@dataclass
+class RunRecord:
+    """One inference run: what was run on what, and what it found."""
+
+    run_id: str
+    iteration: int | None = None
+    year: int | None = None
+    image_path: str = ""
+    model_path: str = ""
+    prob_path: str = ""
+    threshold: float | None = None
+    min_area_m2: float | None = None
+    candidates: int = 0
+    set_aside_known: int = 0
+    area_km2: float = 0.0
+    seconds: float = 0.0
+    device: str = ""
+    started_at: str = ""
+    finished_at: str = ""
+
+
+def new_run_id(iteration: int | None = None) -> str:
+    """A unique, sortable, readable run id, e.g. ``it02-20261124T101530-3f2a``."""
+    import uuid
+    from datetime import datetime, timezone
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    prefix = f"it{iteration:02d}-" if iteration is not None else ""
+    return f"{prefix}{stamp}-{uuid.uuid4().hex[:4]}"
+
+
 @dataclass(frozen=True)
 class YearLayer:
     """A registered year: which prepared raster shows the region in that year."""
@@ -327,6 +378,79 @@ class MappingProject:
             )
             for r in rows
         ]
+
+    # -- reading features --
+    def features(self, table: str, where: str = "", parameters: tuple = ()):
+        """A table's rows as a :class:`~.vectors.FeatureSet` (geometry + attributes, project CRS).
+
+        ``where`` is a fixed SQL condition written by this plugin, never user text; values go in
+        ``parameters``.
+        """
+        from .vectors import FeatureSet
+
+        if table not in SCHEMA or SCHEMA[table][0] is None:
+            raise ValueError(f"{table} is not a spatial table of the project")
+        sql = f"SELECT * FROM {gpkg.quoted(table)}" + (f" WHERE {where}" if where else "") + " ORDER BY fid"
+        with self.connection() as conn:
+            rows = conn.execute(sql, parameters).fetchall()
+        geometries = [gpkg.decode_geometry(row["geom"]) for row in rows]
+        attributes = [{k: row[k] for k in row.keys() if k != "geom"} for row in rows]  # noqa: SIM118
+        return FeatureSet(geometries, attributes, self.crs)
+
+    def confirmed_rts(self):
+        """Polygons already known to be RTSs (the training positives): new candidates touching
+        them are set aside."""
+        return self.features("training_positives")
+
+    # -- inference runs and their candidates --
+    def add_run(self, run: RunRecord, candidates) -> list[int]:
+        """Record a run and its candidates in one transaction: a run is there whole or not at all.
+
+        ``candidates`` are objects with ``geometry`` (polygon) and ``attributes()`` (a dict of
+        :data:`CANDIDATE_FIELDS`); geometries must be in the project's CRS.
+        """
+        from .vectors import as_multipolygon
+
+        srs_id = self.srs_id
+        created = gpkg.utc_now()
+        rows = []
+        for candidate in candidates:
+            attributes = candidate.attributes()
+            values = [attributes.get(name) for name in CANDIDATE_FIELDS]
+            rows.append(
+                (
+                    gpkg.encode_geometry(as_multipolygon(candidate.geometry), srs_id),
+                    run.run_id,
+                    created,
+                    *values,
+                )
+            )
+        run.candidates = len(rows)
+        with self.connection() as conn, gpkg.transaction(conn):
+            conn.execute(
+                f"INSERT INTO runs ({', '.join(RUN_FIELDS)}) VALUES ({', '.join('?' for _ in RUN_FIELDS)})",
+                [getattr(run, name) for name in RUN_FIELDS],
+            )
+            fids = gpkg.insert_rows(
+                conn, "candidates", ("geom", "run_id", "created_at", *CANDIDATE_FIELDS), rows
+            )
+            if rows:
+                gpkg.refresh_extent(conn, "candidates")
+            gpkg.touch(conn, "runs")
+        return fids
+
+    def runs(self) -> list[RunRecord]:
+        with self.connection() as conn:
+            rows = conn.execute(f"SELECT {', '.join(RUN_FIELDS)} FROM runs ORDER BY fid").fetchall()
+        return [RunRecord(**dict(row)) for row in rows]
+
+    def next_iteration(self) -> int:
+        """The iteration a new run belongs to: one more than the last recorded, or 1."""
+        with self.connection() as conn:
+            last = conn.execute(
+                "SELECT MAX(m) FROM (SELECT MAX(iteration) AS m FROM runs UNION SELECT MAX(iteration) FROM iterations)"
+            ).fetchone()[0]
+        return 1 if last is None else int(last) + 1
 
 
 def initiation_periods(years: list[int]) -> list[str]:

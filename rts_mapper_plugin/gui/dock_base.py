@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from qgis.gui import QgsDockWidget
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
@@ -26,6 +28,22 @@ class RtsDock(QgsDockWidget):
         self.body_layout = QVBoxLayout(body)
         scroll.setWidget(body)
         self.setWidget(scroll)
+        self.task = None
+        self._connections: list = []
+
+    def listen(self, signal, slot) -> None:
+        """Connect to a signal from outside the dock (the project, the canvas); undone at shutdown."""
+        signal.connect(slot)
+        self._connections.append((signal, slot))
+
+    def shutdown(self) -> None:
+        """Called by the plugin at unload: cancel running work, drop outside connections."""
+        if self.task is not None:
+            self.task.cancel()
+        for signal, slot in self._connections:
+            with contextlib.suppress(TypeError):  # already gone with its sender
+                signal.disconnect(slot)
+        self._connections = []
 
     def add_banner(self, text: str, kind: str = "info") -> QLabel:
         """A wrapped, selectable note at the top of the dock (``kind``: info or warning)."""

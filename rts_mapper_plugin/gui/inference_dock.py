@@ -1,22 +1,316 @@
-"""Inference dock: run DeepLabv3+ over a year layer and put candidates on the map."""
+"""Inference dock: run DeepLabv3+ over a year layer in a background task, candidates on the map."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from qgis.core import (
+    Qgis,
+    QgsCoordinateTransform,
+    QgsMapLayer,
+    QgsProject,
+    QgsRasterLayer,
+)
+from qgis.gui import QgsExtentWidget, QgsFileWidget
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+)
+
 from ..core.environment import deep_learning_missing
+from ..core.errors import RtsMapperError
+from ..tasks.base import CoreTask, TaskRunner
+from ..tasks.model_tasks import InferenceRequest, inference_task
+from ..toolbelt.log_handler import notify
+from ..toolbelt.preferences import PlgSettings
 from .dock_base import RtsDock
+from .project_picker import ProjectPicker
+from .timelapse import YEAR_PROPERTY
+
+DEVICES = (("auto", "Auto"), ("cpu", "CPU"), ("cuda", "CUDA"))
+
+
+def raster_layers_for_inference(qgs_project: QgsProject) -> list[tuple[str, QgsRasterLayer, int | None]]:
+    """(label, layer, year): registered year layers first (newest first), then other file rasters."""
+    years, others = [], []
+    for layer in qgs_project.mapLayers().values():
+        if layer.type() != QgsMapLayer.RasterLayer or not Path(layer.source().split("|")[0]).is_file():
+            continue
+        year = layer.customProperty(YEAR_PROPERTY)
+        if year is not None:
+            years.append((f"{int(year)} (registered year)", layer, int(year)))
+        else:
+            others.append((layer.name(), layer, None))
+    return sorted(years, key=lambda item: -item[2]) + sorted(others, key=lambda item: item[0].lower())
 
 
 class InferenceDock(RtsDock):
     title = "RTS Mapper: Inference"
     object_name = "RtsMapperInferenceDock"
 
-    def __init__(self, iface, parent=None) -> None:
+    def __init__(self, iface, runner: TaskRunner | None = None, parent=None) -> None:
         super().__init__(iface, parent)
+        self.runner = runner or TaskRunner()
+        self.outcome: str | None = None
+        self.last_run = None
+        self.last_layers: tuple = ()
+        self._request: InferenceRequest | None = None
+        settings = PlgSettings.load()
         missing = deep_learning_missing()
         if missing:
             self.add_missing_packages_banner(missing, "Inference")
-        self.add_banner(
-            "Coming next: choose a prepared year layer and a model file, run DeepLabv3+ in a "
-            "background task, and get editable candidate polygons (issue 5)."
+
+        self.project_picker = ProjectPicker(self)
+        self.body_layout.addWidget(self.project_picker)
+        form = QFormLayout()
+        self.image_combo = QComboBox(self)
+        self.image_combo.setObjectName("imageCombo")
+        self.image_combo.setToolTip(
+            "A prepared 8-bit RGB layer backed by a file; registered years come first"
         )
+        form.addRow("Image", self.image_combo)
+        self.model_widget = QgsFileWidget(self)
+        self.model_widget.setObjectName("modelFile")
+        self.model_widget.setFilter("RTS Mapper model (*.safetensors)")
+        form.addRow("Model file", self.model_widget)
+        self.card_label = QLabel("", self)
+        self.card_label.setWordWrap(True)
+        self.card_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.card_label.setStyleSheet("color: palette(dark);")
+        form.addRow("", self.card_label)
+        self.extent_widget = QgsExtentWidget(self, QgsExtentWidget.CondensedStyle)
+        self.extent_widget.setNullValueAllowed(True, "Whole layer")
+        self.extent_widget.clear()  # null: the whole layer
+        if iface is not None:
+            self.extent_widget.setMapCanvas(iface.mapCanvas())
+        form.addRow("Extent", self.extent_widget)
+        device_row = QHBoxLayout()
+        self.device_combo = QComboBox(self)
+        for key, label in DEVICES:
+            self.device_combo.addItem(label, key)
+        self.device_combo.setCurrentIndex(max(0, self.device_combo.findData(settings.device)))
+        self.device_label = QLabel("", self)
+        device_row.addWidget(self.device_combo)
+        device_row.addWidget(self.device_label, 1)
+        form.addRow("Device", device_row)
+        self.threshold_spin = QDoubleSpinBox(self)
+        self.threshold_spin.setRange(0.05, 0.95)
+        self.threshold_spin.setSingleStep(0.05)
+        self.threshold_spin.setValue(settings.threshold)
+        form.addRow("Threshold", self.threshold_spin)
+        self.min_area_spin = QDoubleSpinBox(self)
+        self.min_area_spin.setRange(0, 1_000_000)
+        self.min_area_spin.setDecimals(0)
+        self.min_area_spin.setSingleStep(100)
+        self.min_area_spin.setSuffix(" m²")
+        self.min_area_spin.setValue(settings.min_area_m2)
+        self.min_area_spin.setToolTip(
+            "Smallest candidate kept; the paper's smallest slump is 0.05 ha (500 m²)"
+        )
+        form.addRow("Minimum area", self.min_area_spin)
+        self.iteration_spin = QSpinBox(self)
+        self.iteration_spin.setRange(1, 999)
+        form.addRow("Iteration", self.iteration_spin)
+        self.body_layout.addLayout(form)
+
+        buttons = QHBoxLayout()
+        self.run_button = QPushButton("Run inference", self)
+        self.run_button.setObjectName("runButton")
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setEnabled(False)
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        self.body_layout.addLayout(buttons)
+        self.progress = QProgressBar(self)
+        self.progress.setRange(0, 100)
+        self.body_layout.addWidget(self.progress)
+        self.status = QLabel("", self)
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.body_layout.addWidget(self.status)
         self.body_layout.addStretch(1)
+
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.model_widget.fileChanged.connect(self._show_card)
+        self.project_picker.projectChanged.connect(self._project_changed)
+        project = QgsProject.instance()
+        for signal in (project.layersAdded, project.layersRemoved):
+            self.listen(signal, self.refresh_images)
+        self.model_widget.setFilePath(settings.model_path)
+        self._show_card(settings.model_path)
+        self._project_changed(self.project_picker.path())
+        self.refresh_images()
+        self._detect_devices()
+
+    # -- choices --
+    def refresh_images(self, *_args) -> None:
+        current = self.image_combo.currentData()
+        self.image_combo.blockSignals(True)
+        self.image_combo.clear()
+        for label, layer, _year in raster_layers_for_inference(QgsProject.instance()):
+            self.image_combo.addItem(label, layer.id())
+        index = self.image_combo.findData(current)
+        self.image_combo.setCurrentIndex(index if index >= 0 else 0)
+        self.image_combo.blockSignals(False)
+
+    def set_model_path(self, path: str) -> None:
+        self.model_widget.setFilePath(path)
+
+    def _show_card(self, path: str) -> None:
+        if not path:
+            self.card_label.setText("Choose a model file (.safetensors) trained by RTS Mapper.")
+            return
+        from ..core.model import read_card
+
+        try:
+            card = read_card(path)
+        except RtsMapperError as exc:
+            self.card_label.setText(f"<span style='color:#b00020'>{exc}</span>")
+            return
+        self.card_label.setText(card.summary())
+        self.threshold_spin.setValue(card.threshold)
+
+    def _project_changed(self, path: str) -> None:
+        from ..core.project import MappingProject
+
+        try:
+            self.iteration_spin.setValue(MappingProject.open(path).next_iteration() if path else 1)
+        except RtsMapperError:
+            self.iteration_spin.setValue(1)
+
+    def _detect_devices(self) -> None:
+        """Ask torch about CUDA in a background task (importing torch takes seconds)."""
+        if deep_learning_missing():
+            self.device_label.setText("torch is not installed")
+            return
+
+        def job(_feedback):
+            from ..core.environment import environment_report
+
+            return environment_report()
+
+        task = CoreTask("RTS Mapper: detect devices", job)
+        task.succeeded.connect(self._devices_detected)
+        self.runner.start(task)
+
+    def _devices_detected(self, report) -> None:
+        index = self.device_combo.findData("cuda")
+        if report.cuda_available:
+            self.device_combo.setItemText(index, f"CUDA ({', '.join(report.cuda_devices)})")
+            self.device_label.setText(f"detected: {report.cuda_devices[0]}")
+        else:
+            self.device_combo.model().item(index).setEnabled(False)
+            self.device_combo.setItemText(index, "CUDA (not available)")
+            if self.device_combo.currentData() == "cuda":
+                self.device_combo.setCurrentIndex(0)
+            self.device_label.setText(f"detected: CPU, {report.torch_threads} threads")
+
+    # -- running --
+    def request(self) -> InferenceRequest:
+        project = self.project_picker.path()
+        if not project:
+            raise RtsMapperError(
+                "choose or create a mapping project first (the GeoPackage that will hold the candidates)"
+            )
+        layer = QgsProject.instance().mapLayer(self.image_combo.currentData() or "")
+        if layer is None:
+            raise RtsMapperError(
+                "choose an image: load a prepared year layer (RTS Mapper › Prepare imagery…)"
+            )
+        model = self.model_widget.filePath().strip()
+        if not model:
+            raise RtsMapperError("choose a model file (.safetensors)")
+        if not Path(model).is_file():
+            raise RtsMapperError("no such model file", model)
+        extent = None
+        if self.extent_widget.isValid():  # not null: a canvas, layer or drawn extent
+            rectangle = self.extent_widget.outputExtent()
+            transform = QgsCoordinateTransform(
+                self.extent_widget.outputCrs(), layer.crs(), QgsProject.instance()
+            )
+            rectangle = transform.transformBoundingBox(rectangle)
+            extent = (rectangle.xMinimum(), rectangle.yMinimum(), rectangle.xMaximum(), rectangle.yMaximum())
+        year = layer.customProperty(YEAR_PROPERTY)
+        return InferenceRequest(
+            project_gpkg=project,
+            model_path=model,
+            image_path=layer.source().split("|")[0],
+            extent=extent,
+            device=self.device_combo.currentData(),
+            threshold=self.threshold_spin.value(),
+            min_area_m2=self.min_area_spin.value(),
+            iteration=self.iteration_spin.value(),
+            year=int(year) if year is not None else None,
+        )
+
+    def run(self) -> None:
+        if self.task is not None:
+            return
+        try:
+            request = self.request()
+        except RtsMapperError as exc:
+            self._finish("failed", str(exc), Qgis.Warning)
+            return
+        PlgSettings.load().update(
+            model_path=request.model_path,
+            device=request.device,
+            threshold=request.threshold,
+            min_area_m2=request.min_area_m2,
+            project_gpkg=request.project_gpkg,
+        )
+        self.outcome = None
+        self._request = request
+        self.task = inference_task(request)
+        self.task.progressChanged.connect(lambda value: self.progress.setValue(int(value)))
+        self.task.succeeded.connect(self._succeeded)
+        self.task.failed.connect(lambda message: self._finish("failed", message, Qgis.Critical))
+        self.task.cancelled.connect(
+            lambda: self._finish("cancelled", "Inference cancelled: nothing was added.", Qgis.Info)
+        )
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setValue(0)
+        self.status.setText("Running inference…")
+        self.runner.start(self.task)
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.status.setText("Cancelling…")
+            self.task.cancel()
+
+    def _succeeded(self, run) -> None:
+        from ..core.project import MappingProject
+        from .layers import add_run_layers
+
+        project = MappingProject.open(self._request.project_gpkg)
+        self.last_run = run
+        try:
+            self.last_layers = add_run_layers(project, run)
+        except ValueError as exc:
+            self._finish("failed", str(exc), Qgis.Critical)
+            return
+        rate = run.area_km2 / (run.seconds / 60) if run.seconds else 0.0
+        message = (
+            f"{run.candidates} candidates found, {run.set_aside_known} set aside as already known; "
+            f"{run.area_km2:.1f} km² in {run.seconds:.0f} s ({rate:.1f} km²/min) on {run.device}."
+        )
+        self.iteration_spin.setValue(max(self.iteration_spin.value(), (run.iteration or 0) + 1))
+        self._finish("succeeded", message, Qgis.Success)
+
+    def _finish(self, outcome: str, message: str, level) -> None:
+        self.outcome = outcome
+        self.task = None
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        if outcome != "succeeded":
+            self.progress.setValue(0)
+        self.status.setText(message)
+        notify(self.iface, message, level)

@@ -1,22 +1,334 @@
-"""Training dock: fine-tune DeepLabv3+ from positive and negative polygons."""
+"""Training dock: fine-tune DeepLabv3+ from positive and negative polygons, with a live curve."""
 
 from __future__ import annotations
 
+import queue
+import time
+from pathlib import Path
+
+from qgis.core import Qgis, QgsMapLayer, QgsMapLayerProxyModel, QgsProject
+from qgis.gui import QgsFileWidget, QgsMapLayerComboBox
+from qgis.PyQt.QtCore import Qt, QTimer, pyqtSignal
+from qgis.PyQt.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+)
+
 from ..core.environment import deep_learning_missing
+from ..core.errors import RtsMapperError
+from ..tasks.base import TaskRunner
+from ..tasks.model_tasks import TrainingRequest, training_task
+from ..toolbelt.log_handler import notify
+from ..toolbelt.preferences import PlgSettings
+from .curve_widget import CurveWidget
 from .dock_base import RtsDock
+from .inference_dock import raster_layers_for_inference
+from .project_picker import ProjectPicker
+
+PROJECT_POSITIVES = "Project: training positives"
+PROJECT_NEGATIVES = "Project: training negatives"
+ENCODERS = ("resnet34", "resnet18", "resnet50", "mobilenet_v2", "efficientnet-b0")
 
 
 class TrainingDock(RtsDock):
     title = "RTS Mapper: Training"
     object_name = "RtsMapperTrainingDock"
 
-    def __init__(self, iface, parent=None) -> None:
+    modelTrained = pyqtSignal(str)  # noqa: N815 (Qt naming): a new model file to offer for inference
+
+    def __init__(self, iface, runner: TaskRunner | None = None, parent=None) -> None:
         super().__init__(iface, parent)
+        self.runner = runner or TaskRunner()
+        self.outcome: str | None = None
+        self.result = None
+        self._started = 0.0
+        settings = PlgSettings.load()
         missing = deep_learning_missing()
         if missing:
             self.add_missing_packages_banner(missing, "Training")
-        self.add_banner(
-            "Coming next: pick positives, negatives and images, train in a background task "
-            "with a live loss and validation-IoU curve (issue 5)."
+
+        self.project_picker = ProjectPicker(self)
+        self.body_layout.addWidget(self.project_picker)
+        form = QFormLayout()
+        self.positives_combo = QgsMapLayerComboBox(self)
+        self.positives_combo.setObjectName("positivesCombo")
+        self.positives_combo.setFilters(QgsMapLayerProxyModel.PolygonLayer)
+        self.positives_combo.setAdditionalItems([PROJECT_POSITIVES])
+        form.addRow("RTS polygons", self.positives_combo)
+        self.negatives_combo = QgsMapLayerComboBox(self)
+        self.negatives_combo.setObjectName("negativesCombo")
+        self.negatives_combo.setFilters(QgsMapLayerProxyModel.PolygonLayer)
+        self.negatives_combo.setAllowEmptyLayer(True)
+        self.negatives_combo.setAdditionalItems([PROJECT_NEGATIVES])
+        self.negatives_combo.setLayer(None)
+        form.addRow("Non-RTS polygons", self.negatives_combo)
+        self.images_list = QListWidget(self)
+        self.images_list.setObjectName("imagesList")
+        self.images_list.setMaximumHeight(90)
+        self.images_list.setToolTip(
+            "Prepared images to cut chips from (a polygon uses the first image covering it)"
         )
+        form.addRow("Images", self.images_list)
+        self.encoder_combo = QComboBox(self)
+        self.encoder_combo.addItems(ENCODERS)
+        self.encoder_combo.setCurrentText(settings.encoder)
+        form.addRow("Encoder", self.encoder_combo)
+        self.weights_widget = QgsFileWidget(self)
+        self.weights_widget.setFilter("Weights (*.safetensors *.pth *.pt)")
+        self.weights_widget.setToolTip(
+            "Local ImageNet weights for the encoder (nothing is downloaded); empty: start from scratch"
+        )
+        self.weights_widget.setFilePath(settings.imagenet_weights)
+        form.addRow("ImageNet weights", self.weights_widget)
+        self.init_widget = QgsFileWidget(self)
+        self.init_widget.setFilter("RTS Mapper model (*.safetensors)")
+        self.init_widget.setToolTip("Fine-tune from a previous model (the iterative loop); empty: train anew")
+        form.addRow("Fine-tune from", self.init_widget)
+        self.epochs_spin = QSpinBox(self)
+        self.epochs_spin.setRange(1, 500)
+        self.epochs_spin.setValue(settings.epochs)
+        form.addRow("Epochs", self.epochs_spin)
+        self.batch_spin = QSpinBox(self)
+        self.batch_spin.setRange(1, 128)
+        self.batch_spin.setValue(settings.batch_size)
+        form.addRow("Batch size", self.batch_spin)
+        self.chip_spin = QSpinBox(self)
+        self.chip_spin.setRange(64, 2048)
+        self.chip_spin.setSingleStep(32)
+        self.chip_spin.setValue(480)
+        self.chip_spin.setSuffix(" px")
+        form.addRow("Chip size", self.chip_spin)
+        self.output_widget = QgsFileWidget(self)
+        self.output_widget.setObjectName("modelOutput")
+        self.output_widget.setStorageMode(QgsFileWidget.SaveFile)
+        self.output_widget.setFilter("RTS Mapper model (*.safetensors)")
+        form.addRow("Save model as", self.output_widget)
+        self.body_layout.addLayout(form)
+
+        buttons = QHBoxLayout()
+        self.run_button = QPushButton("Train", self)
+        self.run_button.setObjectName("runButton")
+        self.cancel_button = QPushButton("Cancel (keep best)", self)
+        self.cancel_button.setEnabled(False)
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        self.body_layout.addLayout(buttons)
+        self.progress = QProgressBar(self)
+        self.body_layout.addWidget(self.progress)
+        self.eta_label = QLabel("", self)
+        self.body_layout.addWidget(self.eta_label)
+        self.curve = CurveWidget(self)
+        self.body_layout.addWidget(self.curve)
+        self.status = QLabel("", self)
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.body_layout.addWidget(self.status)
         self.body_layout.addStretch(1)
+
+        self.poll = QTimer(self)
+        self.poll.setInterval(300)
+        self.poll.timeout.connect(self._drain_events)
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.project_picker.projectChanged.connect(self._suggest_output)
+        project = QgsProject.instance()
+        for signal in (project.layersAdded, project.layersRemoved):
+            self.listen(signal, self.refresh_images)
+        self.refresh_images()
+        self._suggest_output()
+
+    # -- choices --
+    def refresh_images(self, *_args) -> None:
+        checked = set(self.checked_images())
+        first = self.images_list.count() == 0
+        self.images_list.clear()
+        for index, (label, layer, _year) in enumerate(raster_layers_for_inference(QgsProject.instance())):
+            item = QListWidgetItem(label, self.images_list)
+            item.setData(Qt.UserRole, layer.source().split("|")[0])
+            item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+            wanted = (first and index == 0) or item.data(Qt.UserRole) in checked
+            item.setCheckState(Qt.Checked if wanted else Qt.Unchecked)
+
+    def checked_images(self) -> list[str]:
+        return [
+            self.images_list.item(i).data(Qt.UserRole)
+            for i in range(self.images_list.count())
+            if self.images_list.item(i).checkState() == Qt.Checked
+        ]
+
+    def _suggest_output(self, *_args) -> None:
+        project = self.project_picker.path()
+        if project and not self.output_widget.filePath():
+            stamp = time.strftime("%Y%m%d-%H%M")
+            folder = Path(project).parent / "models"
+            self.output_widget.setFilePath(
+                str(folder / f"model-{stamp}-{self.encoder_combo.currentText()}.safetensors")
+            )
+
+    def _polygon_source(
+        self, combo: QgsMapLayerComboBox, project_item: str, table: str, required: bool
+    ) -> str | None:
+        if combo.currentText() == project_item and combo.currentLayer() is None:
+            project = self.project_picker.path()
+            if not project:
+                raise RtsMapperError("choose a mapping project to use its training sets")
+            from ..core.project import MappingProject
+
+            if not len(MappingProject.open(project).features(table)):
+                if required:
+                    raise RtsMapperError(f"the project has no {table.replace('_', ' ')} yet")
+                return None
+            return f"{project}|layername={table}"
+        layer = combo.currentLayer()
+        if layer is None:
+            if required:
+                raise RtsMapperError("choose the RTS polygons to train from")
+            return None
+        if layer.type() != QgsMapLayer.VectorLayer or not Path(layer.source().split("|")[0]).is_file():
+            raise RtsMapperError(
+                f"{layer.name()}: not a file-backed polygon layer; save it to a GeoPackage first"
+            )
+        parts = dict(p.split("=", 1) for p in layer.source().split("|")[1:] if "=" in p)
+        path = layer.source().split("|")[0]
+        return f"{path}|layername={parts['layername']}" if "layername" in parts else path
+
+    def request(self) -> TrainingRequest:
+        positives = self._polygon_source(self.positives_combo, PROJECT_POSITIVES, "training_positives", True)
+        negatives = self._polygon_source(self.negatives_combo, PROJECT_NEGATIVES, "training_negatives", False)
+        images = self.checked_images()
+        if not images:
+            raise RtsMapperError("tick at least one prepared image to cut training chips from")
+        out = self.output_widget.filePath().strip()
+        if not out:
+            raise RtsMapperError("choose where to save the model (.safetensors)")
+        if not out.endswith(".safetensors"):
+            out += ".safetensors"
+        chips_dir = str(Path(out).with_suffix("")) + "_chips"
+        return TrainingRequest(
+            images=tuple(images),
+            positives=positives,
+            negatives=negatives,
+            chips_dir=chips_dir,
+            model_out=out,
+            encoder=self.encoder_combo.currentText(),
+            epochs=self.epochs_spin.value(),
+            batch_size=self.batch_spin.value(),
+            imagenet_weights=self.weights_widget.filePath() or None,
+            init_model=self.init_widget.filePath() or None,
+            chip_size=self.chip_spin.value(),
+        )
+
+    # -- running --
+    def run(self) -> None:
+        if self.task is not None:
+            return
+        try:
+            request = self.request()
+        except RtsMapperError as exc:
+            self._finish("failed", str(exc), Qgis.Warning)
+            return
+        PlgSettings.load().update(
+            encoder=request.encoder,
+            epochs=request.epochs,
+            batch_size=request.batch_size,
+            imagenet_weights=request.imagenet_weights or "",
+        )
+        self.outcome = None
+        self.result = None
+        self._model_out = request.model_out
+        self.curve.reset(request.epochs)
+        self.task = training_task(request)
+        self.task.progressChanged.connect(self._progress)
+        self.task.succeeded.connect(self._succeeded)
+        self.task.failed.connect(lambda message: self._finish("failed", message, Qgis.Critical))
+        self.task.cancelled.connect(self._cancelled)
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.status.setText("Cutting chips…")
+        self._started = time.monotonic()
+        self.runner.start(self.task)
+        self.poll.start()
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.status.setText("Cancelling: the best model so far is kept…")
+            self.task.cancel()
+
+    def _progress(self, value: float) -> None:
+        self.progress.setValue(int(value))
+        elapsed = time.monotonic() - self._started
+        if value > 1:
+            remaining = elapsed * (100 - value) / value
+            self.eta_label.setText(f"{elapsed / 60:.1f} min elapsed, about {remaining / 60:.1f} min to go")
+
+    def _drain_events(self) -> None:
+        if self.task is None:
+            self.poll.stop()
+            return
+        while True:
+            try:
+                event = self.task.events.get_nowait()
+            except queue.Empty:
+                break
+            if event["kind"] == "chips":
+                self.status.setText(
+                    f"{event['chips']} chips ({event['train_chips']} training, {event['val_chips']} validation); training…"
+                )
+            elif event["kind"] == "epoch":
+                self.curve.add(event)
+                iou = "-" if event["val_iou"] is None else f"{event['val_iou']:.3f}"
+                self.status.setText(
+                    f"Epoch {event['epoch']}: loss {event['train_loss']:.3f}, validation IoU {iou}"
+                )
+
+    def _succeeded(self, result) -> None:
+        self._drain_events()
+        self.result = result
+        iou = (
+            "no validation chips"
+            if result.best_val_iou is None
+            else f"validation IoU {result.best_val_iou:.3f}"
+        )
+        message = (
+            f"Model saved: {result.model_path.name} (best epoch {result.best_epoch}, {iou}; "
+            f"{result.epochs_run} epochs in {result.seconds / 60:.1f} min on {result.device}). "
+            "It is now offered in the Inference dock."
+        )
+        self._offer(str(result.model_path))
+        self._finish("succeeded", message, Qgis.Success)
+
+    def _cancelled(self) -> None:
+        self._drain_events()
+        kept = Path(self._model_out)
+        if kept.exists():
+            self._offer(str(kept))
+            message = (
+                f"Training cancelled; the best model so far is kept: {kept.name} (offered for inference)."
+            )
+        else:
+            message = "Training cancelled before the first epoch ended: no model was saved."
+        self._finish("cancelled", message, Qgis.Info)
+
+    def _offer(self, path: str) -> None:
+        PlgSettings.load().update(model_path=path)
+        self.modelTrained.emit(path)
+
+    def _finish(self, outcome: str, message: str, level) -> None:
+        self.outcome = outcome
+        self.task = None
+        self.poll.stop()
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.status.setText(message)
+        notify(self.iface, message, level)
+
+    def shutdown(self) -> None:
+        self.poll.stop()
+        super().shutdown()

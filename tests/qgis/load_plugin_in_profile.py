@@ -91,7 +91,6 @@ def main() -> int:
         flush()
         cycle["after"] = snapshot()
         result["cycles"].append(cycle)
-    result["torch_imported"] = "torch" in sys.modules
     print("RESULT " + json.dumps(result))
     app.exitQgis()
     return 0

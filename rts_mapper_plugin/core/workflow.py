@@ -1,0 +1,100 @@
+"""Project-level steps of the workflow: each one reads and writes the mapping project.
+
+These are what the QGIS tasks and the iterative loop call; they combine the engine (inference,
+training) with the project's GeoPackage so that a step is recorded whole or not at all.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from .errors import RtsMapperError
+from .progress import Feedback
+from .project import MappingProject, RunRecord, new_run_id
+
+
+def infer_into_project(
+    project_path: str | os.PathLike,
+    model_path: str | os.PathLike,
+    image_path: str | os.PathLike,
+    extent: tuple[float, float, float, float] | None = None,
+    device: str = "auto",
+    threshold: float | None = None,
+    min_area_m2: float = 500.0,
+    iteration: int | None = None,
+    year: int | None = None,
+    set_aside_confirmed: bool = True,
+    batch_size: int | None = None,
+    feedback: Feedback | None = None,
+) -> RunRecord:
+    """Run inference and record the run, its probability raster and its candidates in the project.
+
+    The probability raster goes to ``<project folder>/probability/<run id>.tif``. Candidates touching
+    a confirmed RTS (the project's training positives) are set aside and counted. On any failure or
+    cancel nothing is recorded and no raster is left.
+    """
+    from rasterio.crs import CRS
+
+    from .inference import predict_raster
+    from .vectors import FeatureSet
+
+    project = MappingProject.open(project_path)
+    iteration = project.next_iteration() if iteration is None else iteration
+    run_id = new_run_id(iteration)
+    prob_path = project.path.resolve().parent / "probability" / f"{run_id}.tif"
+    started = time.strftime("%Y-%m-%dT%H:%M:%S")
+    known = project.confirmed_rts() if set_aside_confirmed else None
+    result = predict_raster(
+        model_path,
+        image_path,
+        prob_path,
+        extent=extent,
+        device=device,
+        batch_size=batch_size,
+        threshold=threshold,
+        min_area_m2=min_area_m2,
+        known=known,
+        feedback=feedback,
+    )
+    try:
+        image_crs = CRS.from_user_input(result.crs)
+        candidates = result.candidates
+        if image_crs != project.crs and candidates:
+            moved = FeatureSet([c.geometry for c in candidates], [{}] * len(candidates), image_crs).to_crs(
+                project.crs
+            )
+            for candidate, geometry in zip(candidates, moved.geometries):
+                candidate.geometry = geometry
+        for candidate in candidates:
+            candidate.year, candidate.iteration = year, iteration
+        run = RunRecord(
+            run_id=run_id,
+            iteration=iteration,
+            year=year,
+            image_path=project.store_path(image_path),
+            model_path=project.store_path(model_path),
+            prob_path=project.store_path(prob_path),
+            threshold=result.card.threshold if threshold is None else threshold,
+            min_area_m2=min_area_m2,
+            set_aside_known=result.set_aside_known,
+            area_km2=round(result.area_km2, 4),
+            seconds=round(result.seconds, 2),
+            device=result.device,
+            started_at=started,
+            finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        )
+        if feedback is not None:
+            feedback.check()  # a cancel that came during the last tiles still counts
+        project.add_run(run, candidates)
+    except BaseException:
+        Path(prob_path).unlink(missing_ok=True)
+        raise
+    return run
+
+
+def require_project(path: str | os.PathLike | None) -> MappingProject:
+    if not path:
+        raise RtsMapperError("choose or create a mapping project (GeoPackage) first")
+    return MappingProject.open(path)

@@ -1,0 +1,60 @@
+"""Putting the project's results on the map: candidate and probability layers, styled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgis.core import QgsExpression, QgsLayerTreeGroup, QgsProject, QgsRasterLayer, QgsVectorLayer
+
+from ..toolbelt.resources import style_path
+
+RUNS_GROUP = "RTS Mapper runs"
+RUN_PROPERTY = "rts_mapper/run_id"
+
+
+def project_layer_uri(project_gpkg: str | Path, table: str) -> str:
+    return f"{project_gpkg}|layername={table}"
+
+
+def candidates_layer(project_gpkg: str | Path, run_id: str | None, name: str) -> QgsVectorLayer:
+    """The project's candidates (of one run), editable, styled by status, labels off."""
+    layer = QgsVectorLayer(project_layer_uri(project_gpkg, "candidates"), name, "ogr")
+    if not layer.isValid():
+        raise ValueError(f"{project_gpkg}: QGIS cannot open the candidates table")
+    if run_id is not None:
+        layer.setSubsetString(f'"run_id" = {QgsExpression.quotedValue(run_id)}')
+        layer.setCustomProperty(RUN_PROPERTY, run_id)
+    layer.loadNamedStyle(str(style_path("candidates")))
+    return layer
+
+
+def probability_layer(path: str | Path, name: str) -> QgsRasterLayer:
+    layer = QgsRasterLayer(str(path), name, "gdal")
+    if not layer.isValid():
+        raise ValueError(f"{path}: QGIS cannot open the probability raster")
+    layer.loadNamedStyle(str(style_path("probability")))
+    return layer
+
+
+def runs_group(qgs_project: QgsProject) -> QgsLayerTreeGroup:
+    root = qgs_project.layerTreeRoot()
+    return root.findGroup(RUNS_GROUP) or root.insertGroup(0, RUNS_GROUP)
+
+
+def add_run_layers(
+    project, run, qgs_project: QgsProject | None = None
+) -> tuple[QgsVectorLayer, QgsRasterLayer | None]:
+    """Add one run's candidates (on top) and probability (beneath) to the "RTS Mapper runs" group."""
+    qgs_project = qgs_project or QgsProject.instance()
+    label = f"iteration {run.iteration}" if run.iteration is not None else run.run_id
+    year = f" {run.year}" if run.year else ""
+    candidates = candidates_layer(project.path, run.run_id, f"Candidates{year}, {label} ({run.candidates})")
+    group = runs_group(qgs_project)
+    qgs_project.addMapLayer(candidates, False)
+    group.insertLayer(0, candidates)
+    probability = None
+    if run.prob_path and project.resolve_path(run.prob_path).exists():
+        probability = probability_layer(project.resolve_path(run.prob_path), f"Probability{year}, {label}")
+        qgs_project.addMapLayer(probability, False)
+        group.insertLayer(1, probability)
+    return candidates, probability

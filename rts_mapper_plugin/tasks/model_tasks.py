@@ -1,0 +1,102 @@
+"""Inference and training as background tasks: plain requests in, core results out."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from .base import CoreTask
+
+
+@dataclass(frozen=True)
+class InferenceRequest:
+    """What the worker gets: paths and numbers, never a layer."""
+
+    project_gpkg: str
+    model_path: str
+    image_path: str
+    extent: tuple[float, float, float, float] | None = None  # in the image's CRS
+    device: str = "auto"
+    threshold: float | None = None
+    min_area_m2: float = 500.0
+    iteration: int | None = None
+    year: int | None = None
+    batch_size: int | None = None
+
+
+def inference_task(request: InferenceRequest) -> CoreTask:
+    """Result: the RunRecord stored in the project (candidates included)."""
+
+    def job(feedback):
+        from ..core.workflow import infer_into_project
+
+        return infer_into_project(
+            request.project_gpkg,
+            request.model_path,
+            request.image_path,
+            extent=request.extent,
+            device=request.device,
+            threshold=request.threshold,
+            min_area_m2=request.min_area_m2,
+            iteration=request.iteration,
+            year=request.year,
+            batch_size=request.batch_size,
+            feedback=feedback,
+        )
+
+    return CoreTask(f"RTS Mapper: inference on {request.image_path.rsplit('/', 1)[-1]}", job)
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    images: tuple[str, ...]
+    positives: str  # a vector URI (path or path|layername=x)
+    negatives: str | None
+    chips_dir: str
+    model_out: str
+    encoder: str = "resnet34"
+    epochs: int = 30
+    batch_size: int = 8
+    imagenet_weights: str | None = None
+    init_model: str | None = None
+    device: str = "auto"
+    chip_size: int = 480
+    buffer_m: float = 300.0
+
+
+def training_task(request: TrainingRequest) -> CoreTask:
+    """Cut chips, then train; per-epoch figures go to ``task.events`` for the live curve."""
+    task: CoreTask
+
+    def job(feedback):
+        from ..core.chips import make_chips
+        from ..core.training import TrainConfig, train_model
+
+        chips = make_chips(
+            list(request.images),
+            request.positives,
+            request.negatives,
+            request.chips_dir,
+            size=request.chip_size,
+            buffer_m=request.buffer_m,
+            feedback=feedback.scaled(0.0, 0.05),
+        )
+        task.events.put({"kind": "chips", **chips.summary()})
+        config = TrainConfig(
+            encoder=request.encoder,
+            epochs=request.epochs,
+            batch_size=request.batch_size,
+            imagenet_weights=request.imagenet_weights,
+            init_model=request.init_model,
+            device=request.device,
+        )
+        return train_model(
+            chips,
+            request.model_out,
+            config,
+            feedback=feedback.scaled(0.05, 1.0),
+            on_epoch=lambda entry: task.events.put({"kind": "epoch", **entry}),
+        )
+
+    task = CoreTask(f"RTS Mapper: training {request.encoder}", job)
+    task.request = asdict(request)
+    return task

@@ -1,0 +1,230 @@
+"""The Inference and Training docks in a real QgsApplication: real widgets, real tasks in QGIS's
+task manager, real layers from the project GeoPackage."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from qgis.core import (
+    Qgis,
+    QgsApplication,
+    QgsCategorizedSymbolRenderer,
+    QgsProject,
+    QgsRasterLayer,
+    QgsVectorDataProvider,
+)
+from qgis.PyQt.QtCore import Qt
+
+from rts_mapper_plugin.core.project import MappingProject
+from rts_mapper_plugin.gui.inference_dock import InferenceDock
+from rts_mapper_plugin.gui.layers import RUNS_GROUP
+from rts_mapper_plugin.gui.training_dock import TrainingDock
+from rts_mapper_plugin.tasks.base import TaskRunner
+from rts_mapper_plugin.toolbelt.preferences import PlgSettings
+from tests.data.fixtures import trained_model, write_raster
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    """The cached trained model, the image it was trained on (the 2019 prepared region)."""
+    model = trained_model()
+    folder = tmp_path_factory.mktemp("docks")
+    shutil.copy(model.parent / "2019.tif", folder / "2019.tif")
+    return model, folder / "2019.tif", model.parent / "region"
+
+
+@pytest.fixture
+def project(tmp_path, qgis_new_project, qgis_iface, assets):
+    _, image, _ = assets
+    mapping = MappingProject.create(tmp_path / "project.gpkg", "EPSG:32646")
+    mapping.register_year(2019, image)
+    from rts_mapper_plugin.gui.timelapse import load_time_lapse
+
+    load_time_lapse(mapping, QgsProject.instance())
+    PlgSettings.load().update(project_gpkg=str(mapping.path), model_path="")
+    qgis_iface.messageBar().clear_messages()
+    return mapping
+
+
+@pytest.fixture
+def inference_dock(qgis_iface, qtbot, project):
+    dock = InferenceDock(qgis_iface, TaskRunner())
+    qtbot.addWidget(dock)
+    yield dock
+    dock.shutdown()
+
+
+def run_dock(dock, qtbot, timeout=120_000) -> str:
+    qtbot.mouseClick(dock.run_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: dock.outcome is not None, timeout=timeout)
+    return dock.outcome
+
+
+def run_layers():
+    group = QgsProject.instance().layerTreeRoot().findGroup(RUNS_GROUP)
+    return [node.layer() for node in group.findLayers()] if group else []
+
+
+def test_inference_dock_puts_editable_styled_candidates_on_the_map(
+    inference_dock, qtbot, assets, project, qgis_iface
+):
+    model, _, _ = assets
+    assert inference_dock.image_combo.currentText() == "2019 (registered year)", "registered years come first"
+    inference_dock.model_widget.setFilePath(str(model))
+    assert "DeepLabv3+ / resnet18" in inference_dock.card_label.text()
+    assert run_dock(inference_dock, qtbot) == "succeeded", inference_dock.status.text()
+
+    candidates, probability = run_layers()
+    assert candidates.isValid() and candidates.featureCount() == inference_dock.last_run.candidates > 0
+    assert {
+        "run_id",
+        "iteration",
+        "year",
+        "area_m2",
+        "perimeter_m",
+        "mean_prob",
+        "max_prob",
+        "status",
+    } <= set(candidates.fields().names())
+    capabilities = candidates.dataProvider().capabilities()
+    assert (
+        capabilities & QgsVectorDataProvider.ChangeGeometries
+        and capabilities & QgsVectorDataProvider.ChangeAttributeValues
+    )
+    assert candidates.startEditing() and candidates.rollBack()
+    renderer = candidates.renderer()
+    assert isinstance(renderer, QgsCategorizedSymbolRenderer) and renderer.classAttribute() == "status"
+    assert {c.value() for c in renderer.categories()} >= {"pending", "accepted", "rejected", "unsure"}
+    assert not candidates.labelsEnabled()
+    assert (
+        isinstance(probability, QgsRasterLayer) and probability.renderer().type() == "singlebandpseudocolor"
+    )
+    (run,) = MappingProject.open(project.path).runs()
+    assert run.iteration == 1 and run.year == 2019 and run.candidates == candidates.featureCount()
+    messages = qgis_iface.messageBar().get_messages(Qgis.Success)
+    assert any("candidates found" in m and "km²/min" in m for m in messages)
+
+    # a second run (the next iteration) adds a new layer; it does not replace the first
+    assert inference_dock.iteration_spin.value() == 2
+    assert run_dock(inference_dock, qtbot) == "succeeded"
+    assert len(run_layers()) == 4
+    assert [r.iteration for r in MappingProject.open(project.path).runs()] == [1, 2]
+    assert candidates.featureCount() == run.candidates, "the first layer still shows only its own run"
+
+
+def test_cancel_mid_run_adds_nothing(inference_dock, qtbot, assets, project):
+    model, _, _ = assets
+    inference_dock.model_widget.setFilePath(str(model))
+    layers_before = set(QgsProject.instance().mapLayers())
+    qtbot.mouseClick(inference_dock.run_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: inference_dock.progress.value() >= 10, timeout=60_000)
+    qtbot.mouseClick(inference_dock.cancel_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: inference_dock.outcome is not None, timeout=60_000)
+    assert inference_dock.outcome == "cancelled"
+    assert set(QgsProject.instance().mapLayers()) == layers_before
+    assert MappingProject.open(project.path).runs() == []
+    assert (
+        not list((project.path.parent / "probability").glob("*"))
+        if (project.path.parent / "probability").exists()
+        else True
+    )
+    assert QgsApplication.taskManager().countActiveTasks() == 0
+
+
+def test_missing_model_file_is_reported(inference_dock, qtbot, tmp_path, qgis_iface):
+    inference_dock.model_widget.setFilePath(str(tmp_path / "missing.safetensors"))
+    assert "no such model file" in inference_dock.card_label.text()
+    assert run_dock(inference_dock, qtbot) == "failed"
+    assert "missing.safetensors: no such model file" in inference_dock.status.text()
+    assert any("no such model file" in m for m in qgis_iface.messageBar().get_messages(Qgis.Warning))
+
+
+def test_one_band_layer_is_reported(inference_dock, qtbot, tmp_path, assets, qgis_iface):
+    model, _, _ = assets
+    single = write_raster(tmp_path / "dem_like.tif", np.ones((1, 64, 64), np.uint8))
+    layer = QgsRasterLayer(str(single), "one band", "gdal")
+    QgsProject.instance().addMapLayer(layer)
+    inference_dock.image_combo.setCurrentIndex(inference_dock.image_combo.findData(layer.id()))
+    inference_dock.model_widget.setFilePath(str(model))
+    assert run_dock(inference_dock, qtbot) == "failed"
+    assert "dem_like.tif: has 1 band(s) of uint8" in inference_dock.status.text()
+    assert "prepare" in inference_dock.status.text()
+    assert any("has 1 band" in m for m in qgis_iface.messageBar().get_messages(Qgis.Critical))
+
+
+def test_settings_are_remembered_per_project(inference_dock, qtbot, assets, qgis_iface):
+    model, _, _ = assets
+    inference_dock.model_widget.setFilePath(str(model))
+    inference_dock.threshold_spin.setValue(0.35)
+    inference_dock.min_area_spin.setValue(800)
+    assert run_dock(inference_dock, qtbot) == "succeeded"
+    stored, ok = QgsProject.instance().readEntry("rts_mapper", "model_path", "")
+    assert ok and stored == str(model)
+    again = InferenceDock(qgis_iface, TaskRunner())
+    assert again.model_widget.filePath() == str(model)
+    assert again.min_area_spin.value() == 800
+    again.shutdown()
+
+
+def test_training_dock_trains_with_a_live_curve_and_offers_the_model(
+    qgis_iface, qtbot, project, assets, tmp_path
+):
+    _, _, region = assets
+    from qgis.core import QgsVectorLayer
+
+    positives = QgsVectorLayer(f"{region / 'truth.gpkg'}|layername=rts", "rts truth", "ogr")
+    negatives = QgsVectorLayer(f"{region / 'truth.gpkg'}|layername=lookalikes", "look-alikes", "ogr")
+    QgsProject.instance().addMapLayers([positives, negatives])
+    dock = TrainingDock(qgis_iface, TaskRunner())
+    qtbot.addWidget(dock)
+    dock.positives_combo.setLayer(positives)
+    dock.negatives_combo.setLayer(negatives)
+    assert dock.checked_images(), "the registered year is ticked"
+    dock.encoder_combo.setCurrentText("mobilenet_v2")
+    dock.epochs_spin.setValue(2)
+    dock.batch_spin.setValue(4)
+    dock.chip_spin.setValue(128)
+    dock.output_widget.setFilePath(str(tmp_path / "models" / "new.safetensors"))
+    offered = []
+    dock.modelTrained.connect(offered.append)
+    assert run_dock(dock, qtbot, timeout=300_000) == "succeeded", dock.status.text()
+    assert [p["epoch"] for p in dock.curve.points] == [1, 2]
+    assert offered == [str(tmp_path / "models" / "new.safetensors")]
+    assert PlgSettings.load().model_path == offered[0]
+    assert "offered in the Inference dock" in dock.status.text()
+    dock.shutdown()
+
+
+def test_training_cancel_keeps_the_best_model(qgis_iface, qtbot, project, assets, tmp_path):
+    _, _, region = assets
+    from qgis.core import QgsVectorLayer
+
+    positives = QgsVectorLayer(f"{region / 'truth.gpkg'}|layername=rts", "rts truth", "ogr")
+    QgsProject.instance().addMapLayer(positives)
+    dock = TrainingDock(qgis_iface, TaskRunner())
+    qtbot.addWidget(dock)
+    dock.positives_combo.setLayer(positives)
+    dock.encoder_combo.setCurrentText("mobilenet_v2")
+    dock.epochs_spin.setValue(50)
+    dock.batch_spin.setValue(4)
+    dock.chip_spin.setValue(128)
+    out = tmp_path / "models" / "cancelled.safetensors"
+    dock.output_widget.setFilePath(str(out))
+    qtbot.mouseClick(dock.run_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: len(dock.curve.points) >= 1, timeout=300_000)
+    qtbot.mouseClick(dock.cancel_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: dock.outcome is not None, timeout=120_000)
+    assert dock.outcome == "cancelled"
+    assert out.exists() and "best model so far is kept" in dock.status.text()
+    dock.shutdown()
+
+
+def test_training_needs_positives(qgis_iface, qtbot, project):
+    dock = TrainingDock(qgis_iface, TaskRunner())
+    qtbot.addWidget(dock)
+    dock.positives_combo.setCurrentIndex(dock.positives_combo.findText("Project: training positives"))
+    assert run_dock(dock, qtbot) == "failed"
+    assert "no training positives" in dock.status.text()
+    dock.shutdown()
