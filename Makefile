@@ -90,6 +90,7 @@ deploy: package  ## install the zip into the default QGIS profile
 screenshot: setup package  ## real QGIS desktop under Xvfb: the docks, then each scene, into docs/img
 	$(PY) scripts/screenshot.py --zip $(ZIP) --out docs/img/qgis_plugin.png
 	$(PY) scripts/screenshot.py --zip $(ZIP) --scene inference --out $(DIST)/inference_scene_end.png
+	$(PY) scripts/screenshot.py --zip $(ZIP) --scene review --out $(DIST)/review_scene_end.png
 
 clean:  ## remove everything built (keeps .venv; `make clean-all` removes it too)
 	rm -rf $(DIST) $(PLUGIN)/resources_rc.py .pytest_cache .ruff_cache $(DEMO_OUT)

@@ -8,6 +8,7 @@ import sys
 BENCHMARKS = {
     "imagery_memory": "benchmarks.imagery_memory",
     "model_engine": "benchmarks.model_engine",
+    "review_latency": "benchmarks.review_latency",
 }
 
 

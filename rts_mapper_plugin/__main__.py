@@ -170,6 +170,45 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_agreement(args: argparse.Namespace) -> int:
+    from .core.agreement import agreement_files
+
+    report = agreement_files(args.layers, args.iou, area=args.area, cell_m=args.cell)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _cmd_review_agreement(args: argparse.Namespace) -> int:
+    from .core.agreement import decision_agreement
+    from .core.project import MappingProject
+    from .core.review import decisions_of, reviewed_boundaries
+
+    project = MappingProject.open(args.project)
+    result = decision_agreement(decisions_of(project), reviewed_boundaries(project))
+    print(json.dumps(result.as_dict(), indent=2))
+    return 0
+
+
+def _cmd_timelapse(args: argparse.Namespace) -> int:
+    from .core.project import MappingProject
+    from .core.timelapse_export import export_timelapses
+
+    project = MappingProject.open(args.project)
+    ids = [int(i) for i in args.ids.split(",")] if args.ids else None
+    written = export_timelapses(
+        project,
+        args.out,
+        candidate_ids=ids,
+        statuses=tuple(args.status.split(",")) if args.status else None,
+        strip=args.format in ("png", "both"),
+        gif=args.format in ("gif", "both"),
+        size_px=args.size,
+        feedback=_console_feedback(args),
+    )
+    print(f"{len(written)} files written to {args.out}")
+    return 0
+
+
 def _cmd_model_info(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
@@ -298,6 +337,30 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--truth", required=True)
     evaluate.add_argument("--iou", type=float, default=0.5)
     evaluate.set_defaults(func=_cmd_evaluate)
+
+    agreement = commands.add_parser(
+        "agreement", help="agreement between independently digitised polygon layers (prints JSON)"
+    )
+    agreement.add_argument("layers", nargs="+", metavar="LAYER", help="two or more polygon layers")
+    agreement.add_argument("--iou", type=float, default=0.5, help="IoU for two polygons to match")
+    agreement.add_argument("--area", default=None, help="polygon of the mapped area (for the cell kappa)")
+    agreement.add_argument("--cell", type=float, default=2.0, help="cell size (m) of the cell-level kappa")
+    agreement.set_defaults(func=_cmd_agreement)
+
+    review_agreement = commands.add_parser(
+        "review-agreement", help="agreement between reviewers' decisions in a project (prints JSON)"
+    )
+    review_agreement.add_argument("--project", required=True, help="the mapping project GeoPackage")
+    review_agreement.set_defaults(func=_cmd_review_agreement)
+
+    timelapse = commands.add_parser("timelapse", help="PNG strips / GIFs of candidates through the years")
+    timelapse.add_argument("--project", required=True, help="the mapping project GeoPackage")
+    timelapse.add_argument("--out", required=True, help="output folder")
+    timelapse.add_argument("--ids", default=None, help="candidate ids, comma-separated")
+    timelapse.add_argument("--status", default="accepted", help="statuses when no --ids (default: accepted)")
+    timelapse.add_argument("--format", choices=("png", "gif", "both"), default="both")
+    timelapse.add_argument("--size", type=int, default=192, help="pixels per year frame")
+    timelapse.set_defaults(func=_cmd_timelapse)
 
     info = commands.add_parser("model-info", help="print a model file's card (JSON)")
     info.add_argument("model")

@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import sysconfig
@@ -107,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     (work / "scene_args.json").write_text(json.dumps(scene_args), encoding="utf-8")
     launcher = work / "launcher.py"
     launcher.write_text(
-        "import faulthandler, json, runpy\n"
+        "import faulthandler, json, runpy, sys\n"
+        f"sys.path.insert(0, {str(SCENES)!r})\n"
         f"faulthandler.enable(open({str(work / 'faulthandler.log')!r}, 'w'), all_threads=True)\n"
         f"SCENE_ARGS = json.load(open({str(work / 'scene_args.json')!r}))\n"
         f"runpy.run_path({str(scene_path.resolve())!r}, init_globals={{'SCENE_ARGS': SCENE_ARGS}})\n",
@@ -162,6 +164,12 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["import", "-window", "root", str(args.out)], env=env, check=True)
         print(f"{args.out}: {json.dumps(report)}")
+        if report.get("kill_after"):  # quit QGIS abruptly, then count what the project kept
+            qgis.kill()
+            qgis.wait(15)
+            with sqlite3.connect(report["project"]) as conn:
+                kept = conn.execute("SELECT COUNT(*) FROM reviews").fetchone()[0]
+            print(f"QGIS killed (SIGKILL); reopened the project: {kept} decisions kept")
         if report.get("error"):
             print(f"scene reported an error: {report['error']}", file=sys.stderr)
             return 1

@@ -21,10 +21,10 @@ def candidates_layer(project_gpkg: str | Path, run_id: str | None, name: str) ->
     layer = QgsVectorLayer(project_layer_uri(project_gpkg, "candidates"), name, "ogr")
     if not layer.isValid():
         raise ValueError(f"{project_gpkg}: QGIS cannot open the candidates table")
+    layer.loadNamedStyle(str(style_path("candidates")))  # first: a style replaces custom properties
     if run_id is not None:
         layer.setSubsetString(f'"run_id" = {QgsExpression.quotedValue(run_id)}')
         layer.setCustomProperty(RUN_PROPERTY, run_id)
-    layer.loadNamedStyle(str(style_path("candidates")))
     return layer
 
 

@@ -1,19 +1,779 @@
-"""Review dock: step through candidates with time-lapse views and decide by keyboard."""
+"""Review dock: step through candidates with every registered year side by side, decide by keyboard.
+
+Works without torch. Every decision goes to the project's GeoPackage at once (core.review), so
+quitting QGIS, or QGIS crashing, loses nothing; reopening resumes at the first candidate this
+reviewer has not decided. Year views are cut from the registered rasters by a background worker
+that prepares the next candidates ahead, so stepping does not wait on rendering.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from qgis.core import Qgis, QgsGeometry, QgsMapLayerProxyModel, QgsProject, QgsRectangle, QgsWkbTypes
+from qgis.gui import QgsMapLayerComboBox, QgsRubberBand
+from qgis.PyQt.QtCore import Qt, QTimer
+from qgis.PyQt.QtGui import QColor, QImage, QKeySequence, QPixmap
+from qgis.PyQt.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QKeySequenceEdit,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QShortcut,
+    QSpinBox,
+    QTableWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.errors import RtsMapperError
+from ..core.project import CRITERIA, MappingProject, initiation_periods
+from ..toolbelt.log_handler import notify
+from ..toolbelt.preferences import PlgSettings
 from .dock_base import RtsDock
+from .layers import RUN_PROPERTY
+from .timelapse import GROUP_NAME, year_layers
+
+# action -> (label, default key). Decisions move on to the next candidate.
+SHORTCUTS: dict[str, tuple[str, str]] = {
+    "accept": ("Accept (RTS) and go on", "A"),
+    "reject": ("Reject and go on", "R"),
+    "unsure": ("Unsure and go on", "U"),
+    "next": ("Next candidate", "Right"),
+    "previous": ("Previous candidate", "Left"),
+    "next_unreviewed": ("Next candidate I have not decided", "Shift+Right"),
+    "year_next": ("Main map: next year", "Y"),
+    "year_previous": ("Main map: previous year", "Shift+Y"),
+    "edit": ("Edit this boundary (vertex tool)", "E"),
+    "headwall_highest": ("Criterion: headwall at the highest elevation", "H"),
+    "colour_contrast": ("Criterion: colour contrast", "C"),
+    "arcuate_shaded_headwall": ("Criterion: arcuate, shaded headwall", "S"),
+    "upslope_retreat": ("Criterion: upslope retreat over the years", "T"),
+    "period_next": ("Initiation period: next", "P"),
+    "note": ("Write a note", "N"),
+    "zoom": ("Zoom back to the candidate", "Z"),
+    "help": ("Show these shortcuts", "F1"),
+    **{f"probability_{d}": (f"Probability {d * 10} %", str(d)) for d in range(1, 10)},
+    "probability_100": ("Probability 100 %", "0"),
+}
+PREFETCH = 3  # candidates prepared ahead
+VIEW_PX = 150
+NOT_SET = "—"
+
+
+def current_shortcuts() -> dict[str, str]:
+    """The defaults with the user's own keys over them."""
+    keys = {action: key for action, (_, key) in SHORTCUTS.items()}
+    with contextlib.suppress(json.JSONDecodeError):  # a hand-mangled setting: the defaults
+        keys.update(json.loads(PlgSettings.load().review_shortcuts or "{}"))
+    return {a: k for a, k in keys.items() if a in SHORTCUTS}
+
+
+class ShortcutsDialog(QDialog):
+    """Every shortcut, editable: the help popup and the place to change keys."""
+
+    def __init__(self, keys: dict[str, str], parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("RTS Mapper review: keyboard shortcuts")
+        layout = QVBoxLayout(self)
+        layout.addWidget(
+            QLabel("Keys work while the Review dock has focus (click it once). Change a key by clicking it.")
+        )
+        self.table = QTableWidget(len(SHORTCUTS), 2, self)
+        self.table.setHorizontalHeaderLabels(["Action", "Key"])
+        self.editors: dict[str, QKeySequenceEdit] = {}
+        for row, (action, (label, _)) in enumerate(SHORTCUTS.items()):
+            self.table.setCellWidget(row, 0, QLabel(label))
+            editor = QKeySequenceEdit(QKeySequence(keys[action]), self)
+            self.editors[action] = editor
+            self.table.setCellWidget(row, 1, editor)
+        self.table.resizeColumnsToContents()
+        self.table.horizontalHeader().setStretchLastSection(True)
+        layout.addWidget(self.table)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.Save | QDialogButtonBox.Close | QDialogButtonBox.RestoreDefaults
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        buttons.button(QDialogButtonBox.RestoreDefaults).clicked.connect(self._defaults)
+        layout.addWidget(buttons)
+        self.resize(520, 560)
+
+    def _defaults(self) -> None:
+        for action, (_, key) in SHORTCUTS.items():
+            self.editors[action].setKeySequence(QKeySequence(key))
+
+    def keys(self) -> dict[str, str]:
+        return {a: e.keySequence().toString() for a, e in self.editors.items()}
 
 
 class ReviewDock(RtsDock):
     title = "RTS Mapper: Review"
     object_name = "RtsMapperReviewDock"
 
-    def __init__(self, iface, parent=None) -> None:
+    def __init__(self, iface, runner=None, parent=None) -> None:
         super().__init__(iface, parent)
-        self.add_banner(
-            "Coming next: step through candidates with every registered year side by side, "
-            "accept / reject / unsure by keyboard, every decision saved at once (issue 6). "
-            "Works without torch."
-        )
+        self.runner = runner
+        self.project: MappingProject | None = None
+        self.layer = None
+        self.my_decision: str | None = None
+        self._shown_fid: int | None = None
+        self.run_id: str | None = None
+        self.queue = []
+        self.index = -1
+        self.shown_at = time.monotonic()
+        self.years: list = []
+        self.year_index = 0
+        self.frames: dict[int, Future] = {}
+        self.pixmaps: dict[int, list[QPixmap]] = {}
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rts-review-views")
+        self.last_status: str | None = None
+        self.rubber_band = QgsRubberBand(iface.mapCanvas(), QgsWkbTypes.PolygonGeometry) if iface else None
+        if self.rubber_band is not None:
+            self.rubber_band.setStrokeColor(QColor(0, 229, 255))
+            self.rubber_band.setFillColor(QColor(0, 0, 0, 0))
+            self.rubber_band.setWidth(3)
+        self.setFocusPolicy(Qt.StrongFocus)  # a click on the dock gives it the keyboard
+        self._build()
+        self.apply_shortcuts(current_shortcuts())
+        self.poll = QTimer(self)
+        self.poll.setInterval(40)
+        self.poll.timeout.connect(self._collect_views)
+        self.listen(QgsProject.instance().layersRemoved, self._layers_removed)
+
+    # -- widgets --
+    def _build(self) -> None:
+        settings = PlgSettings.load()
+        form = QFormLayout()
+        self.layer_combo = QgsMapLayerComboBox(self)
+        self.layer_combo.setFilters(QgsMapLayerProxyModel.PolygonLayer)
+        self.layer_combo.setAllowEmptyLayer(True)
+        self.layer_combo.setLayer(None)
+        form.addRow("Candidates", self.layer_combo)
+        self.reviewer = QLineEdit(settings.reviewer_name, self)
+        self.reviewer.setPlaceholderText("your name (stored with each decision)")
+        form.addRow("Reviewer", self.reviewer)
+        self.order = QComboBox(self)
+        for key, label in (
+            ("id", "id"),
+            ("probability", "probability (highest first)"),
+            ("area", "area (largest first)"),
+            ("road", "distance to road (nearest first)"),
+        ):
+            self.order.addItem(label, key)
+        self.order.setCurrentIndex(max(0, self.order.findData(settings.review_order)))
+        form.addRow("Order by", self.order)
+        self.show_filter = QComboBox(self)
+        for key, label in (
+            ("all", "all candidates"),
+            ("pending", "only pending"),
+            ("mine", "only those I have not decided"),
+            ("conflict", "only conflicts (final decision)"),
+        ):
+            self.show_filter.addItem(label, key)
+        form.addRow("Show", self.show_filter)
+        roads = QHBoxLayout()
+        self.road_combo = QgsMapLayerComboBox(self)
+        self.road_combo.setFilters(QgsMapLayerProxyModel.LineLayer)
+        self.road_combo.setAllowEmptyLayer(True)
+        self.road_combo.setLayer(QgsProject.instance().mapLayer(settings.road_layer_id))
+        self.near_road = QDoubleSpinBox(self)
+        self.near_road.setRange(0, 100000)
+        self.near_road.setSuffix(" m")
+        self.near_road.setSpecialValueText("any distance")
+        self.near_road.setValue(0)
+        roads.addWidget(self.road_combo, 2)
+        roads.addWidget(QLabel("within"))
+        roads.addWidget(self.near_road, 1)
+        form.addRow("Roads", roads)
+        self.body_layout.addLayout(form)
+        start = QPushButton("Start / refresh review", self)
+        start.clicked.connect(self.start_review)
+        self.start_button = start
+        self.body_layout.addWidget(start)
+
+        self.position = QLabel("Choose a candidate layer, then Start.", self)
+        self.position.setWordWrap(True)
+        self.body_layout.addWidget(self.position)
+        self.progress_label = QLabel("", self)
+        self.progress_label.setWordWrap(True)
+        self.body_layout.addWidget(self.progress_label)
+
+        self.views_widget = QWidget(self)
+        self.views = QGridLayout(self.views_widget)
+        self.views.setContentsMargins(0, 0, 0, 0)
+        self.views.setSpacing(4)
+        self.view_labels: list[QLabel] = []
+        self.body_layout.addWidget(self.views_widget)
+
+        decision = QGridLayout()
+        self.criteria: dict[str, QCheckBox] = {}
+        for row, (name, label) in enumerate(CRITERIA):
+            box = QCheckBox(label, self)
+            self.criteria[name] = box
+            decision.addWidget(box, row, 0)
+        self.body_layout.addLayout(decision)
+        details = QFormLayout()
+        probability = QHBoxLayout()
+        self.probability = QSpinBox(self)
+        self.probability.setRange(-1, 100)
+        self.probability.setSpecialValueText(NOT_SET)
+        self.probability.setSuffix(" %")
+        self.probability.setValue(-1)
+        probability.addWidget(self.probability)
+        for value in (25, 50, 75):
+            quick = QPushButton(f"{value}", self)
+            quick.setMaximumWidth(40)
+            quick.setFocusPolicy(Qt.NoFocus)
+            quick.clicked.connect(lambda _=False, v=value: self.probability.setValue(v))
+            probability.addWidget(quick)
+        details.addRow("Probability", probability)
+        self.period = QComboBox(self)
+        details.addRow("Initiation", self.period)
+        self.note = QLineEdit(self)
+        self.note.setPlaceholderText("note (N)")
+        details.addRow("Note", self.note)
+        self.body_layout.addLayout(details)
+
+        buttons = QHBoxLayout()
+        self.accept_button = QPushButton("Accept (A)", self)
+        self.reject_button = QPushButton("Reject (R)", self)
+        self.unsure_button = QPushButton("Unsure (U)", self)
+        for button, decision_name in (
+            (self.accept_button, "accepted"),
+            (self.reject_button, "rejected"),
+            (self.unsure_button, "unsure"),
+        ):
+            button.clicked.connect(lambda _=False, d=decision_name: self.decide(d))
+            buttons.addWidget(button)
+        self.body_layout.addLayout(buttons)
+        navigation = QHBoxLayout()
+        for text, slot in (
+            ("◀ Previous", self.previous),
+            ("Next ▶", self.next),
+            ("Next undecided ▶▶", self.next_unreviewed),
+            ("Edit boundary (E)", self.edit_boundary),
+        ):
+            button = QPushButton(text, self)
+            button.clicked.connect(slot)
+            navigation.addWidget(button)
+        self.body_layout.addLayout(navigation)
+        tools = QHBoxLayout()
+        for text, slot in (
+            ("Shortcuts… (F1)", self.show_shortcuts),
+            ("Agreement…", self.show_agreement),
+            ("Export time-lapse…", self.export_timelapse),
+        ):
+            button = QPushButton(text, self)
+            button.clicked.connect(slot)
+            tools.addWidget(button)
+        self.body_layout.addLayout(tools)
+        self.others = QLabel("", self)
+        self.others.setWordWrap(True)
+        self.body_layout.addWidget(self.others)
         self.body_layout.addStretch(1)
+        self._set_enabled(False)
+
+    def _set_enabled(self, enabled: bool) -> None:
+        for widget in (
+            self.accept_button,
+            self.reject_button,
+            self.unsure_button,
+            self.probability,
+            self.period,
+            self.note,
+            *self.criteria.values(),
+        ):
+            widget.setEnabled(enabled)
+
+    def apply_shortcuts(self, keys: dict[str, str]) -> None:
+        """Keys work in the dock, and (all but the arrows, which pan) on the main map while a
+        review runs, so that A / R / U work straight after editing a boundary there."""
+        self._drop_shortcuts()
+        slots = {
+            "accept": lambda: self.decide("accepted"),
+            "reject": lambda: self.decide("rejected"),
+            "unsure": lambda: self.decide("unsure"),
+            "next": self.next,
+            "previous": self.previous,
+            "next_unreviewed": self.next_unreviewed,
+            "year_next": lambda: self.step_year(1),
+            "year_previous": lambda: self.step_year(-1),
+            "edit": self.edit_boundary,
+            "period_next": self._next_period,
+            "note": self.note.setFocus,
+            "zoom": self.zoom_to_current,
+            "help": self.show_shortcuts,
+            **{name: self.criteria[name].toggle for name in self.criteria},
+            **{f"probability_{d}": (lambda v=d * 10: self.probability.setValue(v)) for d in range(1, 10)},
+            "probability_100": lambda: self.probability.setValue(100),
+        }
+        self.keys = keys
+        self.shortcuts: dict[str, QShortcut] = {}
+        self.canvas_shortcuts: list[QShortcut] = []
+        canvas = self.iface.mapCanvas() if self.iface is not None else None
+        for action, key in keys.items():
+            if not key:
+                continue
+            shortcut = QShortcut(QKeySequence(key), self)
+            shortcut.setContext(Qt.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(slots[action])
+            self.shortcuts[action] = shortcut
+            if canvas is not None and action not in ("next", "previous", "next_unreviewed"):
+                on_canvas = QShortcut(QKeySequence(key), canvas)
+                on_canvas.setContext(Qt.WidgetShortcut)
+                on_canvas.activated.connect(slots[action])
+                on_canvas.setEnabled(bool(self.queue))
+                self.canvas_shortcuts.append(on_canvas)
+
+    def _drop_shortcuts(self) -> None:
+        for shortcut in [*getattr(self, "shortcuts", {}).values(), *getattr(self, "canvas_shortcuts", [])]:
+            shortcut.setEnabled(False)
+            shortcut.setParent(None)
+            shortcut.deleteLater()
+        self.shortcuts, self.canvas_shortcuts = {}, []
+
+    def _canvas_keys(self, enabled: bool) -> None:
+        for shortcut in self.canvas_shortcuts:
+            shortcut.setEnabled(enabled)
+
+    # -- starting --
+    def start_review(self) -> None:
+        layer = self.layer_combo.currentLayer()
+        reviewer = self.reviewer.text().strip()
+        if layer is None:
+            notify(self.iface, "Choose a candidate layer first.", Qgis.Warning)
+            return
+        if not reviewer:
+            notify(self.iface, "Type your name first: it is stored with each decision.", Qgis.Warning)
+            self.reviewer.setFocus()
+            return
+        path = layer.source().split("|", 1)[0]
+        try:
+            self.project = MappingProject.open(path)
+            self.run_id = layer.customProperty(RUN_PROPERTY) or None
+            roads = None
+            road_layer = self.road_combo.currentLayer()
+            if road_layer is not None:
+                from ..core.vectors import read_features
+
+                roads = read_features(road_layer.source())
+            choice = self.show_filter.currentData()
+            from ..core.review import my_decisions, resume_index, review_queue
+
+            queue = review_queue(
+                self.project,
+                self.run_id,
+                order=self.order.currentData(),
+                roads=roads,
+                statuses={"pending": ("pending",), "conflict": ("conflict",)}.get(choice),
+                near_road_m=self.near_road.value() or None,
+            )
+            decided = set(my_decisions(self.project, reviewer))
+            if choice == "mine":
+                queue = [item for item in queue if item.fid not in decided]
+        except RtsMapperError as exc:
+            notify(self.iface, str(exc), Qgis.Warning)
+            return
+        PlgSettings.load().update(
+            reviewer_name=reviewer,
+            candidate_layer_id=layer.id(),
+            review_order=self.order.currentData(),
+            road_layer_id=road_layer.id() if road_layer else "",
+        )
+        self.layer = layer
+        self.queue = queue
+        self.years = self.project.years()
+        self.period.clear()
+        self.period.addItem(NOT_SET, "")
+        for period in initiation_periods([y.year for y in self.years]):
+            self.period.addItem(period, period)
+        self._build_views()
+        self.frames.clear()
+        self.pixmaps.clear()
+        self.year_index = self._visible_year_index()
+        if not queue:
+            self.position.setText("No candidate matches: nothing to review.")
+            self._set_enabled(False)
+            self._canvas_keys(False)
+            return
+        self._set_enabled(True)
+        self._canvas_keys(True)
+        self.show_candidate(resume_index(queue, decided))
+        self.setFocus()
+
+    def _build_views(self) -> None:
+        for label in self.view_labels:
+            label.deleteLater()
+        self.view_labels = []
+        columns = 3 if len(self.years) > 4 else max(1, len(self.years))
+        for i, year in enumerate(self.years):
+            label = QLabel(str(year.year), self.views_widget)
+            label.setFixedSize(VIEW_PX, VIEW_PX)
+            label.setAlignment(Qt.AlignCenter)
+            label.setStyleSheet("background: #222; color: #ddd;")
+            label.setToolTip(f"{year.year}: click to show this year on the main map")
+            label.mousePressEvent = lambda _event, index=i: self.show_year(index)
+            self.views.addWidget(label, i // columns, i % columns)
+            self.view_labels.append(label)
+
+    # -- stepping --
+    @property
+    def current(self):
+        return self.queue[self.index] if 0 <= self.index < len(self.queue) else None
+
+    def show_candidate(self, index: int) -> None:
+        if not self.queue:
+            return
+        self.index = max(0, min(index, len(self.queue) - 1))
+        item = self.current
+        self.shown_at = time.monotonic()
+        self.zoom_to_current()
+        self._load_form(item)
+        self._request_views(self.index)
+        for ahead in range(1, PREFETCH + 1):
+            self._request_views(self.index + ahead)
+        self._show_views()
+        self._update_labels()
+
+    def zoom_to_current(self) -> None:
+        item = self.current
+        if item is None or self.iface is None:
+            return
+        geometry = QgsGeometry.fromWkt(item.geometry.wkt)
+        box = geometry.boundingBox()
+        side = max(box.width(), box.height(), 150.0)
+        view = QgsRectangle.fromCenterAndSize(box.center(), side * 2.2, side * 2.2)
+        canvas = self.iface.mapCanvas()
+        canvas.setExtent(view)
+        canvas.refresh()
+        if self.rubber_band is not None:
+            self.rubber_band.setToGeometry(geometry, self.layer)
+
+    def next(self) -> None:
+        self.show_candidate(self.index + 1)
+
+    def previous(self) -> None:
+        self.show_candidate(self.index - 1)
+
+    def next_unreviewed(self) -> None:
+        from ..core.review import my_decisions
+
+        decided = set(my_decisions(self.project, self.reviewer.text().strip())) if self.project else set()
+        for offset in range(1, len(self.queue) + 1):
+            index = (self.index + offset) % len(self.queue)
+            if self.queue[index].fid not in decided:
+                self.show_candidate(index)
+                return
+        notify(self.iface, "You have decided every candidate in this list.", Qgis.Success)
+
+    # -- year views, prepared ahead in a worker thread --
+    def _request_views(self, index: int) -> None:
+        if not (0 <= index < len(self.queue)) or not self.years:
+            return
+        fid = self.queue[index].fid
+        if fid in self.frames:
+            return
+        from ..core.timelapse_export import labelled_frames
+
+        self.frames[fid] = self.executor.submit(
+            labelled_frames, self.years, self.queue[index].geometry, VIEW_PX
+        )
+        self.poll.start()
+
+    def _collect_views(self) -> None:
+        for fid, future in list(self.frames.items()):
+            if future.done() and fid not in self.pixmaps:
+                try:
+                    frames = future.result()
+                except Exception as exc:  # a raster gone missing: say so in the views
+                    self.pixmaps[fid] = []
+                    self.position.setToolTip(f"year views: {exc}")
+                    continue
+                self.pixmaps[fid] = [
+                    QPixmap.fromImage(
+                        QImage(
+                            f.rgb.data,
+                            f.rgb.shape[1],
+                            f.rgb.shape[0],
+                            3 * f.rgb.shape[1],
+                            QImage.Format_RGB888,
+                        ).copy()
+                    )
+                    for f in frames
+                ]
+        if all(f.done() for f in self.frames.values()):
+            self.poll.stop()
+        self._show_views()
+
+    def views_ready(self) -> bool:
+        """True when every year view of the current candidate is on screen."""
+        item = self.current
+        return item is not None and item.fid in self.pixmaps and self._shown_fid == item.fid
+
+    def _show_views(self) -> None:
+        item = self.current
+        if item is None:
+            return
+        pixmaps = self.pixmaps.get(item.fid)
+        if pixmaps is None:
+            future = self.frames.get(item.fid)
+            if future is not None and future.done():
+                self._collect_views()
+                return
+            for label, year in zip(self.view_labels, self.years):
+                label.setPixmap(QPixmap())
+                label.setText(f"{year.year}\n…")
+            return
+        for label, pixmap in zip(self.view_labels, pixmaps):
+            label.setPixmap(pixmap)
+        self._shown_fid = item.fid
+        # keep memory flat: forget views far behind
+        keep = {
+            self.queue[i].fid
+            for i in range(max(0, self.index - 2), min(len(self.queue), self.index + PREFETCH + 1))
+        }
+        for fid in [f for f in self.pixmaps if f not in keep]:
+            self.pixmaps.pop(fid, None)
+            self.frames.pop(fid, None)
+
+    # -- the main map's year --
+    def show_year(self, index: int) -> None:
+        layers = year_layers()
+        if not layers or not self.years:
+            return
+        self.year_index = index % len(self.years)
+        year = self.years[self.year_index].year
+        group = QgsProject.instance().layerTreeRoot().findGroup(GROUP_NAME)
+        if group is not None:
+            for node in group.findLayers():
+                node.setItemVisibilityChecked(node.layer() is layers.get(year))
+        navigation = self.iface.mapCanvas().temporalController() if self.iface else None
+        if navigation is not None and navigation.navigationMode() == navigation.Animated:
+            navigation.setCurrentFrameNumber(self.year_index)
+        for i, label in enumerate(self.view_labels):
+            label.setStyleSheet(
+                "background: #222; border: 3px solid #00e5ff;"
+                if i == self.year_index
+                else "background: #222;"
+            )
+        self._update_labels()
+
+    def _visible_year_index(self) -> int:
+        """The registered year shown on the main map now (the first one if none or several)."""
+        group = QgsProject.instance().layerTreeRoot().findGroup(GROUP_NAME)
+        if group is None:
+            return 0
+        layers = year_layers()
+        visible = [y for y, layer in layers.items() if group.findLayer(layer.id()).isVisible()]
+        years = [y.year for y in self.years]
+        return years.index(visible[0]) if len(visible) == 1 and visible[0] in years else 0
+
+    def step_year(self, step: int) -> None:
+        self.show_year(self.year_index + step)
+
+    # -- the decision form --
+    def _load_form(self, item) -> None:
+        from ..core.review import decisions_of
+
+        reviewer = self.reviewer.text().strip()
+        rows = decisions_of(self.project, [item.fid])
+        mine = next((r for r in rows if r["reviewer"] == reviewer and not r["is_final"]), None)
+        for name, box in self.criteria.items():
+            box.setChecked(bool(mine and mine[name]))
+        self.probability.setValue(mine["probability"] if mine and mine["probability"] is not None else -1)
+        self.period.setCurrentIndex(
+            max(0, self.period.findData(mine["initiation_period"] or "")) if mine else 0
+        )
+        self.note.setText((mine["note"] or "") if mine else "")
+        others = [
+            f"{r['reviewer']}{' (final)' if r['is_final'] else ''}: {r['decision']}"
+            for r in rows
+            if r["reviewer"] != reviewer or r["is_final"]
+        ]
+        self.others.setText(("Other decisions: " + "; ".join(others)) if others else "")
+        self.my_decision = mine["decision"] if mine else None
+
+    def _next_period(self) -> None:
+        if self.period.count():
+            self.period.setCurrentIndex((self.period.currentIndex() + 1) % self.period.count())
+
+    def decide(self, decision: str) -> None:
+        item = self.current
+        reviewer = self.reviewer.text().strip()
+        if item is None or self.project is None:
+            return
+        if not reviewer:
+            notify(self.iface, "Type your name first: it is stored with each decision.", Qgis.Warning)
+            return
+        from shapely import wkb
+
+        from ..core.review import Decision, record_decision
+
+        edited = False
+        geometry = None
+        if self.layer.isEditable():
+            edited = (
+                self.layer.editBuffer() is not None
+                and item.fid in self.layer.editBuffer().changedGeometries()
+            )
+            if not self.layer.commitChanges():
+                notify(
+                    self.iface,
+                    "Could not save the edited boundary: " + "; ".join(self.layer.commitErrors()),
+                    Qgis.Critical,
+                    0,
+                )
+                return
+        if edited:
+            feature = self.layer.getFeature(item.fid)
+            geometry = wkb.loads(bytes(feature.geometry().asWkb()))
+            item.geometry = geometry
+        try:
+            status = record_decision(
+                self.project,
+                Decision(
+                    candidate_id=item.fid,
+                    reviewer=reviewer,
+                    decision=decision,
+                    probability=self.probability.value() if self.probability.value() >= 0 else None,
+                    initiation_period=self.period.currentData() or None,
+                    criteria={name: box.isChecked() for name, box in self.criteria.items()},
+                    note=self.note.text().strip(),
+                    seconds_spent=round(time.monotonic() - self.shown_at, 1),
+                    geometry=geometry,
+                    edited=edited,
+                    is_final=self.show_filter.currentData() == "conflict",
+                ),
+            )
+        except RtsMapperError as exc:
+            notify(self.iface, str(exc), Qgis.Critical, 0)
+            return
+        item.status = status
+        self.last_status = status
+        self.layer.triggerRepaint()
+        if self.index < len(self.queue) - 1:
+            self.show_candidate(self.index + 1)
+        else:
+            self._load_form(item)
+            self._update_labels()
+            notify(self.iface, "End of the list: every candidate shown.", Qgis.Success)
+        self.setFocus()
+
+    def edit_boundary(self) -> None:
+        item = self.current
+        if item is None or self.iface is None:
+            return
+        self.iface.setActiveLayer(self.layer)
+        if not self.layer.isEditable():
+            self.layer.startEditing()
+        self.layer.selectByIds([item.fid])
+        self.iface.actionVertexTool().trigger()
+        self.iface.mapCanvas().setFocus()
+        notify(
+            self.iface,
+            "Drag the vertices of the outlined candidate; the edit is saved with your decision (A / R / U).",
+            Qgis.Info,
+            6,
+        )
+
+    def _update_labels(self) -> None:
+        item = self.current
+        if item is None:
+            return
+        road = f", road {item.road_distance_m:.0f} m" if item.road_distance_m is not None else ""
+        year = f"; main map: {self.years[self.year_index].year}" if self.years else ""
+        mine = f"; you: {self.my_decision}" if self.my_decision else ""
+        self.position.setText(
+            f"<b>{self.index + 1} / {len(self.queue)}</b>: candidate {item.fid}, {item.status}{mine}; "
+            f"{item.area_m2 / 10000:.2f} ha, p {item.mean_prob:.2f}{road}{year}"
+        )
+        from ..core.review import review_progress
+
+        progress = review_progress(self.project, [i.fid for i in self.queue], self.reviewer.text().strip())
+        self.progress_label.setText(progress.summary())
+
+    # -- dialogs and exports --
+    def show_shortcuts(self) -> None:
+        dialog = ShortcutsDialog(self.keys, self)
+        if dialog.exec_() == QDialog.Accepted:
+            keys = dialog.keys()
+            changed = {a: k for a, k in keys.items() if k != SHORTCUTS[a][1]}
+            PlgSettings.load().update(review_shortcuts=json.dumps(changed))
+            self.apply_shortcuts(keys)
+
+    def show_agreement(self) -> None:
+        if self.project is None:
+            notify(self.iface, "Start a review first.", Qgis.Warning)
+            return
+        from ..core.agreement import decision_agreement
+        from ..core.review import decisions_of, reviewed_boundaries
+
+        result = decision_agreement(decisions_of(self.project), reviewed_boundaries(self.project)).as_dict()
+        if result["candidates_compared"] == 0:
+            notify(self.iface, "No candidate has decisions from two reviewers yet.", Qgis.Info)
+            return
+        kappas = ", ".join(f"{k.replace('|', ' vs ')} {v}" for k, v in result["cohen_kappa"].items())
+        fleiss = f"; Fleiss' kappa {result['fleiss_kappa']}" if result["fleiss_kappa"] is not None else ""
+        notify(
+            self.iface,
+            f"{result['candidates_compared']} candidates with 2+ reviewers, {result['unanimous']} unanimous; "
+            f"Cohen's kappa {kappas}{fleiss}; boundary IoU {result['mean_boundary_iou']}; "
+            f"{len(result['conflicts'])} conflicts (Show: only conflicts, to decide them).",
+            Qgis.Info,
+            0,
+        )
+
+    def export_timelapse(self) -> None:
+        if self.project is None:
+            notify(self.iface, "Start a review first.", Qgis.Warning)
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the time-lapse strips and GIFs")
+        if not folder:
+            return
+        from ..core.timelapse_export import export_timelapses
+        from ..tasks.base import CoreTask
+
+        project = self.project
+        task = CoreTask(
+            "RTS Mapper: time-lapse export",
+            lambda feedback: export_timelapses(project, folder, statuses=("accepted",), feedback=feedback),
+        )
+        task.succeeded.connect(
+            lambda files: notify(
+                self.iface, f"{len(files)} time-lapse files written to {folder}", Qgis.Success
+            )
+        )
+        task.failed.connect(lambda message: notify(self.iface, message, Qgis.Critical))
+        self.runner.start(task)
+
+    # -- housekeeping --
+    def _layers_removed(self, ids) -> None:
+        if self.layer is not None and self.layer.id() in ids:
+            self.queue, self.index, self.layer = [], -1, None
+            self._set_enabled(False)
+            self._canvas_keys(False)
+            self.position.setText("The candidate layer was removed.")
+            if self.rubber_band is not None:
+                self.rubber_band.reset()
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        self._drop_shortcuts()
+        self.poll.stop()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        if self.rubber_band is not None:
+            self.iface.mapCanvas().scene().removeItem(self.rubber_band)
+            self.rubber_band = None

@@ -9,6 +9,7 @@ def all_algorithms() -> list[QgsProcessingAlgorithm]:
     from .environment_check import EnvironmentCheckAlgorithm
     from .imagery import BuildYearlyMosaicAlgorithm, PrepareImageryAlgorithm
     from .model_engine import EvaluateAlgorithm, InferAlgorithm, MakeChipsAlgorithm, TrainModelAlgorithm
+    from .review import ExportTimelapseAlgorithm, PolygonAgreementAlgorithm
 
     return [
         EnvironmentCheckAlgorithm(),
@@ -18,4 +19,6 @@ def all_algorithms() -> list[QgsProcessingAlgorithm]:
         TrainModelAlgorithm(),
         InferAlgorithm(),
         EvaluateAlgorithm(),
+        ExportTimelapseAlgorithm(),
+        PolygonAgreementAlgorithm(),
     ]

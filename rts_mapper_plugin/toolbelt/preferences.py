@@ -40,6 +40,8 @@ class PlgSettings:
     review_order: str = per_project("id")
     road_layer_id: str = per_project("")
     near_road_m: float = per_project(500.0)
+    # Review dock shortcuts that differ from the defaults: JSON {action: key sequence}.
+    review_shortcuts: str = ""
 
     @classmethod
     def load(cls, project: QgsProject | None = None) -> PlgSettings:

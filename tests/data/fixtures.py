@@ -87,6 +87,54 @@ def small_region(
     return generate_region(out, config)
 
 
+class _Candidate:
+    def __init__(self, geometry, **attributes) -> None:
+        self.geometry = geometry
+        self._attributes = attributes
+
+    def attributes(self) -> dict:
+        return self._attributes
+
+
+def review_project(folder: Path, size: int = 400, seed: int = 1):
+    """A mapping project ready for review, without torch: five registered years of a small
+    synthetic region and one run whose candidates are the truth RTSs plus the look-alikes.
+
+    Returns (project, region, run_id).
+    """
+    from rts_mapper_plugin.core.imagery import prepare_and_register
+    from rts_mapper_plugin.core.project import MappingProject, RunRecord, new_run_id
+    from rts_mapper_plugin.core.vectors import read_features
+
+    region = small_region(folder / "region", size=size, seed=seed)
+    project_path = folder / "project.gpkg"
+    for year, scenes in region.scenes.items():
+        prepare_and_register(scenes, folder / f"{year}.tif", year=year, project_path=project_path)
+    project = MappingProject.open(project_path)
+    main_year = region.config.main_year
+    candidates = []
+    for layer, probability in (("rts", 0.8), ("lookalikes", 0.6)):
+        features = read_features(region.truth_uri(layer)).to_crs(project.crs)
+        for geometry, attributes in zip(features.geometries, features.attributes):
+            if layer == "rts" and attributes.get("year", main_year) != main_year:
+                continue
+            candidates.append(
+                _Candidate(
+                    geometry,
+                    area_m2=geometry.area,
+                    perimeter_m=geometry.length,
+                    mean_prob=probability,
+                    max_prob=min(1.0, probability + 0.15),
+                    status="pending",
+                    year=main_year,
+                    iteration=1,
+                )
+            )
+    run = RunRecord(run_id=new_run_id(1), iteration=1, year=main_year)
+    project.add_run(run, candidates)
+    return project, region, run.run_id
+
+
 if __name__ == "__main__":
     from rts_mapper_plugin.core.synthetic import render_preview
 

@@ -1,0 +1,102 @@
+"""What every scene needs: report, screenshot, timers that report errors, waits, mouse events.
+
+Scenes run inside the QGIS desktop (``qgis --code``); the launcher puts this folder on sys.path
+and passes the scene's arguments as ``SCENE_ARGS``.
+"""
+
+import json
+import traceback
+from pathlib import Path
+
+import qgis.utils
+from qgis.core import QgsProject, QgsTemporalNavigationObject
+from qgis.PyQt.QtCore import QEvent, QPoint, QPointF, Qt, QTimer
+from qgis.PyQt.QtGui import QMouseEvent
+from qgis.PyQt.QtWidgets import QApplication
+
+
+class Scene:
+    def __init__(self, args: dict) -> None:
+        self.args = args
+        self.shots = Path(args["shots"])
+        self.report: dict = {}
+        self.step = 0
+        self.dock = None  # the dock whose outcome / status a wait watches
+
+    def done(self, **report) -> None:
+        with open(self.args["ready"], "w", encoding="utf-8") as handle:
+            json.dump({**self.report, **report, "settle_s": 0.5}, handle)
+
+    def shot(self, name: str) -> None:
+        QApplication.processEvents()
+        self.shots.mkdir(parents=True, exist_ok=True)
+        QApplication.primaryScreen().grabWindow(0).save(str(self.shots / f"{name}.png"))
+        self.report.setdefault("screenshots", []).append(f"{name}.png")
+
+    def later(self, ms: int, function) -> None:
+        def guarded():
+            try:
+                function()
+            except Exception:
+                self.done(error=traceback.format_exc())
+
+        QTimer.singleShot(ms, guarded)
+
+    def wait_for(self, condition, then, ms=250, timeout_s=300, waited=0.0) -> None:
+        dock = self.dock
+        if condition():
+            self.later(300, then)
+        elif dock is not None and getattr(dock, "outcome", None) == "failed":
+            self.done(error=f"step {self.step}: the run failed: {dock.status.text()}")
+        elif waited > timeout_s:
+            self.done(error=f"timed out waiting in step {self.step}")
+        else:
+            self.later(ms, lambda: self.wait_for(condition, then, ms, timeout_s, waited + ms / 1000))
+
+
+def canvas_point(map_point) -> QPoint:
+    transform = qgis.utils.iface.mapCanvas().getCoordinateTransform()
+    pixel = transform.transform(map_point)
+    return QPoint(round(pixel.x()), round(pixel.y()))
+
+
+def mouse(kind, point: QPoint) -> None:
+    canvas = qgis.utils.iface.mapCanvas()
+    button = Qt.LeftButton if kind != QEvent.MouseMove else Qt.NoButton
+    buttons = Qt.LeftButton if kind == QEvent.MouseButtonPress else Qt.NoButton
+    event = QMouseEvent(kind, QPointF(point), button, buttons, Qt.NoModifier)
+    QApplication.sendEvent(canvas.viewport(), event)
+
+
+def drag(start: QPoint, end: QPoint) -> None:
+    """A vertex-tool drag: click to pick the vertex, move, click to drop it."""
+    mouse(QEvent.MouseMove, start)
+    QApplication.processEvents()
+    mouse(QEvent.MouseButtonPress, start)
+    mouse(QEvent.MouseButtonRelease, start)
+    QApplication.processEvents()
+    for step in range(1, 11):
+        mouse(QEvent.MouseMove, start + (end - start) * step / 10)
+        QApplication.processEvents()
+    mouse(QEvent.MouseButtonPress, end)
+    mouse(QEvent.MouseButtonRelease, end)
+
+
+def open_demo_project(args: dict):
+    """The demo project's years in the Time-lapse group, 2019 on the canvas; returns the plugin."""
+    iface = qgis.utils.iface
+    iface.mainWindow().setGeometry(QApplication.primaryScreen().availableGeometry())
+    from rts_mapper_plugin.core.project import MappingProject
+    from rts_mapper_plugin.gui.timelapse import load_time_lapse
+    from rts_mapper_plugin.toolbelt.preferences import PlgSettings
+
+    PlgSettings.load().update(project_gpkg=args["project"], model_path=args["model"])
+    load_time_lapse(
+        MappingProject.open(args["project"]), QgsProject.instance(), iface.mapCanvas().temporalController()
+    )
+    for node in QgsProject.instance().layerTreeRoot().findGroup("Time-lapse").findLayers():
+        node.setItemVisibilityChecked(node.layer().name() == "2019")
+    iface.mapCanvas().temporalController().setNavigationMode(QgsTemporalNavigationObject.NavigationOff)
+    iface.mapCanvas().setExtent(QgsProject.instance().mapLayersByName("2019")[0].extent())
+    iface.mapCanvas().refresh()
+    return qgis.utils.plugins["rts_mapper_plugin"]

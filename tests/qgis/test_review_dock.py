@@ -1,0 +1,255 @@
+"""The Review dock in a real QgsApplication, driven by key presses over a synthetic candidate
+layer with five registered years; decisions checked in the GeoPackage itself."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from qgis.core import QgsGeometry, QgsProject
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtWidgets import QApplication
+
+from rts_mapper_plugin.core.project import MappingProject
+from rts_mapper_plugin.gui.layers import RUN_PROPERTY, candidates_layer
+from rts_mapper_plugin.gui.review_dock import ReviewDock
+from rts_mapper_plugin.gui.timelapse import load_time_lapse
+from rts_mapper_plugin.tasks.base import TaskRunner
+from rts_mapper_plugin.toolbelt.preferences import PlgSettings
+from tests.data.fixtures import review_project
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    return review_project(tmp_path_factory.mktemp("review_dock"))
+
+
+@pytest.fixture
+def project(source, tmp_path, qgis_new_project, qgis_iface):
+    original, _, run_id = source
+    shutil.copytree(original.path.parent, tmp_path / "p", ignore=shutil.ignore_patterns("region"))
+    mapping = MappingProject.open(tmp_path / "p" / original.path.name)
+    load_time_lapse(mapping, QgsProject.instance())
+    layer = candidates_layer(mapping.path, run_id, "Candidates")
+    QgsProject.instance().addMapLayer(layer)
+    PlgSettings.load().update(reviewer_name="", review_shortcuts="", review_order="id")
+    assert layer.customProperty(RUN_PROPERTY) == run_id, "the dock reviews this run's candidates"
+    return mapping, layer
+
+
+def open_dock(qgis_iface, qtbot, layer, reviewer="alice") -> ReviewDock:
+    dock = ReviewDock(qgis_iface, TaskRunner())
+    qtbot.addWidget(dock)
+    dock.show()
+    dock.layer_combo.setLayer(layer)
+    dock.reviewer.setText(reviewer)
+    qtbot.mouseClick(dock.start_button, Qt.LeftButton)
+    QApplication.setActiveWindow(dock)
+    dock.setFocus()
+    qtbot.waitUntil(dock.views_ready, timeout=10_000)
+    return dock
+
+
+def press(qtbot, dock, key, modifier=Qt.NoModifier):
+    QApplication.setActiveWindow(dock)
+    qtbot.keyClick(dock.focusWidget() or dock, key, modifier)
+
+
+def stored(mapping) -> list[sqlite3.Row]:
+    with sqlite3.connect(mapping.path) as conn:
+        conn.row_factory = sqlite3.Row
+        return conn.execute("SELECT * FROM reviews ORDER BY fid").fetchall()
+
+
+def test_keyboard_decisions_land_in_the_geopackage(project, qgis_iface, qtbot):
+    mapping, layer = project
+    dock = open_dock(qgis_iface, qtbot, layer)
+    assert len(dock.view_labels) == 5, "one view per registered year"
+    assert all(not label.pixmap().isNull() for label in dock.view_labels)
+    first = dock.current.fid
+    canvas_extent = qgis_iface.mapCanvas().extent()
+    assert canvas_extent.contains(QgsGeometry.fromWkt(dock.current.geometry.wkt).boundingBox()), (
+        "zoomed to it"
+    )
+
+    press(qtbot, dock, Qt.Key_H)
+    press(qtbot, dock, Qt.Key_T)
+    press(qtbot, dock, Qt.Key_8)
+    press(qtbot, dock, Qt.Key_P)
+    press(qtbot, dock, Qt.Key_P)
+    press(qtbot, dock, Qt.Key_A)
+    press(qtbot, dock, Qt.Key_R)
+    press(qtbot, dock, Qt.Key_U)
+    rows = stored(mapping)
+    assert [r["decision"] for r in rows] == ["accepted", "rejected", "unsure"]
+    first_row = rows[0]
+    assert first_row["candidate_id"] == first and first_row["reviewer"] == "alice"
+    assert (first_row["headwall_highest"], first_row["colour_contrast"], first_row["upslope_retreat"]) == (
+        1,
+        0,
+        1,
+    )
+    assert first_row["probability"] == 80 and first_row["initiation_period"] == "2016-2017"
+    assert first_row["seconds_spent"] is not None and first_row["decided_at"]
+    assert rows[1]["probability"] is None and rows[1]["headwall_highest"] == 0, (
+        "the form resets per candidate"
+    )
+    with sqlite3.connect(mapping.path) as conn:
+        statuses = dict(conn.execute("SELECT fid, status FROM candidates").fetchall())
+    assert statuses[first] == "accepted"
+    assert "3 / " in dock.progress_label.text()
+
+    press(qtbot, dock, Qt.Key_Left)
+    assert dock.current.fid == rows[2]["candidate_id"]
+    assert dock.my_decision == "unsure", "going back shows my decision"
+    press(qtbot, dock, Qt.Key_Right, Qt.ShiftModifier)
+    assert dock.current.fid not in {r["candidate_id"] for r in rows}, "next undecided"
+    dock.shutdown()
+
+
+def test_year_key_steps_the_main_map_through_the_years(project, qgis_iface, qtbot):
+    _mapping, layer = project
+    dock = open_dock(qgis_iface, qtbot, layer)
+    group = QgsProject.instance().layerTreeRoot().findGroup("Time-lapse")
+    press(qtbot, dock, Qt.Key_Y)
+    visible = [n.layer().name() for n in group.findLayers() if n.isVisible()]
+    assert visible == ["2017"]
+    press(qtbot, dock, Qt.Key_Y, Qt.ShiftModifier)
+    assert [n.layer().name() for n in group.findLayers() if n.isVisible()] == ["2016"]
+    dock.shutdown()
+
+
+def test_an_edited_boundary_is_saved_with_the_decision(project, qgis_iface, qtbot):
+    mapping, layer = project
+    dock = open_dock(qgis_iface, qtbot, layer)
+    fid = dock.current.fid
+    press(qtbot, dock, Qt.Key_E)
+    assert layer.isEditable() and layer.selectedFeatureIds() == [fid]
+    geometry = layer.getFeature(fid).geometry()
+    vertex = geometry.vertexAt(0)
+    geometry.moveVertex(vertex.x() + 30, vertex.y() + 30, 0)  # what a vertex-tool drag does
+    assert layer.changeGeometry(fid, geometry)
+    press(qtbot, dock, Qt.Key_A)
+    assert not layer.isEditable(), "the edit was committed with the decision"
+    row = stored(mapping)[0]
+    assert row["edited"] == 1
+    reopened = MappingProject.open(mapping.path).features("candidates", "fid = ?", (fid,))
+    assert reopened.geometries[0].area == pytest.approx(geometry.area(), rel=1e-6)
+    dock.shutdown()
+
+
+def test_reopening_resumes_and_two_reviewers_are_both_kept(project, qgis_iface, qtbot):
+    mapping, layer = project
+    dock = open_dock(qgis_iface, qtbot, layer)
+    decided = []
+    for key in (Qt.Key_A, Qt.Key_R, Qt.Key_A):
+        decided.append(dock.current.fid)
+        press(qtbot, dock, key)
+    dock.shutdown()
+    dock.close()
+
+    again = open_dock(qgis_iface, qtbot, layer)
+    assert again.index == 3, "resumes at the first candidate alice has not decided"
+    again.shutdown()
+
+    bob = open_dock(qgis_iface, qtbot, layer, reviewer="bob")
+    assert bob.index == 0
+    for key in (Qt.Key_A, Qt.Key_A, Qt.Key_A):
+        press(qtbot, bob, key)
+    rows = stored(mapping)
+    assert sorted((r["reviewer"], r["candidate_id"]) for r in rows) == sorted(
+        [("alice", f) for f in decided] + [("bob", f) for f in decided]
+    )
+    with sqlite3.connect(mapping.path) as conn:
+        statuses = dict(conn.execute("SELECT fid, status FROM candidates").fetchall())
+    assert statuses[decided[1]] == "conflict" and statuses[decided[0]] == "accepted"
+
+    # the conflicts view: only the disagreement, decided as final
+    bob.show_filter.setCurrentIndex(bob.show_filter.findData("conflict"))
+    qtbot.mouseClick(bob.start_button, Qt.LeftButton)
+    assert [item.fid for item in bob.queue] == [decided[1]]
+    press(qtbot, bob, Qt.Key_R)
+    with sqlite3.connect(mapping.path) as conn:
+        assert (
+            conn.execute("SELECT status FROM candidates WHERE fid = ?", (decided[1],)).fetchone()[0]
+            == "rejected"
+        )
+        assert conn.execute("SELECT COUNT(*) FROM reviews WHERE is_final = 1").fetchone()[0] == 1
+    bob.shutdown()
+
+
+def test_shortcuts_are_configurable(project, qgis_iface, qtbot):
+    mapping, layer = project
+    PlgSettings.load().update(review_shortcuts='{"accept": "K"}')
+    dock = open_dock(qgis_iface, qtbot, layer)
+    press(qtbot, dock, Qt.Key_A)
+    assert stored(mapping) == [], "A is no longer accept"
+    press(qtbot, dock, Qt.Key_K)
+    assert [r["decision"] for r in stored(mapping)] == ["accepted"]
+    dock.shutdown()
+
+
+def test_decisions_survive_a_killed_process(project, tmp_path):
+    """A subprocess reviews by key presses and is killed with SIGKILL after N decisions."""
+    mapping, layer = project
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("review_worker.py")),
+            str(mapping.path),
+            layer.customProperty(RUN_PROPERTY),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    decided = 0
+    deadline = time.monotonic() + 120
+    while decided < 7 and time.monotonic() < deadline:
+        line = worker.stdout.readline()
+        if not line:
+            break
+        if line.startswith("decided"):
+            decided += 1
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=30)
+    assert decided == 7, worker.stderr.read()
+    rows = stored(MappingProject.open(mapping.path))
+    assert len(rows) >= 7, "every decision reported before the kill is in the GeoPackage"
+
+
+PEEL = ROOT.parent / "shared" / "data" / "real" / "peel"
+
+
+def test_processing_exports_time_lapse_and_measures_agreement(project, plugin, tmp_path):
+    from qgis import processing
+
+    from rts_mapper_plugin.core.review import Decision, record_decision
+
+    mapping, layer = project
+    fids = [f.id() for f in layer.getFeatures()][:2]
+    for fid in fids:
+        record_decision(mapping, Decision(fid, "alice", "accepted"))
+    result = processing.run(
+        "rts_mapper:export_timelapse",
+        {"PROJECT": str(mapping.path), "STATUS": 0, "SIZE": 64, "OUTPUT": str(tmp_path / "tl")},
+    )
+    assert result["FILES"] == 4
+    assert sorted(p.name for p in (tmp_path / "tl").iterdir()) == sorted(
+        f"candidate_{fid}.{ext}" for fid in fids for ext in ("png", "gif")
+    )
+    if PEEL.exists():
+        layers = [str(p) for p in sorted((PEEL / "digitized").glob("expert0[1-3].shp"))]
+        result = processing.run("rts_mapper:polygon_agreement", {"LAYERS": layers, "IOU": 0.5, "CELL": 5.0})
+        assert 0 < result["MEAN_F1"] <= 1 and 0 < result["FLEISS_KAPPA"] <= 1
