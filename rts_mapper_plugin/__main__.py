@@ -251,11 +251,26 @@ def _console_feedback(args: argparse.Namespace):
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    # The end-to-end run on the synthetic region arrives with the iterative loop (issue 7);
-    # until then the demo checks that the environment is ready for it.
-    print("RTS Mapper demo: environment check (the end-to-end mapping run is not built yet)")
-    args.json = False
-    return _cmd_env(args)
+    from .core.demo import DemoConfig, run_demo
+
+    config = DemoConfig(size=args.size, max_iterations=args.max_iterations)
+    result = run_demo(args.out, config)
+    try:
+        from .gui.project_file import write_qgis_project
+    except ImportError:
+        print("note: QGIS's Python bindings are not importable here: no QGIS project file written")
+        return 0
+    region = Path(args.out) / "region"
+    qgz = write_qgis_project(
+        result.project,
+        Path(args.out) / "rts_mapper_demo.qgz",
+        {
+            "Roads and railway": str(region / "roads.gpkg"),
+            "Synthetic truth (SIMULATION)": f"{region / 'truth.gpkg'}|layername=rts",
+        },
+    )
+    print(f"QGIS project: {qgz} (open it in QGIS: every layer styled)")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -377,6 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="run the main job on the built-in synthetic region")
     demo.add_argument("--out", required=True, help="output folder")
+    demo.add_argument("--size", type=int, default=2000, help="region pixels per side (3 m pixels)")
+    demo.add_argument("--max-iterations", type=int, default=6)
     demo.set_defaults(func=_cmd_demo)
     return parser
 

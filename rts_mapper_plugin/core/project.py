@@ -397,11 +397,6 @@ class MappingProject:
         attributes = [{k: row[k] for k in row.keys() if k != "geom"} for row in rows]  # noqa: SIM118
         return FeatureSet(geometries, attributes, self.crs)
 
-    def confirmed_rts(self):
-        """Polygons already known to be RTSs (the training positives): new candidates touching
-        them are set aside."""
-        return self.features("training_positives")
-
     # -- inference runs and their candidates --
     def add_run(self, run: RunRecord, candidates) -> list[int]:
         """Record a run and its candidates in one transaction: a run is there whole or not at all.

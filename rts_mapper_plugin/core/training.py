@@ -249,6 +249,7 @@ def train_model(
     if not len(train_data):
         raise RtsMapperError("there are no training chips", chip_set.folder)
     out_model = Path(out_model)
+    out_model.parent.mkdir(parents=True, exist_ok=True)
     device = pick_device(config.device)
     configure_threads()
     torch.manual_seed(config.seed)

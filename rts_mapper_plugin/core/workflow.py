@@ -32,12 +32,14 @@ def infer_into_project(
     """Run inference and record the run, its probability raster and its candidates in the project.
 
     The probability raster goes to ``<project folder>/probability/<run id>.tif``. Candidates touching
-    a confirmed RTS (the project's training positives) are set aside and counted. On any failure or
+    a confirmed RTS (the project's training positives) or a candidate already reviewed are set
+    aside and counted. On any failure or
     cancel nothing is recorded and no raster is left.
     """
     from rasterio.crs import CRS
 
     from .inference import predict_raster
+    from .loop import known_polygons
     from .vectors import FeatureSet
 
     project = MappingProject.open(project_path)
@@ -45,7 +47,7 @@ def infer_into_project(
     run_id = new_run_id(iteration)
     prob_path = project.path.resolve().parent / "probability" / f"{run_id}.tif"
     started = time.strftime("%Y-%m-%dT%H:%M:%S")
-    known = project.confirmed_rts() if set_aside_confirmed else None
+    known = known_polygons(project) if set_aside_confirmed else None
     result = predict_raster(
         model_path,
         image_path,

@@ -1,0 +1,70 @@
+"""Write a QGIS project file that opens a mapping project's results, every layer styled.
+
+Used by the demo (CLI, outside the QGIS desktop): a headless QgsApplication is started when
+none is running.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def write_qgis_project(
+    mapping_gpkg: str | Path, out: str | Path, extra_vectors: dict[str, str] | None = None
+) -> Path:
+    """Time-lapse group, each run's candidates and probability, training sets, the inventory and
+    ``extra_vectors`` (name -> URI, e.g. the roads) into ``out`` (.qgz)."""
+    from qgis.core import QgsApplication, QgsProject, QgsVectorLayer
+
+    from ..core.project import MappingProject
+    from ..toolbelt.resources import style_path
+    from .layers import add_run_layers, project_layer_uri
+    from .timelapse import load_time_lapse
+
+    app = None
+    if QgsApplication.instance() is None:
+        if not os.environ.get("DISPLAY"):
+            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        app = QgsApplication([], False)
+        app.initQgis()
+    mapping = MappingProject.open(mapping_gpkg)
+    project = QgsProject()
+    project.setCrs(project.crs().fromWkt(mapping.crs.to_wkt()))
+    load_time_lapse(mapping, project)
+    for run in mapping.runs():
+        add_run_layers(mapping, run, project)
+    root = project.layerTreeRoot()
+    results = root.insertGroup(0, "Results")
+    for name, uri, style in (
+        (
+            "RTS inventory",
+            str(Path(out).parent / "inventory" / "rts_inventory.gpkg") + "|layername=rts_inventory",
+            "inventory",
+        ),
+        (
+            "Training RTSs (positives)",
+            project_layer_uri(mapping.path, "training_positives"),
+            "training_positives",
+        ),
+        (
+            "Training non-RTSs (negatives)",
+            project_layer_uri(mapping.path, "training_negatives"),
+            "training_negatives",
+        ),
+        *[(n, u, None) for n, u in (extra_vectors or {}).items()],
+    ):
+        layer = QgsVectorLayer(uri, name, "ogr")
+        if not layer.isValid():
+            continue
+        if style:
+            layer.loadNamedStyle(str(style_path(style)))
+        project.addMapLayer(layer, False)
+        results.addLayer(layer)
+    out = Path(out)
+    if not project.write(str(out)):
+        raise OSError(f"{out}: QGIS could not write the project ({project.error()})")
+    del project
+    if app is not None:
+        app.exitQgis()
+    return out

@@ -1,0 +1,53 @@
+"""`python -m rts_mapper_plugin demo` end to end on a small region, in its own process."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_demo_runs_end_to_end_and_says_it_is_a_simulation(tmp_path):
+    out = tmp_path / "demo"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rts_mapper_plugin",
+            "demo",
+            "--out",
+            str(out),
+            "--size",
+            "1000",
+            "--max-iterations",
+            "3",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "| Iteration | Training RTSs |" in done.stdout and "SIMULATION" in done.stdout
+    with open(out / "table1.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows, "Table 1 has rows"
+    assert int(rows[-1]["Newly found RTSs"]) == 0 or len(rows) == 3, "converged or stopped at the limit"
+    assert all("SIMULATION" in r["Notes"] for r in rows)
+    summary = json.loads((out / "inventory" / "rts_inventory_summary.json").read_text())
+    assert summary["count"] == int(rows[-1]["Total RTSs"]) > 0 and "SIMULATION" in summary["simulation"]
+    for ext in ("gpkg", "geojson", "shp"):
+        assert (out / "inventory" / f"rts_inventory.{ext}").exists()
+    assert list((out / "timelapse").glob("candidate_*.png"))
+    with zipfile.ZipFile(out / "rts_mapper_demo.qgz") as qgz:
+        project = next(qgz.read(n).decode() for n in qgz.namelist() if n.endswith(".qgs"))
+    for name in ("RTS inventory", "Time-lapse", "Candidates", "Roads and railway"):
+        assert name in project

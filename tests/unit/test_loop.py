@@ -1,0 +1,124 @@
+"""The iterative loop, Table 1 and the inventory, on real GeoPackages."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from shapely.geometry import LineString, box
+
+from rts_mapper_plugin.core.demo import SIMULATED_REVIEWER, DemoConfig, run_loop
+from rts_mapper_plugin.core.errors import RtsMapperError
+from rts_mapper_plugin.core.evaluation import iou
+from rts_mapper_plugin.core.inventory import (
+    ARTS_NAMESPACE,
+    InventoryMetadata,
+    build_inventory,
+    export_inventory,
+    inventory_summary,
+)
+from rts_mapper_plugin.core.loop import add_positives, iterations, table1_markdown, write_table1
+from rts_mapper_plugin.core.project import MappingProject
+from rts_mapper_plugin.core.review import decisions_of
+from rts_mapper_plugin.core.vectors import FeatureSet, read_features
+from rts_mapper_plugin.core.workflow import infer_into_project
+from tests.data.fixtures import trained_model
+
+
+def test_loop_converges_never_represents_a_reviewed_candidate_and_promotes_edited_boundaries(tmp_path):
+    model = trained_model()
+    image = model.parent / "2019.tif"
+    truth = read_features(f"{model.parent / 'region' / 'truth.gpkg'}|layername=rts")
+    project = MappingProject.create(tmp_path / "p.gpkg", truth.crs)
+    add_positives(project, FeatureSet(truth.geometries[:2], truth.attributes[:2], truth.crs), 0, "initial")
+    runs = []
+
+    def infer(m, iteration):
+        run = infer_into_project(project.path, m, image, iteration=iteration, min_area_m2=300)
+        runs.append(run)
+        return run
+
+    records = run_loop(
+        project, image, truth, lambda it, prev: (model, 0.0), infer, DemoConfig(), log=lambda _: None
+    )
+    assert records[0].newly_found > 0 and records[0].inferred > 0
+    assert records[-1].newly_found == 0, "the same model finds nothing new the second time: converged"
+    assert len(records) == 2 and records[1].inferred == 0 and records[1].set_aside_known > 0
+
+    # nothing reviewed in iteration 1 comes back in iteration 2
+    first = project.features("candidates", "run_id = ?", (runs[0].run_id,)).geometries
+    second = project.features("candidates", "run_id = ?", (runs[1].run_id,)).geometries
+    assert not any(a.intersects(b) for a in first for b in second)
+
+    # every promoted positive is the reviewed (edited) boundary, i.e. a truth outline
+    positives = project.features("training_positives")
+    promoted = [g for g, a in zip(positives.geometries, positives.attributes) if a["iteration_added"] == 1]
+    assert len(promoted) == records[0].newly_found
+    for geometry in promoted:
+        assert max(iou(geometry, t) for t in truth.geometries) > 0.999
+    assert {d["reviewer"] for d in decisions_of(project)} == {SIMULATED_REVIEWER}
+
+    rows = iterations(project)
+    assert [r.iteration for r in rows] == [1, 2] and all(r.simulated for r in rows)
+    assert rows[1].total_rts == rows[0].total_rts == 2 + records[0].newly_found
+    markdown = table1_markdown(project)
+    assert "| Iteration | Training RTSs |" in markdown and "SIMULATION" in markdown
+    write_table1(project, tmp_path / "t.csv", tmp_path / "t.md")
+    assert (tmp_path / "t.csv").read_text().count("\n") == 3
+
+
+def test_inventory_fields_near_road_and_arts_uid_by_hand(tmp_path):
+    project = MappingProject.create(tmp_path / "p.gpkg", "EPSG:32646")
+    # two squares: 100 m x 100 m (1 ha) and 400 m x 400 m (16 ha)
+    small = box(500_000, 3_800_000, 500_100, 3_800_100)
+    large = box(502_000, 3_800_000, 502_400, 3_800_400)
+    add_positives(
+        project,
+        FeatureSet([small, large], [{"initiation_period": "2016-2017"}, {}], project.crs),
+        1,
+        "test",
+    )
+    road = FeatureSet([LineString([(500_050, 3_800_450), (500_050, 3_810_000)])], [{}], project.crs)
+    metadata = InventoryMetadata(region_name="Test", creator_lab="Lab", base_map_date="2019-07-15")
+    inventory = build_inventory(project, roads=road, near_road_m=500, metadata=metadata)
+    first, second = inventory.attributes
+    assert first["area_ha"] == pytest.approx(1.0) and second["area_ha"] == pytest.approx(16.0)
+    assert first["perimeter_m"] == pytest.approx(400.0)
+    # centroid (500050, 3800050): 400 m below the road's end -> near; the other is ~2.27 km away
+    assert first["road_distance_m"] == pytest.approx(400.0) and first["near_road"] == 1
+    assert second["road_distance_m"] == pytest.approx(
+        ((502_200 - 500_050) ** 2 + (3_800_450 - 3_800_200) ** 2) ** 0.5, abs=0.06
+    )
+    assert second["near_road"] == 0
+    # UTM 46N easting 500 000 is the central meridian, 93 E
+    assert first["centroid_lon"] == pytest.approx(93.0005, abs=1e-3) and 34.3 < first["centroid_lat"] < 34.4
+    assert first["CentroidLat"] == first["centroid_lat"] and first["Area"] == first["area_ha"]
+    key = "|".join(
+        [
+            f"{first['CentroidLat']:.6f}",
+            f"{first['CentroidLon']:.6f}",
+            "Test",
+            "Lab",
+            "2019-07-15",
+            "PlanetScope",
+            "3",
+            "Positive",
+            "Polygon",
+        ]
+    )
+    assert first["UID"] == str(uuid.uuid5(ARTS_NAMESPACE, key))
+    assert first["initiation_period"] == "2016-2017"
+
+    summary = inventory_summary(inventory, [2016, 2017, 2018])
+    assert summary["count"] == 2 and summary["total_area_ha"] == pytest.approx(17.0)
+    assert summary["largest_ha"] == pytest.approx(16.0) and summary["share_under_10_ha"] == 0.5
+    assert summary["initiation_periods"] == {"before 2016": 0, "2016-2017": 1, "2017-2018": 0, "unknown": 1}
+    assert [n["rts_id"] for n in summary["near_road"]] == [1]
+
+    for ext in ("gpkg", "geojson", "shp"):
+        out = export_inventory(inventory, tmp_path / f"inv.{ext}", summary)
+        back = read_features(out)
+        assert len(back) == 2 and back.attributes[0]["UID"] == first["UID"]
+        assert (tmp_path / "inv_summary.json").exists()
+    with pytest.raises(RtsMapperError, match="empty"):
+        export_inventory(FeatureSet([], [], project.crs), tmp_path / "empty.gpkg")
