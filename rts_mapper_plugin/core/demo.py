@@ -193,7 +193,6 @@ def run_demo(
 ) -> DemoResult:
     """The whole demo into ``out`` (see the module docstring)."""
     from .chips import make_chips
-    from .imagery import prepare_and_register
     from .inventory import InventoryMetadata, build_inventory, export_inventory, inventory_summary
     from .synthetic import RegionConfig, generate_region
     from .timelapse_export import export_timelapses
@@ -223,23 +222,11 @@ def run_demo(
         ),
     )
     log("2/5 preparing the five yearly mosaics...")
-    project_path = out / "project" / "rts_project.gpkg"
-    if project_path.exists():
-        project_path.unlink()
-    for year, scenes in region.scenes.items():
-        prepare_and_register(
-            scenes,
-            out / "project" / "imagery" / f"{year}.tif",
-            year=year,
-            project_path=project_path,
-            sensor="PlanetScope (synthetic)",
-            dates=(f"{year}-07-15", f"{year}-08-15"),
-        )
-    project = MappingProject.open(project_path)
+    project = prepare_region_project(region, out / "project")
     main_year = region.config.main_year
     image = out / "project" / "imagery" / f"{main_year}.tif"
     truth = read_features(region.truth_uri("rts")).to_crs(project.crs)
-    minx, _, maxx, _ = region_bounds(truth, region)
+    minx, _, maxx, _ = region_bounds(region)
     west = minx + config.known_share * (maxx - minx)
     known = [i for i, g in enumerate(truth.geometries) if g.centroid.x < west]
     add_positives(
@@ -324,7 +311,28 @@ def run_demo(
     return DemoResult(out, project.path, [r.__dict__ for r in records], files)
 
 
-def region_bounds(truth: FeatureSet, region) -> tuple[float, float, float, float]:
+def prepare_region_project(region, folder: str | Path) -> MappingProject:
+    """A fresh project in ``folder`` with the synthetic region's five years prepared and registered
+    (``imagery/<year>.tif``, project ``rts_project.gpkg``)."""
+    from .imagery import prepare_and_register
+
+    folder = Path(folder)
+    project_path = folder / "rts_project.gpkg"
+    project_path.unlink(missing_ok=True)
+    for year, scenes in region.scenes.items():
+        prepare_and_register(
+            scenes,
+            folder / "imagery" / f"{year}.tif",
+            year=year,
+            project_path=project_path,
+            sensor="PlanetScope (synthetic)",
+            dates=(f"{year}-07-15", f"{year}-08-15"),
+        )
+    return MappingProject.open(project_path)
+
+
+def region_bounds(region) -> tuple[float, float, float, float]:
+    """The synthetic region's (minx, miny, maxx, maxy) in its CRS."""
     x0, y0 = region.config.origin
     side = region.config.size * region.config.pixel_m
     return x0, y0 - side, x0 + side, y0

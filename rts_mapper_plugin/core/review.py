@@ -55,7 +55,7 @@ def status_from(decisions: list[tuple[str, bool]]) -> str:
     return distinct.pop() if len(distinct) == 1 else "conflict"
 
 
-def _validate(project: MappingProject, decision: Decision, conn) -> None:
+def _validate(decision: Decision, conn) -> None:
     if decision.decision not in DECISIONS:
         raise RtsMapperError(f"a decision is one of {', '.join(DECISIONS)}, not {decision.decision!r}")
     if not decision.reviewer.strip():
@@ -79,7 +79,7 @@ def record_decision(project: MappingProject, decision: Decision) -> str:
     now = gpkg.utc_now()
     criteria = {name: bool(decision.criteria.get(name, False)) for name in CRITERIA_NAMES}
     with project.connection() as conn, gpkg.transaction(conn):
-        _validate(project, decision, conn)
+        _validate(decision, conn)
         row = conn.execute("SELECT geom FROM candidates WHERE fid = ?", (decision.candidate_id,)).fetchone()
         if row is None:
             raise RtsMapperError(f"there is no candidate {decision.candidate_id}", project.path)

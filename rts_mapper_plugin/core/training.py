@@ -48,6 +48,7 @@ class TrainConfig:
     learning_rate: float = 5e-4
     weight_decay: float = 1e-4
     patience: int = 8
+    min_delta: float = 0.0  # a validation IoU must beat the best by more than this to count
     crops_per_chip: int = 2
     positive_crop_share: float = 0.5
     seed: int = 0
@@ -345,7 +346,7 @@ def train_model(
             }
             history.append(entry)
             score = val_iou if val_iou is not None else -entry["train_loss"]
-            improved = score > best_iou
+            improved = score > best_iou + config.min_delta
             if improved:
                 best_iou, best_epoch, bad_epochs = score, epoch, 0
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}

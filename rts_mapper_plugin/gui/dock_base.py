@@ -6,9 +6,18 @@ import contextlib
 
 from qgis.gui import QgsDockWidget
 from qgis.PyQt.QtCore import Qt
-from qgis.PyQt.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
+from qgis.PyQt.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..core.environment import install_command
+from ..toolbelt.log_handler import notify
 
 
 class RtsDock(QgsDockWidget):
@@ -16,6 +25,8 @@ class RtsDock(QgsDockWidget):
 
     title = ""
     object_name = ""
+    # a failed or cancelled run empties the progress bar (training keeps it: its best model stays)
+    reset_progress_on_failure = True
 
     def __init__(self, iface, parent: QWidget | None = None) -> None:
         super().__init__(self.title, parent)
@@ -29,6 +40,7 @@ class RtsDock(QgsDockWidget):
         scroll.setWidget(body)
         self.setWidget(scroll)
         self.task = None
+        self.outcome: str | None = None  # of the last task: succeeded, failed or cancelled
         self._connections: list = []
 
     def listen(self, signal, slot) -> None:
@@ -44,6 +56,46 @@ class RtsDock(QgsDockWidget):
             with contextlib.suppress(TypeError):  # already gone with its sender
                 signal.disconnect(slot)
         self._connections = []
+
+    def add_run_controls(self, run_text: str, cancel_text: str = "Cancel") -> None:
+        """Run and Cancel buttons (wired to ``run`` / ``cancel``) and a progress bar."""
+        buttons = QHBoxLayout()
+        self.run_button = QPushButton(run_text, self)
+        self.run_button.setObjectName("runButton")
+        self.cancel_button = QPushButton(cancel_text, self)
+        self.cancel_button.setEnabled(False)
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        self.body_layout.addLayout(buttons)
+        self.progress = QProgressBar(self)
+        self.progress.setRange(0, 100)
+        self.body_layout.addWidget(self.progress)
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+
+    def add_status(self) -> None:
+        """The wrapped, selectable line that tells how the last task went."""
+        self.status = QLabel("", self)
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.body_layout.addWidget(self.status)
+
+    def run(self) -> None:
+        raise NotImplementedError
+
+    def cancel(self) -> None:
+        raise NotImplementedError
+
+    def finish(self, outcome: str, message: str, level) -> None:
+        """A task ended: buttons back, the message in the dock and the message bar."""
+        self.outcome = outcome
+        self.task = None
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        if outcome != "succeeded" and self.reset_progress_on_failure:
+            self.progress.setValue(0)
+        self.status.setText(message)
+        notify(self.iface, message, level)
 
     def add_banner(self, text: str, kind: str = "info") -> QLabel:
         """A wrapped, selectable note at the top of the dock (``kind``: info or warning)."""

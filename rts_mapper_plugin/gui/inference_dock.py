@@ -19,8 +19,6 @@ from qgis.PyQt.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
-    QPushButton,
     QSpinBox,
 )
 
@@ -28,7 +26,6 @@ from ..core.environment import deep_learning_missing
 from ..core.errors import RtsMapperError
 from ..tasks.base import CoreTask, TaskRunner
 from ..tasks.model_tasks import InferenceRequest, inference_task
-from ..toolbelt.log_handler import notify
 from ..toolbelt.preferences import PlgSettings
 from .dock_base import RtsDock
 from .project_picker import ProjectPicker
@@ -58,7 +55,6 @@ class InferenceDock(RtsDock):
     def __init__(self, iface, runner: TaskRunner | None = None, parent=None) -> None:
         super().__init__(iface, parent)
         self.runner = runner or TaskRunner()
-        self.outcome: str | None = None
         self.last_run = None
         self.last_layers: tuple = ()
         self._request: InferenceRequest | None = None
@@ -120,25 +116,10 @@ class InferenceDock(RtsDock):
         form.addRow("Iteration", self.iteration_spin)
         self.body_layout.addLayout(form)
 
-        buttons = QHBoxLayout()
-        self.run_button = QPushButton("Run inference", self)
-        self.run_button.setObjectName("runButton")
-        self.cancel_button = QPushButton("Cancel", self)
-        self.cancel_button.setEnabled(False)
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        self.body_layout.addLayout(buttons)
-        self.progress = QProgressBar(self)
-        self.progress.setRange(0, 100)
-        self.body_layout.addWidget(self.progress)
-        self.status = QLabel("", self)
-        self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.body_layout.addWidget(self.status)
+        self.add_run_controls("Run inference")
+        self.add_status()
         self.body_layout.addStretch(1)
 
-        self.run_button.clicked.connect(self.run)
-        self.cancel_button.clicked.connect(self.cancel)
         self.model_widget.fileChanged.connect(self._show_card)
         self.project_picker.projectChanged.connect(self._project_changed)
         project = QgsProject.instance()
@@ -257,7 +238,7 @@ class InferenceDock(RtsDock):
         try:
             request = self.request()
         except RtsMapperError as exc:
-            self._finish("failed", str(exc), Qgis.Warning)
+            self.finish("failed", str(exc), Qgis.Warning)
             return
         PlgSettings.load().update(
             model_path=request.model_path,
@@ -271,9 +252,9 @@ class InferenceDock(RtsDock):
         self.task = inference_task(request)
         self.task.progressChanged.connect(lambda value: self.progress.setValue(int(value)))
         self.task.succeeded.connect(self._succeeded)
-        self.task.failed.connect(lambda message: self._finish("failed", message, Qgis.Critical))
+        self.task.failed.connect(lambda message: self.finish("failed", message, Qgis.Critical))
         self.task.cancelled.connect(
-            lambda: self._finish("cancelled", "Inference cancelled: nothing was added.", Qgis.Info)
+            lambda: self.finish("cancelled", "Inference cancelled: nothing was added.", Qgis.Info)
         )
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
@@ -295,7 +276,7 @@ class InferenceDock(RtsDock):
         try:
             self.last_layers = add_run_layers(project, run)
         except ValueError as exc:
-            self._finish("failed", str(exc), Qgis.Critical)
+            self.finish("failed", str(exc), Qgis.Critical)
             return
         rate = run.area_km2 / (run.seconds / 60) if run.seconds else 0.0
         message = (
@@ -303,14 +284,4 @@ class InferenceDock(RtsDock):
             f"{run.area_km2:.1f} km² in {run.seconds:.0f} s ({rate:.1f} km²/min) on {run.device}."
         )
         self.iteration_spin.setValue(max(self.iteration_spin.value(), (run.iteration or 0) + 1))
-        self._finish("succeeded", message, Qgis.Success)
-
-    def _finish(self, outcome: str, message: str, level) -> None:
-        self.outcome = outcome
-        self.task = None
-        self.run_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
-        if outcome != "succeeded":
-            self.progress.setValue(0)
-        self.status.setText(message)
-        notify(self.iface, message, level)
+        self.finish("succeeded", message, Qgis.Success)

@@ -12,12 +12,9 @@ from qgis.PyQt.QtCore import Qt, QTimer, pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QComboBox,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QProgressBar,
-    QPushButton,
     QSpinBox,
 )
 
@@ -25,7 +22,6 @@ from ..core.environment import deep_learning_missing
 from ..core.errors import RtsMapperError
 from ..tasks.base import TaskRunner
 from ..tasks.model_tasks import TrainingRequest, training_task
-from ..toolbelt.log_handler import notify
 from ..toolbelt.preferences import PlgSettings
 from .curve_widget import CurveWidget
 from .dock_base import RtsDock
@@ -40,13 +36,13 @@ ENCODERS = ("resnet34", "resnet18", "resnet50", "mobilenet_v2", "efficientnet-b0
 class TrainingDock(RtsDock):
     title = "RTS Mapper: Training"
     object_name = "RtsMapperTrainingDock"
+    reset_progress_on_failure = False
 
     modelTrained = pyqtSignal(str)  # noqa: N815 (Qt naming): a new model file to offer for inference
 
     def __init__(self, iface, runner: TaskRunner | None = None, parent=None) -> None:
         super().__init__(iface, parent)
         self.runner = runner or TaskRunner()
-        self.outcome: str | None = None
         self.result = None
         self._started = 0.0
         settings = PlgSettings.load()
@@ -112,31 +108,17 @@ class TrainingDock(RtsDock):
         form.addRow("Save model as", self.output_widget)
         self.body_layout.addLayout(form)
 
-        buttons = QHBoxLayout()
-        self.run_button = QPushButton("Train", self)
-        self.run_button.setObjectName("runButton")
-        self.cancel_button = QPushButton("Cancel (keep best)", self)
-        self.cancel_button.setEnabled(False)
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        self.body_layout.addLayout(buttons)
-        self.progress = QProgressBar(self)
-        self.body_layout.addWidget(self.progress)
+        self.add_run_controls("Train", "Cancel (keep best)")
         self.eta_label = QLabel("", self)
         self.body_layout.addWidget(self.eta_label)
         self.curve = CurveWidget(self)
         self.body_layout.addWidget(self.curve)
-        self.status = QLabel("", self)
-        self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.body_layout.addWidget(self.status)
+        self.add_status()
         self.body_layout.addStretch(1)
 
         self.poll = QTimer(self)
         self.poll.setInterval(300)
         self.poll.timeout.connect(self._drain_events)
-        self.run_button.clicked.connect(self.run)
-        self.cancel_button.clicked.connect(self.cancel)
         self.project_picker.projectChanged.connect(self._suggest_output)
         project = QgsProject.instance()
         for signal in (project.layersAdded, project.layersRemoved):
@@ -232,7 +214,7 @@ class TrainingDock(RtsDock):
         try:
             request = self.request()
         except RtsMapperError as exc:
-            self._finish("failed", str(exc), Qgis.Warning)
+            self.finish("failed", str(exc), Qgis.Warning)
             return
         PlgSettings.load().update(
             encoder=request.encoder,
@@ -247,7 +229,7 @@ class TrainingDock(RtsDock):
         self.task = training_task(request)
         self.task.progressChanged.connect(self._progress)
         self.task.succeeded.connect(self._succeeded)
-        self.task.failed.connect(lambda message: self._finish("failed", message, Qgis.Critical))
+        self.task.failed.connect(lambda message: self.finish("failed", message, Qgis.Critical))
         self.task.cancelled.connect(self._cancelled)
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
@@ -302,7 +284,7 @@ class TrainingDock(RtsDock):
             "It is now offered in the Inference dock."
         )
         self._offer(str(result.model_path))
-        self._finish("succeeded", message, Qgis.Success)
+        self.finish("succeeded", message, Qgis.Success)
 
     def _cancelled(self) -> None:
         self._drain_events()
@@ -314,20 +296,15 @@ class TrainingDock(RtsDock):
             )
         else:
             message = "Training cancelled before the first epoch ended: no model was saved."
-        self._finish("cancelled", message, Qgis.Info)
+        self.finish("cancelled", message, Qgis.Info)
 
     def _offer(self, path: str) -> None:
         PlgSettings.load().update(model_path=path)
         self.modelTrained.emit(path)
 
-    def _finish(self, outcome: str, message: str, level) -> None:
-        self.outcome = outcome
-        self.task = None
+    def finish(self, outcome: str, message: str, level) -> None:
         self.poll.stop()
-        self.run_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
-        self.status.setText(message)
-        notify(self.iface, message, level)
+        super().finish(outcome, message, level)
 
     def shutdown(self) -> None:
         self.poll.stop()

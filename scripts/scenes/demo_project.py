@@ -20,7 +20,8 @@ def build(folder: Path, size: int = 1400) -> dict:
     if done.exists():
         return json.loads(done.read_text())
     from rts_mapper_plugin.core.chips import make_chips
-    from rts_mapper_plugin.core.imagery import prepare_and_register, prepare_image
+    from rts_mapper_plugin.core.demo import prepare_region_project
+    from rts_mapper_plugin.core.imagery import prepare_image
     from rts_mapper_plugin.core.synthetic import RegionConfig, generate_region
     from rts_mapper_plugin.core.training import TrainConfig, train_model
 
@@ -28,16 +29,7 @@ def build(folder: Path, size: int = 1400) -> dict:
     region = generate_region(
         folder / "region", RegionConfig(size=size, seed=0, rts_per_km2=3.0, shapes_path=shapes)
     )
-    project = folder / "project" / "rts_project.gpkg"
-    for year, scenes in region.scenes.items():
-        prepare_and_register(
-            scenes,
-            folder / "project" / "imagery" / f"{year}.tif",
-            year=year,
-            project_path=project,
-            sensor="PlanetScope (synthetic)",
-            dates=(f"{year}-07-15", f"{year}-08-15"),
-        )
+    project = prepare_region_project(region, folder / "project").path
     other = generate_region(
         folder / "training_region",
         RegionConfig(size=1200, seed=11, rts_per_km2=5.0, bare_per_km2=1.2, shapes_path=shapes),
