@@ -284,7 +284,8 @@ def train_model(
     steps_per_epoch = max(1, math.ceil(len(train_data) * config.crops_per_chip / config.batch_size))
     scheduler_steps = steps_per_epoch * config.epochs
     history: list[dict] = []
-    best_iou, best_epoch, first_epoch, bad_epochs = -1.0, 0, 1, 0
+    # -inf, not -1: without validation chips the score is -train_loss, which can be below -1
+    best_iou, best_epoch, first_epoch, bad_epochs = -math.inf, 0, 1, 0
     checkpoint = checkpoint_path(out_model)
     if resume:
         if not checkpoint.is_file():

@@ -120,3 +120,14 @@ def test_resume_without_checkpoint_and_empty_chips(chips, tmp_path):
         train_model(chips, tmp_path / "new.safetensors", tiny(), resume=True)
     with pytest.raises(RtsMapperError, match="not a chip folder"):
         train_model(tmp_path, tmp_path / "x.safetensors", tiny())
+
+
+def test_without_validation_chips_the_first_epoch_is_saved(chips, tmp_path):
+    # with no validation chips the score is -train_loss; Dice + BCE starts above 1, so a best
+    # score starting at -1 never improved and no model was written (the tiny-region demo failed)
+    import dataclasses
+
+    no_val = dataclasses.replace(chips, chips=[dataclasses.replace(c, split="train") for c in chips.chips])
+    result = train_model(no_val, tmp_path / "m.safetensors", tiny(epochs=1))
+    assert result.history[0]["train_loss"] > 1.0, "the case this guards: a loss above 1"
+    assert result.best_val_iou is None and result.model_path.is_file()
