@@ -35,6 +35,13 @@ DOCKS = (
     DockSpec("inference", "Inference", "Run DeepLabv3+ over a year layer", "inference_dock", "InferenceDock"),
     DockSpec("review", "Review", "Review candidates with time-lapse imagery", "review_dock", "ReviewDock"),
     DockSpec("training", "Training", "Train or fine-tune the model", "training_dock", "TrainingDock"),
+    DockSpec(
+        "iterations",
+        "Iterations",
+        "The loop: Table 1, next iteration, inventory",
+        "iterations_dock",
+        "IterationsDock",
+    ),
 )
 
 

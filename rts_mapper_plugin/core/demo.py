@@ -18,13 +18,13 @@ from pathlib import Path
 from .evaluation import iou
 from .loop import (
     IterationRecord,
-    add_negatives,
+    IterationSettings,
     add_positives,
-    count,
-    promote_accepted,
+    close_iteration,
     record_iteration,
-    review_summary,
+    start_iteration,
     table1_markdown,
+    train_iteration,
     write_table1,
 )
 from .progress import Feedback
@@ -129,20 +129,17 @@ def recall(project: MappingProject, truth: FeatureSet) -> float:
 
 def run_loop(
     project: MappingProject,
-    image: str | Path,
     truth: FeatureSet,
-    train: Callable[[int, Path | None], tuple[Path, float]],
-    infer: Callable[[Path, int], RunRecord],
+    settings: Callable[[int], IterationSettings],
     config: DemoConfig,
     log: Callable[[str], None] = print,
+    train=train_iteration,
 ) -> list[IterationRecord]:
-    """Iterate until an iteration finds no new RTS (or ``max_iterations``).
-
-    ``train(iteration, previous_model)`` returns (model, seconds); ``infer(model, iteration)``
-    records a run in the project and returns it.
+    """Iterate until an iteration finds no new RTS (or ``max_iterations``): the same
+    :func:`start_iteration` / :func:`close_iteration` as the plugin's "Next iteration", with the
+    simulated reviewer in between. ``settings(iteration)`` says how to train and infer.
     """
     records = []
-    model = None
     matched: set[int] = set()
     # truth slumps already known (the initial positives) count as matched
     for index, outline in enumerate(truth.geometries):
@@ -152,38 +149,18 @@ def run_loop(
         ):
             matched.add(index)
     for iteration in range(1, config.max_iterations + 1):
-        started = time.strftime("%Y-%m-%dT%H:%M:%S")
-        model, train_seconds = train(iteration, model)
-        run = infer(model, iteration)
+        start_iteration(project, settings(iteration), train=train)
+        run = project.runs()[-1]
         _accepted, negatives = simulated_review(project, run, truth, matched, config.negatives_per_iteration)
-        promoted = promote_accepted(project, iteration)
-        added_negatives = add_negatives(project, negatives, iteration)
-        reviewers, hours = review_summary(project, run.run_id)
-        record = IterationRecord(
-            iteration=iteration,
-            model_path=project.store_path(model),
-            positives=count(project, "training_positives") - promoted,
-            negatives=count(project, "training_negatives") - added_negatives,
-            inferred=run.candidates,
-            set_aside_known=run.set_aside_known,
-            newly_found=promoted,
-            total_rts=count(project, "training_positives"),
-            reviewers=reviewers,
-            review_hours=hours,
-            train_seconds=round(train_seconds, 1),
-            infer_seconds=run.seconds,
-            started_at=started,
-            finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
-            simulated=True,
-            notes=f"recall vs synthetic truth {recall(project, truth):.2f}; {SIMULATION_NOTE}",
-        )
+        record = close_iteration(project, iteration, negatives, simulated=True)
+        record.notes = f"recall vs synthetic truth {recall(project, truth):.2f}; {SIMULATION_NOTE}"
         record_iteration(project, record)
         records.append(record)
         log(
-            f"iteration {iteration}: {run.candidates} candidates, {run.set_aside_known} set aside as known, "
-            f"{promoted} new RTSs (total {record.total_rts}), {record.notes.split(';')[0]}"
+            f"iteration {iteration}: {record.inferred} candidates, {record.set_aside_known} set aside as known, "
+            f"{record.newly_found} new RTSs (total {record.total_rts}), {record.notes.split(';')[0]}"
         )
-        if promoted == 0:
+        if record.newly_found == 0:
             break
     return records
 
@@ -192,12 +169,9 @@ def run_demo(
     out: str | Path, config: DemoConfig | None = None, log: Callable[[str], None] = print
 ) -> DemoResult:
     """The whole demo into ``out`` (see the module docstring)."""
-    from .chips import make_chips
     from .inventory import InventoryMetadata, build_inventory, export_inventory, inventory_summary
     from .synthetic import RegionConfig, generate_region
     from .timelapse_export import export_timelapses
-    from .training import TrainConfig, train_model
-    from .workflow import infer_into_project
 
     config = config or DemoConfig()
     out = Path(out)
@@ -240,40 +214,19 @@ def run_demo(
         f"(recall vs synthetic truth {recall(project, truth):.2f})"
     )
 
-    def train(iteration: int, previous: Path | None) -> tuple[Path, float]:
-        t0 = time.monotonic()
-        negatives = project.features("training_negatives")
-        chips = make_chips(
-            image,
-            project.features("training_positives"),
-            negatives if len(negatives) else None,
-            out / "work" / f"chips_{iteration}",
-            size=256,
-            buffer_m=150,
-            val_fraction=0.15,
-        )
-        result = train_model(
-            chips,
-            out / "project" / "models" / f"iteration_{iteration}.safetensors",
-            TrainConfig(
-                encoder=config.encoder,
-                epochs=config.first_epochs if previous is None else config.fine_tune_epochs,
-                crop_size=192,
-                learning_rate=1e-3 if previous is None else 5e-4,
-                tile_size=384,
-                init_model=str(previous) if previous else None,
-                device=config.device,
-            ),
-        )
-        return result.model_path, time.monotonic() - t0
-
-    def infer(model: Path, iteration: int) -> RunRecord:
-        return infer_into_project(
-            project.path, model, image, device=config.device, iteration=iteration, year=main_year
+    def settings(iteration: int) -> IterationSettings:
+        first = iteration == 1
+        return IterationSettings(
+            image=str(image),
+            year=main_year,
+            encoder=config.encoder,
+            epochs=config.first_epochs if first else config.fine_tune_epochs,
+            learning_rate=1e-3 if first else 5e-4,
+            device=config.device,
         )
 
     log("4/5 iterating: train, infer, review (simulated), promote")
-    records = run_loop(project, image, truth, train, infer, config, log)
+    records = run_loop(project, truth, settings, config, log)
     log("5/5 writing Table 1, the inventory, the time-lapse strips and the QGIS project...")
     files = {}
     write_table1(project, out / "table1.csv", out / "table1.md")

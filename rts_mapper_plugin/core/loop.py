@@ -1,10 +1,14 @@
 """The iterative loop of the paper: promote what reviewers accepted, retrain, infer, review only
 what is new, and keep Table 1 (one row per iteration) in the project.
 
-``promote_accepted`` moves accepted candidates, with their reviewed (possibly edited)
-boundaries, into ``training_positives``; ``add_negatives`` adds the rejected candidates a
-reviewer picked as representative false positives. ``known_polygons`` is what a new inference
-sets aside: the confirmed RTSs and every candidate already reviewed.
+An iteration has two halves. :func:`start_iteration` trains (fine-tuning from the previous
+iteration's model) on the project's positives and negatives, infers over the region setting
+aside what is known, and records the first half of its Table 1 row. Reviewers then decide the
+new candidates. :func:`close_iteration` promotes the accepted ones, with their reviewed (possibly
+edited) boundaries, into ``training_positives``, adds the rejected candidates a reviewer picked
+as representative false positives to ``training_negatives``, and completes the row.
+``known_polygons`` is what a new inference sets aside: the confirmed RTSs and every candidate
+already reviewed.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from . import gpkg
+from .errors import RtsMapperError
+from .progress import Feedback
 from .project import MappingProject
 from .vectors import FeatureSet, as_multipolygon
 
@@ -163,13 +169,13 @@ def count(project: MappingProject, table: str) -> int:
         return conn.execute(f"SELECT COUNT(*) FROM {gpkg.quoted(table)}").fetchone()[0]  # noqa: S608
 
 
-def review_summary(project: MappingProject, run_id: str) -> tuple[str, float]:
-    """Reviewers (comma-separated) and hours spent reviewing one run's candidates."""
+def review_summary(project: MappingProject, iteration: int) -> tuple[str, float]:
+    """Reviewers (comma-separated) and hours spent reviewing one iteration's candidates."""
     with project.connection() as conn:
         rows = conn.execute(
             "SELECT r.reviewer, r.seconds_spent FROM reviews r JOIN candidates c ON c.fid = r.candidate_id "
-            "WHERE c.run_id = ?",
-            (run_id,),
+            "JOIN runs ON runs.run_id = c.run_id WHERE runs.iteration = ?",
+            (iteration,),
         ).fetchall()
     reviewers = ", ".join(sorted({r["reviewer"] for r in rows}))
     return reviewers, round(sum(r["seconds_spent"] or 0 for r in rows) / 3600, 3)
@@ -185,6 +191,10 @@ def record_iteration(project: MappingProject, record: IterationRecord) -> None:
             f"INSERT INTO iterations ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",  # noqa: S608
             [values[n] for n in names],
         )
+
+
+def iteration_record(project: MappingProject, iteration: int) -> IterationRecord | None:
+    return next((r for r in iterations(project) if r.iteration == iteration), None)
 
 
 def iterations(project: MappingProject) -> list[IterationRecord]:
@@ -218,3 +228,215 @@ def write_table1(project: MappingProject, csv_path: str | os.PathLike, md_path: 
         writer.writeheader()
         writer.writerows(rows)
     Path(md_path).write_text(table1_markdown(project), encoding="utf-8")
+
+
+@dataclass
+class IterationSettings:
+    """How :func:`start_iteration` trains and infers. The defaults suit fine-tuning on CPU."""
+
+    image: str  # the prepared image chips are cut from and inference runs over
+    year: int | None = None
+    encoder: str = "resnet34"  # for a first model; fine-tuning keeps the previous model's
+    epochs: int = 6
+    learning_rate: float = 5e-4
+    batch_size: int = 8
+    chip_size: int = 256
+    buffer_m: float = 150.0
+    val_fraction: float = 0.15
+    crop_size: int = 192
+    tile_size: int = 384
+    imagenet_weights: str | None = None
+    init_model: str | None = None  # None: fine-tune from the last iteration's model, if any
+    min_area_m2: float = 500.0
+    device: str = "auto"
+    notes: str = ""
+
+
+def previous_model(project: MappingProject) -> Path | None:
+    """The model of the last iteration that has one (the next iteration fine-tunes from it)."""
+    for record in reversed(iterations(project)):
+        if record.model_path and project.resolve_path(record.model_path).is_file():
+            return project.resolve_path(record.model_path)
+    for run in reversed(project.runs()):
+        if run.model_path and project.resolve_path(run.model_path).is_file():
+            return project.resolve_path(run.model_path)
+    return None
+
+
+def open_iteration(project: MappingProject) -> int | None:
+    """The latest iteration whose candidates are out for review (inferred, not yet closed)."""
+    closed = {r.iteration for r in iterations(project) if r.finished_at}
+    inferred = sorted({r.iteration for r in project.runs() if r.iteration is not None})
+    waiting = [i for i in inferred if i not in closed]
+    return waiting[-1] if waiting else None
+
+
+def pending_count(project: MappingProject, iteration: int) -> int:
+    """Candidates of ``iteration`` nobody has decided yet."""
+    with project.connection() as conn:
+        return conn.execute(
+            "SELECT COUNT(*) FROM candidates c JOIN runs ON runs.run_id = c.run_id "
+            "WHERE runs.iteration = ? AND c.status = 'pending'",
+            (iteration,),
+        ).fetchone()[0]
+
+
+def train_iteration(
+    project: MappingProject, iteration: int, settings: IterationSettings, feedback: Feedback | None = None
+) -> tuple[Path, float]:
+    """Cut chips from the project's positives and negatives and train the iteration's model
+    (fine-tuned from the previous one); returns (model file, seconds)."""
+    import time
+
+    from .chips import make_chips
+    from .training import TrainConfig, train_model
+
+    feedback = feedback or Feedback()
+    positives = project.features("training_positives")
+    if not len(positives):
+        raise RtsMapperError("the project has no training positives yet: add known RTSs first", project.path)
+    negatives = project.features("training_negatives")
+    folder = project.path.resolve().parent
+    started = time.monotonic()
+    chips = make_chips(
+        settings.image,
+        positives,
+        negatives if len(negatives) else None,
+        folder / "work" / f"chips_{iteration}",
+        size=settings.chip_size,
+        buffer_m=settings.buffer_m,
+        val_fraction=settings.val_fraction,
+        feedback=feedback.scaled(0.0, 0.05),
+    )
+    init = settings.init_model or previous_model(project)
+    result = train_model(
+        chips,
+        folder / "models" / f"iteration_{iteration}.safetensors",
+        TrainConfig(
+            encoder=settings.encoder,
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
+            crop_size=settings.crop_size,
+            learning_rate=settings.learning_rate,
+            tile_size=settings.tile_size,
+            imagenet_weights=settings.imagenet_weights,
+            init_model=str(init) if init else None,
+            device=settings.device,
+        ),
+        feedback=feedback.scaled(0.05, 1.0),
+    )
+    return result.model_path, time.monotonic() - started
+
+
+def start_iteration(
+    project: MappingProject,
+    settings: IterationSettings,
+    feedback: Feedback | None = None,
+    train=train_iteration,
+) -> IterationRecord:
+    """Train, infer over ``settings.image`` setting aside everything known or reviewed, and record
+    the first half of the iteration's Table 1 row. Nothing is recorded if it fails or is cancelled.
+
+    ``train(project, iteration, settings, feedback)`` returns (model, seconds); tests pass a stub.
+    """
+    import time
+
+    from .workflow import infer_into_project
+
+    feedback = feedback or Feedback()
+    waiting = open_iteration(project)
+    if waiting is not None:
+        raise RtsMapperError(f"iteration {waiting} is still under review: close it before starting the next")
+    iteration = project.next_iteration()
+    started = time.strftime("%Y-%m-%dT%H:%M:%S")
+    positives, negatives = count(project, "training_positives"), count(project, "training_negatives")
+    model, train_seconds = train(project, iteration, settings, feedback.scaled(0.0, 0.8))
+    run = infer_into_project(
+        project.path,
+        model,
+        settings.image,
+        device=settings.device,
+        min_area_m2=settings.min_area_m2,
+        iteration=iteration,
+        year=settings.year,
+        feedback=feedback.scaled(0.8, 1.0),
+    )
+    record = IterationRecord(
+        iteration=iteration,
+        model_path=project.store_path(model),
+        positives=positives,
+        negatives=negatives,
+        inferred=run.candidates,
+        set_aside_known=run.set_aside_known,
+        train_seconds=round(train_seconds, 1),
+        infer_seconds=run.seconds,
+        started_at=started,
+        notes=settings.notes,
+    )
+    record_iteration(project, record)
+    return record
+
+
+def close_iteration(
+    project: MappingProject,
+    iteration: int,
+    negatives: list[int] = (),
+    simulated: bool = False,
+    notes: str | None = None,
+) -> IterationRecord:
+    """Promote the iteration's accepted candidates, add the chosen rejected ones as negatives and
+    complete its Table 1 row (an iteration inferred from the Inference dock gets its row here)."""
+    import time
+
+    runs = [r for r in project.runs() if r.iteration == iteration]
+    if not runs:
+        raise RtsMapperError(f"iteration {iteration} has no inference run to close")
+    promote_accepted(project, iteration)
+    add_negatives(project, list(negatives), iteration)
+    record = iteration_record(project, iteration)
+    if record is None:
+        with project.connection() as conn:
+            positives, negatives_before = (
+                conn.execute(
+                    f"SELECT COUNT(*) FROM {table} WHERE iteration_added < ?",  # noqa: S608
+                    (iteration,),
+                ).fetchone()[0]
+                for table in ("training_positives", "training_negatives")
+            )
+        record = IterationRecord(
+            iteration=iteration,
+            model_path=runs[-1].model_path,
+            positives=positives,
+            negatives=negatives_before,
+            inferred=sum(r.candidates for r in runs),
+            set_aside_known=sum(r.set_aside_known for r in runs),
+            infer_seconds=round(sum(r.seconds for r in runs), 2),
+            started_at=runs[0].started_at,
+        )
+    with project.connection() as conn:
+        record.newly_found = conn.execute(
+            "SELECT COUNT(*) FROM training_positives WHERE iteration_added = ? AND source = 'review'",
+            (iteration,),
+        ).fetchone()[0]
+    record.total_rts = count(project, "training_positives")
+    record.reviewers, record.review_hours = review_summary(project, iteration)
+    record.finished_at = time.strftime("%Y-%m-%dT%H:%M:%S")
+    record.simulated = simulated or record.simulated
+    if notes is not None:
+        record.notes = notes
+    record_iteration(project, record)
+    return record
+
+
+def rejected_candidates(project: MappingProject, iteration: int) -> FeatureSet:
+    """The iteration's rejected candidates, most convincing first (highest mean probability):
+    the ones a reviewer picks from as representative false positives."""
+    rejected = project.features(
+        "candidates",
+        "status = 'rejected' AND run_id IN (SELECT run_id FROM runs WHERE iteration = ?)",
+        (iteration,),
+    )
+    order = sorted(range(len(rejected)), key=lambda i: -(rejected.attributes[i]["mean_prob"] or 0.0))
+    return FeatureSet(
+        [rejected.geometries[i] for i in order], [rejected.attributes[i] for i in order], rejected.crs
+    )

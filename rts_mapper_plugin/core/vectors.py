@@ -37,6 +37,10 @@ class FeatureSet:
     attributes: list[dict[str, Any]] = field(default_factory=list)
     crs: CRS | None = None
 
+    def __post_init__(self) -> None:
+        if self.crs is not None and not isinstance(self.crs, CRS):
+            self.crs = CRS.from_user_input(self.crs)  # WKT, "EPSG:xxxx", a pyproj CRS...
+
     def __len__(self) -> int:
         return len(self.geometries)
 

@@ -58,3 +58,26 @@ def add_run_layers(
         qgs_project.addMapLayer(probability, False)
         group.insertLayer(1, probability)
     return candidates, probability
+
+
+def layer_features(layer: QgsVectorLayer):
+    """A layer's geometries as a core FeatureSet in the layer's CRS (any provider: file, memory,
+    database), so the core never needs to know where a QGIS layer lives."""
+    import shapely
+
+    from ..core.vectors import FeatureSet
+
+    geometries = [
+        shapely.from_wkb(bytes(feature.geometry().asWkb()))
+        for feature in layer.getFeatures()
+        if feature.hasGeometry()
+    ]
+    return FeatureSet(geometries, [{} for _ in geometries], layer.crs().toWkt() or None)
+
+
+def inventory_layer(path: str | Path, name: str = "RTS inventory") -> QgsVectorLayer:
+    layer = QgsVectorLayer(str(path), name, "ogr")
+    if not layer.isValid():
+        raise ValueError(f"{path}: QGIS cannot open the exported inventory")
+    layer.loadNamedStyle(str(style_path("inventory")))
+    return layer

@@ -367,9 +367,9 @@ class ReviewDock(RtsDock):
             roads = None
             road_layer = self.road_combo.currentLayer()
             if road_layer is not None:
-                from ..core.vectors import read_features
+                from .layers import layer_features
 
-                roads = read_features(road_layer.source())
+                roads = layer_features(road_layer)
             choice = self.show_filter.currentData()
             from ..core.review import my_decisions, resume_index, review_queue
 

@@ -34,14 +34,17 @@ def test_load_unload_twice_leaves_qgis_clean(qgis_iface, qgis_processing):
     for _ in range(2):
         plugin = rts_mapper_plugin.classFactory(qgis_iface)
         plugin.initGui()
-        for key in ("inference", "review", "training"):
+        for key in ("inference", "review", "training", "iterations"):
             plugin.actions[key].setChecked(True)
         during = qgis_state(qgis_iface)
         assert "&RTS Mapper" in during["menus"]
         assert "RtsMapperToolbar" in during["toolbars"]
-        assert {"RtsMapperInferenceDock", "RtsMapperReviewDock", "RtsMapperTrainingDock"} <= set(
-            during["docks"]
-        )
+        assert {
+            "RtsMapperInferenceDock",
+            "RtsMapperReviewDock",
+            "RtsMapperTrainingDock",
+            "RtsMapperIterationsDock",
+        } <= set(during["docks"])
         assert "rts_mapper" in during["providers"]
         assert during["log_handlers"] == before["log_handlers"] + 1
         plugin.unload()

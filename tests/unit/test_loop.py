@@ -17,7 +17,13 @@ from rts_mapper_plugin.core.inventory import (
     export_inventory,
     inventory_summary,
 )
-from rts_mapper_plugin.core.loop import add_positives, iterations, table1_markdown, write_table1
+from rts_mapper_plugin.core.loop import (
+    IterationSettings,
+    add_positives,
+    iterations,
+    table1_markdown,
+    write_table1,
+)
 from rts_mapper_plugin.core.project import MappingProject
 from rts_mapper_plugin.core.review import decisions_of
 from rts_mapper_plugin.core.vectors import FeatureSet, read_features
@@ -31,16 +37,15 @@ def test_loop_converges_never_represents_a_reviewed_candidate_and_promotes_edite
     truth = read_features(f"{model.parent / 'region' / 'truth.gpkg'}|layername=rts")
     project = MappingProject.create(tmp_path / "p.gpkg", truth.crs)
     add_positives(project, FeatureSet(truth.geometries[:2], truth.attributes[:2], truth.crs), 0, "initial")
-    runs = []
-
-    def infer(m, iteration):
-        run = infer_into_project(project.path, m, image, iteration=iteration, min_area_m2=300)
-        runs.append(run)
-        return run
-
     records = run_loop(
-        project, image, truth, lambda it, prev: (model, 0.0), infer, DemoConfig(), log=lambda _: None
+        project,
+        truth,
+        lambda it: IterationSettings(image=str(image), min_area_m2=300),
+        DemoConfig(),
+        log=lambda _: None,
+        train=lambda *_: (model, 0.0),
     )
+    runs = project.runs()
     assert records[0].newly_found > 0 and records[0].inferred > 0
     assert records[-1].newly_found == 0, "the same model finds nothing new the second time: converged"
     assert len(records) == 2 and records[1].inferred == 0 and records[1].set_aside_known > 0
@@ -122,3 +127,55 @@ def test_inventory_fields_near_road_and_arts_uid_by_hand(tmp_path):
         assert (tmp_path / "inv_summary.json").exists()
     with pytest.raises(RtsMapperError, match="empty"):
         export_inventory(FeatureSet([], [], project.crs), tmp_path / "empty.gpkg")
+
+
+def test_next_iteration_steps_close_a_dock_run_and_guard_an_open_iteration(tmp_path):
+    """What the plugin's "Next iteration" does, step by step, around a run from the Inference dock."""
+    from rts_mapper_plugin.core.loop import (
+        close_iteration,
+        open_iteration,
+        pending_count,
+        previous_model,
+        start_iteration,
+    )
+    from rts_mapper_plugin.core.review import Decision, record_decision
+
+    model = trained_model()
+    image = model.parent / "2019.tif"
+    truth = read_features(f"{model.parent / 'region' / 'truth.gpkg'}|layername=rts")
+    project = MappingProject.create(tmp_path / "p.gpkg", truth.crs)
+    add_positives(project, FeatureSet(truth.geometries[:2], truth.attributes[:2], truth.crs), 0, "initial")
+    run = infer_into_project(project.path, model, image, min_area_m2=300)  # the Inference dock's run
+    assert run.iteration == 1 and open_iteration(project) == 1 and previous_model(project) == model
+    candidates = project.features("candidates", "run_id = ?", (run.run_id,))
+    fids = [a["fid"] for a in candidates.attributes]
+    assert pending_count(project, 1) == len(fids) >= 3
+    edited = candidates.geometries[0].buffer(5)
+    record_decision(
+        project, Decision(fids[0], "ana", "accepted", geometry=edited, edited=True, seconds_spent=36)
+    )
+    record_decision(project, Decision(fids[1], "ana", "rejected", seconds_spent=36))
+    record_decision(project, Decision(fids[2], "ben", "rejected", seconds_spent=36))
+    with pytest.raises(RtsMapperError, match="iteration 1 is still under review"):
+        start_iteration(project, IterationSettings(image=str(image)), train=lambda *_: (model, 0.0))
+
+    record = close_iteration(project, 1, negatives=[fids[1], fids[0]])  # an accepted one is no negative
+    assert (record.positives, record.negatives, record.newly_found, record.total_rts) == (2, 0, 1, 3)
+    assert record.inferred == len(fids) and record.reviewers == "ana, ben" and record.review_hours == 0.03
+    assert record.finished_at and open_iteration(project) is None
+    negatives = project.features("training_negatives")
+    assert [a["candidate_id"] for a in negatives.attributes] == [fids[1]]
+    promoted = project.features("training_positives", "iteration_added = 1").geometries
+    assert len(promoted) == 1 and promoted[0].symmetric_difference(edited).area < 1e-6, "the edited boundary"
+
+    trained = []
+    record2 = start_iteration(
+        project,
+        IterationSettings(image=str(image), min_area_m2=300),
+        train=lambda p, it, s, fb: trained.append((it, s)) or (model, 1.5),
+    )
+    assert trained[0][0] == 2 and (record2.positives, record2.negatives) == (3, 1)
+    assert record2.train_seconds == 1.5 and not record2.finished_at and open_iteration(project) == 2
+    second = project.features("candidates", "iteration = 2").geometries
+    reviewed = project.features("candidates", "status != 'pending'").geometries
+    assert not any(a.intersects(b) for a in second for b in reviewed), "reviewed candidates set aside"

@@ -1,0 +1,586 @@
+"""Iterations dock: the paper's loop in QGIS. Table 1 of the project, "Next iteration" (close the
+iteration under review, pick representative false positives, train from the previous model,
+infer, set aside what is known), and the inventory with its summary and exports."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import asdict
+from pathlib import Path
+
+from qgis.core import (
+    Qgis,
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsGeometry,
+    QgsMapLayerProxyModel,
+    QgsProject,
+)
+from qgis.gui import QgsMapLayerComboBox
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QTextBrowser,
+    QVBoxLayout,
+)
+
+from ..core.environment import deep_learning_missing
+from ..core.errors import RtsMapperError
+from ..core.project import MappingProject
+from ..tasks.base import TaskRunner
+from ..tasks.loop_tasks import NextIterationRequest, next_iteration_task
+from ..toolbelt.log_handler import notify
+from ..toolbelt.preferences import PlgSettings
+from .dock_base import RtsDock
+from .inference_dock import raster_layers_for_inference
+from .project_picker import ProjectPicker
+from .training_dock import ENCODERS
+
+INVENTORY_FORMATS = {
+    "GeoPackage (*.gpkg)": ".gpkg",
+    "GeoJSON (*.geojson)": ".geojson",
+    "ESRI Shapefile (*.shp)": ".shp",
+}
+
+
+def _item(value, align_right: bool = False) -> QTableWidgetItem:
+    item = QTableWidgetItem("" if value is None else str(value))
+    item.setFlags(Qt.ItemIsSelectable | Qt.ItemIsEnabled)
+    if align_right:
+        item.setTextAlignment(int(Qt.AlignRight | Qt.AlignVCenter))
+    return item
+
+
+class NegativesDialog(QDialog):
+    """Tick the rejected candidates that should train the model as non-RTSs (default: none, as
+    the paper added only a few representative false positives). Double-click zooms the map."""
+
+    def __init__(self, iface, rejected, chosen: set[int], parent=None) -> None:
+        super().__init__(parent)
+        self.iface = iface
+        self.rejected = rejected
+        self.setWindowTitle("RTS Mapper: rejected candidates to train on as non-RTSs")
+        layout = QVBoxLayout(self)
+        layout.addWidget(
+            QLabel(
+                "Tick a few representative false positives (look-alikes the model keeps proposing: "
+                "drained ponds, pits, bare slopes). Most convincing first. Double-click a row to see it.",
+                self,
+            )
+        )
+        self.table = QTableWidget(len(rejected), 4, self)
+        self.table.setObjectName("negativesTable")
+        self.table.setHorizontalHeaderLabels(["Candidate", "Mean probability", "Area (ha)", "Year"])
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        for row, attributes in enumerate(rejected.attributes):
+            fid = QTableWidgetItem(str(attributes["fid"]))
+            fid.setFlags(Qt.ItemIsUserCheckable | Qt.ItemIsEnabled | Qt.ItemIsSelectable)
+            fid.setCheckState(Qt.Checked if attributes["fid"] in chosen else Qt.Unchecked)
+            fid.setData(Qt.UserRole, attributes["fid"])
+            self.table.setItem(row, 0, fid)
+            self.table.setItem(row, 1, _item(f"{attributes['mean_prob'] or 0:.2f}", True))
+            self.table.setItem(row, 2, _item(f"{(attributes['area_m2'] or 0) / 1e4:.2f}", True))
+            self.table.setItem(row, 3, _item(attributes.get("year")))
+        self.table.cellDoubleClicked.connect(self.zoom_to)
+        layout.addWidget(self.table)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, self)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.resize(520, 420)
+
+    def chosen(self) -> list[int]:
+        return [
+            self.table.item(row, 0).data(Qt.UserRole)
+            for row in range(self.table.rowCount())
+            if self.table.item(row, 0).checkState() == Qt.Checked
+        ]
+
+    def zoom_to(self, row: int, _column: int = 0) -> None:
+        if self.iface is None:
+            return
+        canvas = self.iface.mapCanvas()
+        geometry = QgsGeometry.fromWkt(self.rejected.geometries[row].wkt)
+        source = QgsCoordinateReferenceSystem.fromWkt(self.rejected.crs.to_wkt())
+        geometry.transform(
+            QgsCoordinateTransform(source, canvas.mapSettings().destinationCrs(), QgsProject.instance())
+        )
+        extent = geometry.boundingBox()
+        extent.grow(max(extent.width(), extent.height(), 50.0))
+        canvas.setExtent(extent)
+        canvas.refresh()
+
+
+class IterationsDock(RtsDock):
+    title = "RTS Mapper: Iterations"
+    object_name = "RtsMapperIterationsDock"
+
+    def __init__(self, iface, runner: TaskRunner | None = None, parent=None) -> None:
+        super().__init__(iface, parent)
+        self.runner = runner or TaskRunner()
+        self.negatives: list[int] = []
+        self.open: int | None = None
+        self.result = None
+        self.inventory = None
+        self.missing = deep_learning_missing()
+        if self.missing:
+            self.add_missing_packages_banner(self.missing, "Training and inference")
+        self.project_picker = ProjectPicker(self)
+        self.project_picker.projectChanged.connect(self.refresh)
+        self.body_layout.addWidget(self.project_picker)
+        self._build_table()
+        self._build_next()
+        self._build_inventory()
+        self.body_layout.addStretch(1)
+        self.listen(QgsProject.instance().layersAdded, self.refresh_images)
+        self.listen(QgsProject.instance().layersRemoved, self.refresh_images)
+        self.refresh_images()
+        self.refresh()
+
+    # -- widgets --
+    def _build_table(self) -> None:
+        from ..core.loop import TABLE1_COLUMNS
+
+        box = QGroupBox("Table 1: the iterations of this project", self)
+        layout = QVBoxLayout(box)
+        self.state = QLabel("", box)
+        self.state.setObjectName("iterationState")
+        self.state.setWordWrap(True)
+        layout.addWidget(self.state)
+        self.table = QTableWidget(0, len(TABLE1_COLUMNS), box)
+        self.table.setObjectName("table1")
+        self.table.setHorizontalHeaderLabels([label for _, label in TABLE1_COLUMNS])
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.table.setMinimumHeight(120)
+        layout.addWidget(self.table)
+        buttons = QHBoxLayout()
+        refresh = QPushButton("Refresh", box)
+        refresh.clicked.connect(self.refresh)
+        self.export_table_button = QPushButton("Export Table 1…", box)
+        self.export_table_button.setToolTip("CSV, and Markdown beside it")
+        self.export_table_button.clicked.connect(lambda: self.export_table1())
+        buttons.addWidget(refresh)
+        buttons.addWidget(self.export_table_button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+        self.body_layout.addWidget(box)
+
+    def _build_next(self) -> None:
+        settings = PlgSettings.load()
+        box = QGroupBox("Next iteration", self)
+        outer = QVBoxLayout(box)
+        form = QFormLayout()
+        self.image_combo = QComboBox(box)
+        self.image_combo.setToolTip("The prepared image to train on and infer over (usually the latest year)")
+        form.addRow("Image", self.image_combo)
+        negatives = QHBoxLayout()
+        self.negatives_label = QLabel("", box)
+        self.negatives_button = QPushButton("Choose…", box)
+        self.negatives_button.clicked.connect(lambda: self.choose_negatives())
+        negatives.addWidget(self.negatives_label, 1)
+        negatives.addWidget(self.negatives_button)
+        form.addRow("Non-RTSs", negatives)
+        self.encoder_combo = QComboBox(box)
+        self.encoder_combo.addItems(ENCODERS)
+        self.encoder_combo.setCurrentText(settings.encoder)
+        self.encoder_combo.setToolTip("For a first model; later iterations fine-tune the previous one")
+        form.addRow("Encoder", self.encoder_combo)
+        self.epochs_spin = QSpinBox(box)
+        self.epochs_spin.setRange(1, 500)
+        self.epochs_spin.setValue(6)
+        self.epochs_spin.setToolTip("Fine-tuning epochs (early stopping may end sooner)")
+        form.addRow("Epochs", self.epochs_spin)
+        outer.addLayout(form)
+        self.body_layout.addWidget(box)
+        self.add_run_controls("Next iteration")
+        self.run_button.setToolTip(
+            "Promote the accepted candidates (edited boundaries kept) into the training RTSs, add the "
+            "chosen non-RTSs, fine-tune from the previous model, infer, and set aside everything "
+            "already confirmed or reviewed"
+        )
+        if self.missing:
+            self.run_button.setEnabled(False)
+        self.add_status()
+        self._update_negatives_label()
+
+    def _build_inventory(self) -> None:
+        settings = PlgSettings.load()
+        box = QGroupBox("Inventory", self)
+        layout = QVBoxLayout(box)
+        form = QFormLayout()
+        roads = QHBoxLayout()
+        self.road_combo = QgsMapLayerComboBox(box)
+        self.road_combo.setFilters(QgsMapLayerProxyModel.LineLayer)
+        self.road_combo.setAllowEmptyLayer(True)
+        self.road_combo.setLayer(QgsProject.instance().mapLayer(settings.road_layer_id))
+        self.near_road = QDoubleSpinBox(box)
+        self.near_road.setRange(1, 100000)
+        self.near_road.setSuffix(" m")
+        self.near_road.setValue(settings.near_road_m)
+        roads.addWidget(self.road_combo, 2)
+        roads.addWidget(QLabel("near within", box))
+        roads.addWidget(self.near_road, 1)
+        form.addRow("Roads", roads)
+        self.region_name = QLineEdit(box)
+        self.region_name.setPlaceholderText("e.g. Qinghai-Tibet Engineering Corridor (ARTS RegionName)")
+        form.addRow("Region", self.region_name)
+        self.creator_lab = QLineEdit(box)
+        self.creator_lab.setPlaceholderText("your lab or team (ARTS CreatorLab)")
+        form.addRow("Creator", self.creator_lab)
+        layout.addLayout(form)
+        buttons = QHBoxLayout()
+        self.summary_button = QPushButton("Summary", box)
+        self.summary_button.clicked.connect(self.show_summary)
+        self.export_inventory_button = QPushButton("Export…", box)
+        self.export_inventory_button.setToolTip(
+            "GeoPackage, GeoJSON or Shapefile, with ARTS fields and a summary"
+        )
+        self.export_inventory_button.clicked.connect(lambda: self.export_inventory())
+        buttons.addWidget(self.summary_button)
+        buttons.addWidget(self.export_inventory_button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+        self.summary = QTextBrowser(box)
+        self.summary.setObjectName("inventorySummary")
+        self.summary.setMinimumHeight(150)
+        layout.addWidget(self.summary)
+        self.body_layout.addWidget(box)
+
+    def refresh_images(self, *_args) -> None:
+        current = self.image_combo.currentData()
+        self.image_combo.clear()
+        for label, layer, year in raster_layers_for_inference(QgsProject.instance()):
+            self.image_combo.addItem(label, (layer.source().split("|")[0], year))
+        index = self.image_combo.findData(current)
+        self.image_combo.setCurrentIndex(max(index, 0))
+
+    # -- state --
+    def project(self) -> MappingProject | None:
+        path = self.project_picker.path()
+        if not path or not Path(path).is_file():
+            return None
+        try:
+            return MappingProject.open(path)
+        except RtsMapperError:
+            return None
+
+    def refresh(self, *_args) -> None:
+        from ..core.loop import TABLE1_COLUMNS, iterations, open_iteration, pending_count
+
+        project = self.project()
+        self.table.setRowCount(0)
+        self.open = None
+        if project is None:
+            self.state.setText("Choose a mapping project.")
+            return
+        records = iterations(project)
+        self.table.setRowCount(len(records))
+        for row, record in enumerate(records):
+            for column, (key, _label) in enumerate(TABLE1_COLUMNS):
+                value = getattr(record, key)
+                if key == "newly_found" and not record.finished_at:
+                    value = "in review"
+                self.table.setItem(row, column, _item(value, isinstance(value, (int, float))))
+        self.open = open_iteration(project)
+        self.negatives = [n for n in self.negatives if self.open is not None]
+        if self.open is not None:
+            pending = pending_count(project, self.open)
+            self.state.setText(
+                f"Iteration {self.open} is under review: {pending} candidate(s) still pending. "
+                "Next iteration closes it first."
+            )
+        elif records:
+            last = records[-1]
+            converged = (
+                " The loop has converged: the last iteration found no new RTS."
+                if not last.newly_found
+                else ""
+            )
+            self.state.setText(f"{len(records)} iteration(s), {last.total_rts} confirmed RTSs.{converged}")
+        else:
+            self.state.setText(
+                "No iteration yet. Add known RTSs to the training positives, then press Next iteration "
+                "(or run a first inference from the Inference dock)."
+            )
+        self._update_negatives_label()
+
+    def _update_negatives_label(self) -> None:
+        if self.open is None:
+            self.negatives_label.setText("no iteration under review")
+            self.negatives_button.setEnabled(False)
+            return
+        self.negatives_button.setEnabled(True)
+        self.negatives_label.setText(
+            f"{len(self.negatives)} rejected candidate(s) of iteration {self.open} chosen"
+        )
+
+    # -- negatives --
+    def choose_negatives(self, exec_dialog: bool = True) -> NegativesDialog | None:
+        from ..core.loop import rejected_candidates
+
+        project = self.project()
+        if project is None or self.open is None:
+            return None
+        dialog = NegativesDialog(
+            self.iface, rejected_candidates(project, self.open), set(self.negatives), self
+        )
+        if exec_dialog and dialog.exec_():
+            self.set_negatives(dialog.chosen())
+        return dialog
+
+    def set_negatives(self, fids: list[int]) -> None:
+        self.negatives = list(fids)
+        self._update_negatives_label()
+
+    # -- Next iteration --
+    def request(self) -> NextIterationRequest:
+        project = self.project()
+        if project is None:
+            raise RtsMapperError("choose a mapping project first")
+        data = self.image_combo.currentData()
+        if not data:
+            raise RtsMapperError(
+                "load a prepared year layer to train on and infer over (RTS Mapper › Load time-lapse layers)"
+            )
+        image, year = data
+        from ..core.loop import IterationSettings
+
+        settings = IterationSettings(
+            image=image,
+            year=year,
+            encoder=self.encoder_combo.currentText(),
+            epochs=self.epochs_spin.value(),
+            device=PlgSettings.load().device,
+            min_area_m2=PlgSettings.load().min_area_m2,
+        )
+        return NextIterationRequest(
+            project_gpkg=str(project.path),
+            settings=asdict(settings),
+            close=self.open,
+            negatives=tuple(self.negatives),
+        )
+
+    def run(self, confirm: bool = True) -> None:
+        if self.task is not None:
+            return
+        self.refresh()
+        try:
+            request = self.request()
+        except RtsMapperError as exc:
+            self.finish("failed", str(exc), Qgis.Warning)
+            return
+        if confirm and request.close is not None:
+            from ..core.loop import pending_count
+
+            pending = pending_count(self.project(), request.close)
+            if pending and (
+                QMessageBox.question(
+                    self,
+                    "RTS Mapper",
+                    f"{pending} candidate(s) of iteration {request.close} are still pending. They will stay "
+                    "pending and will not be set aside. Close the iteration anyway?",
+                )
+                != QMessageBox.Yes
+            ):
+                return
+        self.outcome = None
+        self.result = None
+        self.task = next_iteration_task(request)
+        self.task.progressChanged.connect(lambda value: self.progress.setValue(int(value)))
+        self.task.succeeded.connect(self._succeeded)
+        self.task.failed.connect(lambda message: self._ended("failed", message, Qgis.Critical))
+        self.task.cancelled.connect(lambda: self._ended("cancelled", "cancelled", Qgis.Info))
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setValue(0)
+        closing = f"Closing iteration {request.close}, then " if request.close is not None else ""
+        self.status.setText(f"{closing}training and inferring…")
+        self.runner.start(self.task)
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.status.setText("Cancelling…")
+            self.task.cancel()
+
+    def _closed_text(self, closed) -> str:
+        if closed is None:
+            return ""
+        return (
+            f"Iteration {closed.iteration} closed: {closed.newly_found} new RTSs (total {closed.total_rts}). "
+        )
+
+    def _ended(self, outcome: str, message: str, level) -> None:
+        closed = self.task.closed if self.task is not None else None
+        if closed is not None:
+            self.negatives = []
+        what = "was cancelled" if outcome == "cancelled" else f"failed: {message}"
+        self.refresh()
+        self.finish(
+            outcome,
+            f"{self._closed_text(closed)}The new iteration {what}. Nothing of it was recorded.",
+            level,
+        )
+
+    def _succeeded(self, result) -> None:
+        from .layers import add_run_layers
+
+        self.result = result
+        self.negatives = []
+        project = self.project()
+        try:
+            add_run_layers(project, result.run)
+        except ValueError as exc:
+            self.refresh()
+            self.finish("failed", str(exc), Qgis.Critical)
+            return
+        self.refresh()
+        started = result.started
+        message = (
+            f"{self._closed_text(result.closed)}Iteration {started.iteration}: trained in "
+            f"{started.train_seconds / 60:.1f} min, {started.inferred} new candidates to review, "
+            f"{started.set_aside_known} set aside as already known or reviewed."
+        )
+        if started.inferred == 0:
+            message += " Nothing new: the loop has converged."
+        self.finish("succeeded", message, Qgis.Success)
+
+    # -- Table 1 --
+    def export_table1(self, path: str | None = None) -> Path | None:
+        from ..core.loop import write_table1
+
+        project = self.project()
+        if project is None:
+            notify(self.iface, "Choose a mapping project first.", Qgis.Warning)
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Export Table 1", "table1.csv", "CSV (*.csv)")
+            if not path:
+                return None
+        csv_path = Path(path).with_suffix(".csv")
+        write_table1(project, csv_path, csv_path.with_suffix(".md"))
+        notify(
+            self.iface, f"Table 1 written: {csv_path} and {csv_path.with_suffix('.md').name}", Qgis.Success
+        )
+        return csv_path
+
+    # -- inventory --
+    def build_inventory(self):
+        from ..core.inventory import InventoryMetadata, build_inventory, inventory_summary
+
+        project = self.project()
+        if project is None:
+            raise RtsMapperError("choose a mapping project first")
+        roads = None
+        road_layer = self.road_combo.currentLayer()
+        if road_layer is not None:
+            from .layers import layer_features
+
+            roads = layer_features(road_layer)
+        PlgSettings.load().update(
+            road_layer_id=road_layer.id() if road_layer is not None else "",
+            near_road_m=self.near_road.value(),
+        )
+        registered = project.years()
+        years = [y.year for y in registered]
+        metadata = InventoryMetadata(
+            region_name=self.region_name.text().strip(), creator_lab=self.creator_lab.text().strip()
+        )
+        if registered:  # the base map is the latest year's mosaic
+            latest = registered[-1]
+            metadata.base_map_date = (
+                f"{latest.date_start}/{latest.date_end}" if latest.date_start else str(latest.year)
+            )
+            metadata.base_map_source = latest.sensor or metadata.base_map_source
+        inventory = build_inventory(
+            project, roads=roads, near_road_m=self.near_road.value(), metadata=metadata
+        )
+        return inventory, inventory_summary(inventory, years)
+
+    def show_summary(self) -> dict | None:
+        try:
+            self.inventory, summary = self.build_inventory()
+        except RtsMapperError as exc:
+            notify(self.iface, str(exc), Qgis.Warning)
+            return None
+        self.summary.setHtml(
+            summary_html(summary, self.road_combo.currentLayer() is not None, self.near_road.value())
+        )
+        return summary
+
+    def export_inventory(self, path: str | None = None) -> Path | None:
+        from ..core.inventory import export_inventory
+        from .layers import inventory_layer
+
+        summary = self.show_summary()
+        if summary is None:
+            return None
+        if path is None:
+            path, chosen = QFileDialog.getSaveFileName(
+                self, "Export the RTS inventory", "rts_inventory.gpkg", ";;".join(INVENTORY_FORMATS)
+            )
+            if not path:
+                return None
+            if Path(path).suffix.lower() not in INVENTORY_FORMATS.values():
+                path += INVENTORY_FORMATS.get(chosen, ".gpkg")
+        try:
+            out = export_inventory(self.inventory, path, summary)
+            layer = inventory_layer(out, f"RTS inventory ({summary['count']})")
+        except (RtsMapperError, ValueError) as exc:
+            notify(self.iface, str(exc), Qgis.Critical)
+            return None
+        QgsProject.instance().addMapLayer(layer)
+        notify(
+            self.iface,
+            f"Inventory exported: {summary['count']} RTSs, {summary['total_area_ha']} ha → {out} (summary beside it).",
+            Qgis.Success,
+        )
+        return out
+
+
+def summary_html(summary: dict, with_roads: bool, near_road_m: float) -> str:
+    """The inventory summary for the dock: counts, areas, initiation periods, near-road list."""
+    if not summary["count"]:
+        return "<p>No confirmed RTS yet.</p>"
+    rows = [
+        ("RTSs", summary["count"]),
+        ("Total area", f"{summary['total_area_ha']} ha"),
+        ("Largest / smallest", f"{summary['largest_ha']} ha / {summary['smallest_ha']} ha"),
+        ("Mean area", f"{summary['mean_ha']} ha"),
+        ("Under 10 ha", f"{summary['share_under_10_ha']:.0%}"),
+    ]
+    parts = ["<table>"]
+    parts += [f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(str(v))}</td></tr>" for k, v in rows]
+    parts.append("</table><p><b>Initiation periods</b>: ")
+    parts.append(", ".join(f"{html.escape(k)}: {v}" for k, v in summary["initiation_periods"].items()))
+    parts.append("</p>")
+    if not with_roads:
+        parts.append("<p>Choose a road / railway layer for the near-road list.</p>")
+    else:
+        near = summary["near_road"]
+        parts.append(f"<p><b>{len(near)} within {near_road_m:g} m of a road or railway</b>")
+        if near:
+            parts.append(
+                ": " + ", ".join(f"#{n['rts_id']} ({n['road_distance_m']:.0f} m)" for n in near[:30])
+            )
+            if len(near) > 30:
+                parts.append(f", and {len(near) - 30} more")
+        parts.append("</p>")
+    return "".join(parts)

@@ -1,0 +1,45 @@
+"""The plugin's "Next iteration" as one background task: close the iteration under review,
+then train from the previous model and infer (core.loop does the work)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .base import CoreTask
+
+
+@dataclass(frozen=True)
+class NextIterationRequest:
+    project_gpkg: str
+    settings: dict = field(hash=False)  # the fields of core.loop.IterationSettings
+    close: int | None = None  # the iteration under review, closed first
+    negatives: tuple[int, ...] = ()  # rejected candidates of ``close`` to train on as non-RTSs
+
+
+@dataclass
+class NextIterationResult:
+    closed: object | None  # the completed IterationRecord of ``close``, if any
+    started: object | None  # the new IterationRecord; None when cancelled or failed after closing
+    run: object | None  # the new run (its candidates are on the map for review)
+
+
+def next_iteration_task(request: NextIterationRequest) -> CoreTask:
+    """Result: a :class:`NextIterationResult`. A close that succeeded stays even if the training or
+    inference after it is cancelled (``task.closed`` then holds it); nothing of the new iteration
+    is recorded unless it completes."""
+    task: CoreTask
+
+    def job(feedback):
+        from ..core.loop import IterationSettings, close_iteration, start_iteration
+        from ..core.project import MappingProject
+
+        project = MappingProject.open(request.project_gpkg)
+        if request.close is not None:
+            task.closed = close_iteration(project, request.close, list(request.negatives))
+        started = start_iteration(project, IterationSettings(**request.settings), feedback)
+        run = next(r for r in reversed(project.runs()) if r.iteration == started.iteration)
+        return NextIterationResult(task.closed, started, run)
+
+    task = CoreTask("RTS Mapper: next iteration", job)
+    task.closed = None
+    return task
