@@ -91,6 +91,11 @@ screenshot: setup package  ## real QGIS desktop under Xvfb: the docks, then each
 	$(PY) scripts/screenshot.py --zip $(ZIP) --out docs/img/qgis_plugin.png
 	$(PY) scripts/screenshot.py --zip $(ZIP) --scene inference --out $(DIST)/inference_scene_end.png
 	$(PY) scripts/screenshot.py --zip $(ZIP) --scene review --out $(DIST)/review_scene_end.png
+	$(PY) scripts/screenshot.py --zip $(ZIP) --scene iteration --timeout 1500 --out $(DIST)/iteration_scene_end.png
+	test -f $(DEMO_OUT)/rts_mapper_demo.qgz || $(MAKE) demo
+	$(PY) scripts/screenshot.py --zip $(ZIP) --scene demo_result --out $(DIST)/demo_result_end.png \
+		--scene-arg qgz=$(CURDIR)/$(DEMO_OUT)/rts_mapper_demo.qgz \
+		--scene-arg gpkg=$(CURDIR)/$(DEMO_OUT)/project/rts_project.gpkg
 
 clean:  ## remove everything built (keeps .venv; `make clean-all` removes it too)
 	rm -rf $(DIST) $(PLUGIN)/resources_rc.py .pytest_cache .ruff_cache $(DEMO_OUT)

@@ -268,6 +268,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             "Roads and railway": str(region / "roads.gpkg"),
             "Synthetic truth (SIMULATION)": f"{region / 'truth.gpkg'}|layername=rts",
         },
+        hidden=("Synthetic truth (SIMULATION)",),
     )
     print(f"QGIS project: {qgz} (open it in QGIS: every layer styled)")
     return 0

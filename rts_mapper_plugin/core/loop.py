@@ -263,22 +263,25 @@ def previous_model(project: MappingProject) -> Path | None:
     return None
 
 
-def open_iteration(project: MappingProject) -> int | None:
-    """The latest iteration whose candidates are out for review (inferred, not yet closed)."""
+def open_iterations(project: MappingProject) -> list[int]:
+    """Iterations whose candidates are out for review (inferred, not yet closed), oldest first.
+    Usually one; several when inference ran more than once from the Inference dock."""
     closed = {r.iteration for r in iterations(project) if r.finished_at}
     inferred = sorted({r.iteration for r in project.runs() if r.iteration is not None})
-    waiting = [i for i in inferred if i not in closed]
-    return waiting[-1] if waiting else None
+    return [i for i in inferred if i not in closed]
 
 
-def pending_count(project: MappingProject, iteration: int) -> int:
-    """Candidates of ``iteration`` nobody has decided yet."""
+def pending_count(project: MappingProject, iterations_: list[int]) -> int:
+    """Candidates of these iterations nobody has decided yet."""
     with project.connection() as conn:
-        return conn.execute(
-            "SELECT COUNT(*) FROM candidates c JOIN runs ON runs.run_id = c.run_id "
-            "WHERE runs.iteration = ? AND c.status = 'pending'",
-            (iteration,),
-        ).fetchone()[0]
+        return sum(
+            conn.execute(
+                "SELECT COUNT(*) FROM candidates c JOIN runs ON runs.run_id = c.run_id "
+                "WHERE runs.iteration = ? AND c.status = 'pending'",
+                (iteration,),
+            ).fetchone()[0]
+            for iteration in iterations_
+        )
 
 
 def train_iteration(
@@ -344,9 +347,11 @@ def start_iteration(
     from .workflow import infer_into_project
 
     feedback = feedback or Feedback()
-    waiting = open_iteration(project)
-    if waiting is not None:
-        raise RtsMapperError(f"iteration {waiting} is still under review: close it before starting the next")
+    waiting = open_iterations(project)
+    if waiting:
+        raise RtsMapperError(
+            f"iteration {', '.join(map(str, waiting))} is still under review: close it before starting the next"
+        )
     iteration = project.next_iteration()
     started = time.strftime("%Y-%m-%dT%H:%M:%S")
     positives, negatives = count(project, "training_positives"), count(project, "training_negatives")
@@ -384,15 +389,17 @@ def close_iteration(
     simulated: bool = False,
     notes: str | None = None,
 ) -> IterationRecord:
-    """Promote the iteration's accepted candidates, add the chosen rejected ones as negatives and
-    complete its Table 1 row (an iteration inferred from the Inference dock gets its row here)."""
+    """Promote the iteration's accepted candidates, add the chosen rejected ones (those of this
+    iteration among ``negatives``) as negatives and complete its Table 1 row (an iteration
+    inferred from the Inference dock gets its row here)."""
     import time
 
     runs = [r for r in project.runs() if r.iteration == iteration]
     if not runs:
         raise RtsMapperError(f"iteration {iteration} has no inference run to close")
     promote_accepted(project, iteration)
-    add_negatives(project, list(negatives), iteration)
+    own = {a["fid"] for a in project.features("candidates", "iteration = ?", (iteration,)).attributes}
+    add_negatives(project, [fid for fid in negatives if fid in own], iteration)
     record = iteration_record(project, iteration)
     if record is None:
         with project.connection() as conn:
@@ -428,13 +435,14 @@ def close_iteration(
     return record
 
 
-def rejected_candidates(project: MappingProject, iteration: int) -> FeatureSet:
-    """The iteration's rejected candidates, most convincing first (highest mean probability):
+def rejected_candidates(project: MappingProject, iterations_: list[int]) -> FeatureSet:
+    """These iterations' rejected candidates, most convincing first (highest mean probability):
     the ones a reviewer picks from as representative false positives."""
+    marks = ", ".join("?" for _ in iterations_)
     rejected = project.features(
         "candidates",
-        "status = 'rejected' AND run_id IN (SELECT run_id FROM runs WHERE iteration = ?)",
-        (iteration,),
+        f"status = 'rejected' AND run_id IN (SELECT run_id FROM runs WHERE iteration IN ({marks}))",
+        tuple(iterations_),
     )
     order = sorted(range(len(rejected)), key=lambda i: -(rejected.attributes[i]["mean_prob"] or 0.0))
     return FeatureSet(

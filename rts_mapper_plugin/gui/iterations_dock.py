@@ -16,7 +16,7 @@ from qgis.core import (
     QgsMapLayerProxyModel,
     QgsProject,
 )
-from qgis.gui import QgsMapLayerComboBox
+from qgis.gui import QgsFileWidget, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
@@ -136,7 +136,7 @@ class IterationsDock(RtsDock):
         super().__init__(iface, parent)
         self.runner = runner or TaskRunner()
         self.negatives: list[int] = []
-        self.open: int | None = None
+        self.open: list[int] = []  # iterations under review
         self.result = None
         self.inventory = None
         self.missing = deep_learning_missing()
@@ -203,6 +203,14 @@ class IterationsDock(RtsDock):
         self.encoder_combo.setCurrentText(settings.encoder)
         self.encoder_combo.setToolTip("For a first model; later iterations fine-tune the previous one")
         form.addRow("Encoder", self.encoder_combo)
+        self.first_model = QgsFileWidget(box)
+        self.first_model.setFilter("RTS Mapper model (*.safetensors)")
+        self.first_model.setFilePath(settings.model_path)
+        self.first_model.setToolTip(
+            "A model to fine-tune when the project has none yet (e.g. one trained elsewhere); "
+            "later iterations always fine-tune the previous iteration's model"
+        )
+        form.addRow("First model", self.first_model)
         self.epochs_spin = QSpinBox(box)
         self.epochs_spin.setRange(1, 500)
         self.epochs_spin.setValue(6)
@@ -283,11 +291,11 @@ class IterationsDock(RtsDock):
             return None
 
     def refresh(self, *_args) -> None:
-        from ..core.loop import TABLE1_COLUMNS, iterations, open_iteration, pending_count
+        from ..core.loop import TABLE1_COLUMNS, iterations, open_iterations, pending_count
 
         project = self.project()
         self.table.setRowCount(0)
-        self.open = None
+        self.open = []
         if project is None:
             self.state.setText("Choose a mapping project.")
             return
@@ -299,12 +307,13 @@ class IterationsDock(RtsDock):
                 if key == "newly_found" and not record.finished_at:
                     value = "in review"
                 self.table.setItem(row, column, _item(value, isinstance(value, (int, float))))
-        self.open = open_iteration(project)
-        self.negatives = [n for n in self.negatives if self.open is not None]
-        if self.open is not None:
+        self.open = open_iterations(project)
+        if not self.open:
+            self.negatives = []
+        if self.open:
             pending = pending_count(project, self.open)
             self.state.setText(
-                f"Iteration {self.open} is under review: {pending} candidate(s) still pending. "
+                f"Iteration {self._open_text()} is under review: {pending} candidate(s) still pending. "
                 "Next iteration closes it first."
             )
         elif records:
@@ -322,14 +331,17 @@ class IterationsDock(RtsDock):
             )
         self._update_negatives_label()
 
+    def _open_text(self) -> str:
+        return ", ".join(str(i) for i in self.open)
+
     def _update_negatives_label(self) -> None:
-        if self.open is None:
+        if not self.open:
             self.negatives_label.setText("no iteration under review")
             self.negatives_button.setEnabled(False)
             return
         self.negatives_button.setEnabled(True)
         self.negatives_label.setText(
-            f"{len(self.negatives)} rejected candidate(s) of iteration {self.open} chosen"
+            f"{len(self.negatives)} rejected candidate(s) of iteration {self._open_text()} chosen"
         )
 
     # -- negatives --
@@ -337,7 +349,7 @@ class IterationsDock(RtsDock):
         from ..core.loop import rejected_candidates
 
         project = self.project()
-        if project is None or self.open is None:
+        if project is None or not self.open:
             return None
         dialog = NegativesDialog(
             self.iface, rejected_candidates(project, self.open), set(self.negatives), self
@@ -361,9 +373,13 @@ class IterationsDock(RtsDock):
                 "load a prepared year layer to train on and infer over (RTS Mapper › Load time-lapse layers)"
             )
         image, year = data
-        from ..core.loop import IterationSettings
+        from ..core.loop import IterationSettings, previous_model
 
+        first_model = self.first_model.filePath().strip()
+        if previous_model(project) is None and first_model and not Path(first_model).is_file():
+            raise RtsMapperError("no such model file", first_model)
         settings = IterationSettings(
+            init_model=(first_model or None) if previous_model(project) is None else None,
             image=image,
             year=year,
             encoder=self.encoder_combo.currentText(),
@@ -374,7 +390,7 @@ class IterationsDock(RtsDock):
         return NextIterationRequest(
             project_gpkg=str(project.path),
             settings=asdict(settings),
-            close=self.open,
+            close=tuple(self.open),
             negatives=tuple(self.negatives),
         )
 
@@ -387,15 +403,15 @@ class IterationsDock(RtsDock):
         except RtsMapperError as exc:
             self.finish("failed", str(exc), Qgis.Warning)
             return
-        if confirm and request.close is not None:
+        if confirm and request.close:
             from ..core.loop import pending_count
 
-            pending = pending_count(self.project(), request.close)
+            pending = pending_count(self.project(), list(request.close))
             if pending and (
                 QMessageBox.question(
                     self,
                     "RTS Mapper",
-                    f"{pending} candidate(s) of iteration {request.close} are still pending. They will stay "
+                    f"{pending} candidate(s) of iteration {self._open_text()} are still pending. They will stay "
                     "pending and will not be set aside. Close the iteration anyway?",
                 )
                 != QMessageBox.Yes
@@ -411,7 +427,7 @@ class IterationsDock(RtsDock):
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.progress.setValue(0)
-        closing = f"Closing iteration {request.close}, then " if request.close is not None else ""
+        closing = f"Closing iteration {self._open_text()}, then " if request.close else ""
         self.status.setText(f"{closing}training and inferring…")
         self.runner.start(self.task)
 
@@ -420,16 +436,15 @@ class IterationsDock(RtsDock):
             self.status.setText("Cancelling…")
             self.task.cancel()
 
-    def _closed_text(self, closed) -> str:
-        if closed is None:
-            return ""
-        return (
-            f"Iteration {closed.iteration} closed: {closed.newly_found} new RTSs (total {closed.total_rts}). "
+    def _closed_text(self, closed: list) -> str:
+        return "".join(
+            f"Iteration {c.iteration} closed: {c.newly_found} new RTSs (total {c.total_rts}). "
+            for c in closed
         )
 
     def _ended(self, outcome: str, message: str, level) -> None:
-        closed = self.task.closed if self.task is not None else None
-        if closed is not None:
+        closed = self.task.closed if self.task is not None else []
+        if closed:
             self.negatives = []
         what = "was cancelled" if outcome == "cancelled" else f"failed: {message}"
         self.refresh()

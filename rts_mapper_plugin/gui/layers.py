@@ -17,7 +17,7 @@ def project_layer_uri(project_gpkg: str | Path, table: str) -> str:
 
 
 def candidates_layer(project_gpkg: str | Path, run_id: str | None, name: str) -> QgsVectorLayer:
-    """The project's candidates (of one run), editable, styled by status, labels off."""
+    """The project's candidates (of one run), editable, styled by status, no labels."""
     layer = QgsVectorLayer(project_layer_uri(project_gpkg, "candidates"), name, "ogr")
     if not layer.isValid():
         raise ValueError(f"{project_gpkg}: QGIS cannot open the candidates table")

@@ -11,10 +11,15 @@ from pathlib import Path
 
 
 def write_qgis_project(
-    mapping_gpkg: str | Path, out: str | Path, extra_vectors: dict[str, str] | None = None
+    mapping_gpkg: str | Path,
+    out: str | Path,
+    extra_vectors: dict[str, str] | None = None,
+    hidden: tuple[str, ...] = (),
 ) -> Path:
     """Time-lapse group, each run's candidates and probability, training sets, the inventory and
-    ``extra_vectors`` (name -> URI, e.g. the roads) into ``out`` (.qgz)."""
+    ``extra_vectors`` (name -> URI, e.g. the roads) into ``out`` (.qgz). The inventory, the
+    candidates and the extra layers show; the training sets (which repeat the inventory) are
+    there but switched off, and so is any layer in ``hidden``."""
     from qgis.core import QgsApplication, QgsProject, QgsVectorLayer
 
     from ..core.project import MappingProject
@@ -60,7 +65,8 @@ def write_qgis_project(
         if style:
             layer.loadNamedStyle(str(style_path(style)))
         project.addMapLayer(layer, False)
-        results.addLayer(layer)
+        node = results.addLayer(layer)
+        node.setItemVisibilityChecked(name not in hidden and not name.startswith("Training"))
     out = Path(out)
     if not project.write(str(out)):
         raise OSError(f"{out}: QGIS could not write the project ({project.error()})")

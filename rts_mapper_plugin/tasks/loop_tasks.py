@@ -12,20 +12,20 @@ from .base import CoreTask
 class NextIterationRequest:
     project_gpkg: str
     settings: dict = field(hash=False)  # the fields of core.loop.IterationSettings
-    close: int | None = None  # the iteration under review, closed first
-    negatives: tuple[int, ...] = ()  # rejected candidates of ``close`` to train on as non-RTSs
+    close: tuple[int, ...] = ()  # the iterations under review, closed first (in order)
+    negatives: tuple[int, ...] = ()  # rejected candidates of those to train on as non-RTSs
 
 
 @dataclass
 class NextIterationResult:
-    closed: object | None  # the completed IterationRecord of ``close``, if any
+    closed: list  # the completed IterationRecords of ``close``
     started: object | None  # the new IterationRecord; None when cancelled or failed after closing
     run: object | None  # the new run (its candidates are on the map for review)
 
 
 def next_iteration_task(request: NextIterationRequest) -> CoreTask:
     """Result: a :class:`NextIterationResult`. A close that succeeded stays even if the training or
-    inference after it is cancelled (``task.closed`` then holds it); nothing of the new iteration
+    inference after it is cancelled (``task.closed`` then lists it); nothing of the new iteration
     is recorded unless it completes."""
     task: CoreTask
 
@@ -34,12 +34,12 @@ def next_iteration_task(request: NextIterationRequest) -> CoreTask:
         from ..core.project import MappingProject
 
         project = MappingProject.open(request.project_gpkg)
-        if request.close is not None:
-            task.closed = close_iteration(project, request.close, list(request.negatives))
+        for iteration in request.close:
+            task.closed.append(close_iteration(project, iteration, list(request.negatives)))
         started = start_iteration(project, IterationSettings(**request.settings), feedback)
         run = next(r for r in reversed(project.runs()) if r.iteration == started.iteration)
         return NextIterationResult(task.closed, started, run)
 
     task = CoreTask("RTS Mapper: next iteration", job)
-    task.closed = None
+    task.closed = []
     return task

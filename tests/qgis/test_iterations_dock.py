@@ -116,7 +116,7 @@ def test_next_iteration_closes_the_review_trains_infers_and_fills_table1(
         + project.features("training_positives").geometries
     )
     assert not any(a.intersects(b) for a in new for b in known)
-    assert pending_count(project, 2) == rows[1].inferred
+    assert pending_count(project, [2]) == rows[1].inferred
 
     out = dock.export_table1(str(project.path.parent / "t1.csv"))
     with open(out, newline="") as handle:
@@ -132,7 +132,7 @@ def test_cancelled_next_iteration_keeps_the_close_and_records_nothing_new(dock, 
     dock.refresh()
     dock.epochs_spin.setValue(50)
     dock.run(confirm=False)
-    qtbot.waitUntil(lambda: dock.task is not None and dock.task.closed is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: dock.task is not None and bool(dock.task.closed), timeout=60_000)
     qtbot.mouseClick(dock.cancel_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: dock.outcome is not None, timeout=120_000)
     assert dock.outcome == "cancelled"

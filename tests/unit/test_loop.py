@@ -133,7 +133,7 @@ def test_next_iteration_steps_close_a_dock_run_and_guard_an_open_iteration(tmp_p
     """What the plugin's "Next iteration" does, step by step, around a run from the Inference dock."""
     from rts_mapper_plugin.core.loop import (
         close_iteration,
-        open_iteration,
+        open_iterations,
         pending_count,
         previous_model,
         start_iteration,
@@ -146,10 +146,10 @@ def test_next_iteration_steps_close_a_dock_run_and_guard_an_open_iteration(tmp_p
     project = MappingProject.create(tmp_path / "p.gpkg", truth.crs)
     add_positives(project, FeatureSet(truth.geometries[:2], truth.attributes[:2], truth.crs), 0, "initial")
     run = infer_into_project(project.path, model, image, min_area_m2=300)  # the Inference dock's run
-    assert run.iteration == 1 and open_iteration(project) == 1 and previous_model(project) == model
+    assert run.iteration == 1 and open_iterations(project) == [1] and previous_model(project) == model
     candidates = project.features("candidates", "run_id = ?", (run.run_id,))
     fids = [a["fid"] for a in candidates.attributes]
-    assert pending_count(project, 1) == len(fids) >= 3
+    assert pending_count(project, [1]) == len(fids) >= 3
     edited = candidates.geometries[0].buffer(5)
     record_decision(
         project, Decision(fids[0], "ana", "accepted", geometry=edited, edited=True, seconds_spent=36)
@@ -162,7 +162,7 @@ def test_next_iteration_steps_close_a_dock_run_and_guard_an_open_iteration(tmp_p
     record = close_iteration(project, 1, negatives=[fids[1], fids[0]])  # an accepted one is no negative
     assert (record.positives, record.negatives, record.newly_found, record.total_rts) == (2, 0, 1, 3)
     assert record.inferred == len(fids) and record.reviewers == "ana, ben" and record.review_hours == 0.03
-    assert record.finished_at and open_iteration(project) is None
+    assert record.finished_at and open_iterations(project) == []
     negatives = project.features("training_negatives")
     assert [a["candidate_id"] for a in negatives.attributes] == [fids[1]]
     promoted = project.features("training_positives", "iteration_added = 1").geometries
@@ -175,7 +175,32 @@ def test_next_iteration_steps_close_a_dock_run_and_guard_an_open_iteration(tmp_p
         train=lambda p, it, s, fb: trained.append((it, s)) or (model, 1.5),
     )
     assert trained[0][0] == 2 and (record2.positives, record2.negatives) == (3, 1)
-    assert record2.train_seconds == 1.5 and not record2.finished_at and open_iteration(project) == 2
+    assert record2.train_seconds == 1.5 and not record2.finished_at and open_iterations(project) == [2]
     second = project.features("candidates", "iteration = 2").geometries
     reviewed = project.features("candidates", "status != 'pending'").geometries
     assert not any(a.intersects(b) for a in second for b in reviewed), "reviewed candidates set aside"
+
+
+def test_several_runs_from_the_inference_dock_are_all_closed_each_with_its_own_negatives(tmp_path):
+    from rts_mapper_plugin.core.loop import close_iteration, open_iterations, start_iteration
+    from rts_mapper_plugin.core.review import Decision, record_decision
+
+    model = trained_model()
+    image = model.parent / "2019.tif"
+    truth = read_features(f"{model.parent / 'region' / 'truth.gpkg'}|layername=rts")
+    project = MappingProject.create(tmp_path / "p.gpkg", truth.crs)
+    add_positives(project, FeatureSet(truth.geometries[:2], truth.attributes[:2], truth.crs), 0, "initial")
+    first = infer_into_project(project.path, model, image, min_area_m2=300)
+    second = infer_into_project(project.path, model, image, min_area_m2=300, iteration=2)
+    assert open_iterations(project) == [1, 2]
+    with pytest.raises(RtsMapperError, match="iteration 1, 2 is still under review"):
+        start_iteration(project, IterationSettings(image=str(image)), train=lambda *_: (model, 0.0))
+    picked = []
+    for run in (first, second):
+        fid = project.features("candidates", "run_id = ?", (run.run_id,)).attributes[0]["fid"]
+        record_decision(project, Decision(fid, "ana", "rejected"))
+        picked.append(fid)
+    closed = [close_iteration(project, i, picked) for i in (1, 2)]
+    assert open_iterations(project) == [] and [c.iteration for c in closed] == [1, 2]
+    added = project.features("training_negatives").attributes
+    assert {(a["candidate_id"], a["iteration_added"]) for a in added} == {(picked[0], 1), (picked[1], 2)}
