@@ -441,7 +441,8 @@ def rejected_candidates(project: MappingProject, iterations_: list[int]) -> Feat
     marks = ", ".join("?" for _ in iterations_)
     rejected = project.features(
         "candidates",
-        f"status = 'rejected' AND run_id IN (SELECT run_id FROM runs WHERE iteration IN ({marks}))",
+        # only "?" placeholders are formatted in; the values go as parameters
+        f"status = 'rejected' AND run_id IN (SELECT run_id FROM runs WHERE iteration IN ({marks}))",  # noqa: S608
         tuple(iterations_),
     )
     order = sorted(range(len(rejected)), key=lambda i: -(rejected.attributes[i]["mean_prob"] or 0.0))
