@@ -338,7 +338,8 @@ def start_iteration(
     train=train_iteration,
 ) -> IterationRecord:
     """Train, infer over ``settings.image`` setting aside everything known or reviewed, and record
-    the first half of the iteration's Table 1 row. Nothing is recorded if it fails or is cancelled.
+    the first half of the iteration's Table 1 row (all of it when no candidate is left to review:
+    the loop has converged). Nothing is recorded if it fails or is cancelled.
 
     ``train(project, iteration, settings, feedback)`` returns (model, seconds); tests pass a stub.
     """
@@ -379,6 +380,8 @@ def start_iteration(
         notes=settings.notes,
     )
     record_iteration(project, record)
+    if run.candidates == 0:  # nothing to review: the iteration is over, and the loop has converged
+        record = close_iteration(project, iteration)
     return record
 
 
