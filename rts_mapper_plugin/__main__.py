@@ -209,6 +209,43 @@ def _cmd_timelapse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from .core.distribution import AnalysisConfig, analyze
+
+    result = analyze(
+        AnalysisConfig(
+            inventory=args.inventory,
+            dem=args.dem,
+            out=args.out,
+            vegetation=args.vegetation,
+            vegetation_field=args.vegetation_field,
+            soil=args.soil,
+            soil_field=args.soil_field,
+            streams=args.streams,
+            study_area=args.study_area,
+            stream_threshold_km2=args.stream_threshold,
+            adjacent_m=args.adjacent,
+            cell_sizes_km=tuple(float(v) for v in args.cells.split(",")),
+            transmittance=args.transmittance,
+            title=args.title,
+        ),
+        _console_feedback(args),
+    )
+    for warning in result.warnings:
+        print(f"note: {warning}")
+    summary = result.summary
+    distributions = summary["distributions"]
+    print(
+        f"{summary['rts_count']} RTSs: mean elevation {distributions['elevation']['rts_mean']} m "
+        f"(landscape {distributions['elevation']['landscape_mean']}), slope {distributions['slope']['rts_mean']}° "
+        f"({distributions['slope']['landscape_mean']}), PISR {distributions['pisr']['rts_mean']} kWh/m² "
+        f"({distributions['pisr']['landscape_mean']}), {summary['near_stream']} within {args.adjacent:g} m of a stream"
+    )
+    print(f"{len(result.figures)} figures (PNG and SVG) in {result.out / 'figures'}")
+    print(f"report: {result.report}")
+    return 0
+
+
 def _cmd_model_info(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
@@ -377,6 +414,33 @@ def build_parser() -> argparse.ArgumentParser:
     timelapse.add_argument("--format", choices=("png", "gif", "both"), default="both")
     timelapse.add_argument("--size", type=int, default=192, help="pixels per year frame")
     timelapse.set_defaults(func=_cmd_timelapse)
+
+    analysis = commands.add_parser(
+        "analyze", help="terrain, PISR, streams, vegetation and soil around the inventory; density; report"
+    )
+    analysis.add_argument("--inventory", required=True, help="the RTS polygons (e.g. the exported inventory)")
+    analysis.add_argument("--dem", required=True, help="a DEM (e.g. 30 m SRTM); reprojected if geographic")
+    analysis.add_argument("--out", required=True, help="output folder (report.html, figures/, layers)")
+    analysis.add_argument(
+        "--vegetation", default=None, help="vegetation classes: a raster or a polygon layer"
+    )
+    analysis.add_argument(
+        "--vegetation-field", default=None, help="the class field of a vegetation polygon layer"
+    )
+    analysis.add_argument("--soil", default=None, help="soil texture classes: a raster or a polygon layer")
+    analysis.add_argument("--soil-field", default=None, help="the class field of a soil polygon layer")
+    analysis.add_argument(
+        "--streams", default=None, help="a stream line layer (default: derived from the DEM)"
+    )
+    analysis.add_argument("--study-area", default=None, help="polygon of the landscape (default: the DEM)")
+    analysis.add_argument(
+        "--stream-threshold", type=float, default=1.0, help="km² draining through a stream cell (default 1)"
+    )
+    analysis.add_argument("--adjacent", type=float, default=100.0, help="'adjacent to a stream' within m")
+    analysis.add_argument("--cells", default="10,25", help="density grid cell sizes in km (default 10,25)")
+    analysis.add_argument("--transmittance", type=float, default=0.7, help="clear-sky transmittance for PISR")
+    analysis.add_argument("--title", default="RTS distribution", help="report title")
+    analysis.set_defaults(func=_cmd_analyze)
 
     info = commands.add_parser("model-info", help="print a model file's card (JSON)")
     info.add_argument("model")

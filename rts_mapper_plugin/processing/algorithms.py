@@ -6,6 +6,14 @@ from qgis.core import QgsProcessingAlgorithm
 
 
 def all_algorithms() -> list[QgsProcessingAlgorithm]:
+    from .distribution import (
+        ClassOverlayAlgorithm,
+        DensityGridAlgorithm,
+        DistributionReportAlgorithm,
+        RtsTerrainAlgorithm,
+        StreamsAlgorithm,
+        TerrainRastersAlgorithm,
+    )
     from .environment_check import EnvironmentCheckAlgorithm
     from .imagery import BuildYearlyMosaicAlgorithm, PrepareImageryAlgorithm
     from .model_engine import EvaluateAlgorithm, InferAlgorithm, MakeChipsAlgorithm, TrainModelAlgorithm
@@ -21,4 +29,10 @@ def all_algorithms() -> list[QgsProcessingAlgorithm]:
         EvaluateAlgorithm(),
         ExportTimelapseAlgorithm(),
         PolygonAgreementAlgorithm(),
+        TerrainRastersAlgorithm(),
+        StreamsAlgorithm(),
+        RtsTerrainAlgorithm(),
+        ClassOverlayAlgorithm(),
+        DensityGridAlgorithm(),
+        DistributionReportAlgorithm(),
     ]
