@@ -9,6 +9,7 @@ BENCHMARKS = {
     "imagery_memory": "benchmarks.imagery_memory",
     "model_engine": "benchmarks.model_engine",
     "review_latency": "benchmarks.review_latency",
+    "terrain": "benchmarks.terrain",
 }
 
 

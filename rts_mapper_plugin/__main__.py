@@ -306,6 +306,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             "Synthetic truth (SIMULATION)": f"{region / 'truth.gpkg'}|layername=rts",
         },
         hidden=("Synthetic truth (SIMULATION)",),
+        extra_rasters={
+            "DEM (30 m)": str(region / "dem.tif"),
+            "Vegetation": str(region / "vegetation.tif"),
+            "Soil texture": str(region / "soil.tif"),
+        },
     )
     print(f"QGIS project: {qgz} (open it in QGIS: every layer styled)")
     return 0

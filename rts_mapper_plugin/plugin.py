@@ -105,6 +105,7 @@ class RtsMapperPlugin:
         for key, label, slot in (
             ("prepare_imagery", "Prepare imagery…", self.open_imagery_dialog),
             ("load_time_lapse", "Load time-lapse layers", self.load_time_lapse),
+            ("distribution_report", "Distribution report…", self.open_distribution_report),
             ("environment_check", "Environment check…", self.open_environment_check),
         ):
             action = QAction(label, main_window)
@@ -170,6 +171,27 @@ class RtsMapperPlugin:
             notify(self.iface, str(exc), Qgis.Critical)
             return
         notify(self.iface, f"Time-lapse: {len(group.findLayers())} years from {path}", Qgis.Info)
+
+    def open_distribution_report(self) -> None:
+        """The report's Processing dialog, filled in from the project: the inventory layer, a DEM,
+        vegetation and soil layers, found by name."""
+        from qgis import processing
+
+        from .gui.layers import distribution_defaults
+
+        results = processing.execAlgorithmDialog("rts_mapper:distribution_report", distribution_defaults())
+        if results and results.get("OUTPUT"):
+            self.show_figures(results["OUTPUT"])
+
+    def show_figures(self, folder: str) -> None:
+        """The report's figures in a dialog (kept until unload, like the imagery dialog)."""
+        from .gui.figures_dialog import FiguresDialog
+
+        if "figures" in self.dialogs:
+            self.dialogs["figures"].close()
+            self.dialogs["figures"].deleteLater()
+        self.dialogs["figures"] = FiguresDialog(folder, self.iface.mainWindow())
+        self.dialogs["figures"].show()
 
     def open_environment_check(self) -> None:
         from qgis import processing

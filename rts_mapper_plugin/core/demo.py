@@ -227,7 +227,9 @@ def run_demo(
 
     log("4/5 iterating: train, infer, review (simulated), promote")
     records = run_loop(project, truth, settings, config, log)
-    log("5/5 writing Table 1, the inventory, the time-lapse strips and the QGIS project...")
+    log(
+        "5/5 writing Table 1, the inventory, the time-lapse strips, the distribution report, the QGIS project..."
+    )
     files = {}
     write_table1(project, out / "table1.csv", out / "table1.md")
     files["table1"] = [str(out / "table1.csv"), str(out / "table1.md")]
@@ -249,6 +251,19 @@ def run_demo(
     ]
     files["timelapse"] = str(out / "timelapse")
     export_timelapses(project, out / "timelapse", statuses=("accepted",), feedback=Feedback())
+    from .distribution import AnalysisConfig, analyze
+
+    analysis = analyze(
+        AnalysisConfig(
+            inventory=files["inventory"][0],
+            dem=str(region.dem),
+            out=str(out / "analysis"),
+            vegetation=str(region.vegetation),
+            soil=str(region.soil),
+            title="RTS distribution, synthetic demo region (SIMULATION)",
+        )
+    )
+    files["analysis"] = str(analysis.report)
     (out / "summary.json").write_text(
         json.dumps({"table1": [r.__dict__ for r in records], "inventory": summary}, indent=2, default=str),
         encoding="utf-8",
@@ -260,6 +275,7 @@ def run_demo(
         f"(largest {summary['largest_ha']} ha, {summary['share_under_10_ha']:.0%} under 10 ha), "
         f"{len(summary['near_road'])} within 500 m of the road / railway"
     )
+    log(f"distribution report ({len(analysis.figures)} figures): {analysis.report}")
     log(f"done in {(time.monotonic() - started) / 60:.1f} min; everything is in {out}")
     return DemoResult(out, project.path, [r.__dict__ for r in records], files)
 

@@ -214,7 +214,6 @@ def rts_terrain(
     polygon touches), distance to the nearest stream and the adjacent flag, and
     ``dem_coverage`` (full, partial, none)."""
     from rasterio.features import geometry_mask
-    from rasterio.windows import Window, from_bounds
 
     moved = inventory.to_crs(dem.crs)
     dem_box = shapely.box(*dem.bounds)
@@ -223,17 +222,14 @@ def rts_terrain(
     out_attributes = []
     for geometry, attributes in zip(moved.geometries, inventory.attributes):
         values: dict = {}
-        window = from_bounds(*geometry.bounds, transform=dem.transform).round_offsets().round_lengths()
-        col0, row0 = int(window.col_off), int(window.row_off)
-        col1, row1 = col0 + int(window.width) + 1, row0 + int(window.height) + 1
-        clipped = Window(
-            max(col0, 0), max(row0, 0), min(col1, cols) - max(col0, 0), min(row1, rows) - max(row0, 0)
-        )
+        # the cells under the polygon's bounding box, clipped to the DEM
+        minx, miny, maxx, maxy = geometry.bounds
+        col_a, row_a = ~dem.transform * (minx, maxy)
+        col_b, row_b = ~dem.transform * (maxx, miny)
+        c0, r0 = max(math.floor(min(col_a, col_b)), 0), max(math.floor(min(row_a, row_b)), 0)
+        c1, r1 = min(math.ceil(max(col_a, col_b)) + 1, cols), min(math.ceil(max(row_a, row_b)) + 1, rows)
         inside = np.zeros((0, 0), bool)
-        r0 = r1 = c0 = c1 = 0
-        if clipped.width > 0 and clipped.height > 0:
-            r0, c0 = int(clipped.row_off), int(clipped.col_off)
-            r1, c1 = r0 + int(clipped.height), c0 + int(clipped.width)
+        if c1 > c0 and r1 > r0:
             inside = ~geometry_mask(
                 [geometry],
                 out_shape=(r1 - r0, c1 - c0),

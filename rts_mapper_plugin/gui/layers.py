@@ -81,3 +81,24 @@ def inventory_layer(path: str | Path, name: str = "RTS inventory") -> QgsVectorL
         raise ValueError(f"{path}: QGIS cannot open the exported inventory")
     layer.loadNamedStyle(str(style_path("inventory")))
     return layer
+
+
+def distribution_defaults(qgs_project: QgsProject | None = None) -> dict:
+    """Parameters of the distribution report guessed from the layers loaded: the inventory, and
+    rasters or layers whose names say DEM / elevation, vegetation, soil, stream."""
+    qgs_project = qgs_project or QgsProject.instance()
+    found: dict[str, str] = {}
+    for layer in qgs_project.mapLayers().values():
+        name = layer.name().lower()
+        is_raster = isinstance(layer, QgsRasterLayer)
+        if "inventory" in name and not is_raster:
+            found.setdefault("INVENTORY", layer.id())
+        elif is_raster and ("dem" in name.split() or "elevation" in name):
+            found.setdefault("DEM", layer.id())
+        elif "vegetation" in name:
+            found.setdefault("VEGETATION", layer.id())
+        elif "soil" in name:
+            found.setdefault("SOIL", layer.id())
+        elif "stream" in name and not is_raster:
+            found.setdefault("STREAMS", layer.id())
+    return found

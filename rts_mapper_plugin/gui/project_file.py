@@ -15,12 +15,14 @@ def write_qgis_project(
     out: str | Path,
     extra_vectors: dict[str, str] | None = None,
     hidden: tuple[str, ...] = (),
+    extra_rasters: dict[str, str] | None = None,
 ) -> Path:
     """Time-lapse group, each run's candidates and probability, training sets, the inventory and
     ``extra_vectors`` (name -> URI, e.g. the roads) into ``out`` (.qgz). The inventory, the
     candidates and the extra layers show; the training sets (which repeat the inventory) are
-    there but switched off, and so is any layer in ``hidden``."""
-    from qgis.core import QgsApplication, QgsProject, QgsVectorLayer
+    there but switched off, and so is any layer in ``hidden`` and every one of ``extra_rasters``
+    (name -> path: the DEM, class rasters, for the distribution report)."""
+    from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsVectorLayer
 
     from ..core.project import MappingProject
     from ..toolbelt.resources import style_path
@@ -67,6 +69,11 @@ def write_qgis_project(
         project.addMapLayer(layer, False)
         node = results.addLayer(layer)
         node.setItemVisibilityChecked(name not in hidden and not name.startswith("Training"))
+    for name, path in (extra_rasters or {}).items():
+        raster = QgsRasterLayer(str(path), name, "gdal")
+        if raster.isValid():
+            project.addMapLayer(raster, False)
+            results.addLayer(raster).setItemVisibilityChecked(False)
     out = Path(out)
     if not project.write(str(out)):
         raise OSError(f"{out}: QGIS could not write the project ({project.error()})")

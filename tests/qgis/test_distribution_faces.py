@@ -1,0 +1,113 @@
+"""Distribution analysis in QGIS: the step algorithms chained through processing.run, the whole
+report, and the menu action's defaults picked from the project's layers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
+
+from tests.data.fixtures import small_region
+
+
+@pytest.fixture(scope="module")
+def region(tmp_path_factory):
+    return small_region(tmp_path_factory.mktemp("distribution") / "region", size=500, seed=3)
+
+
+def test_steps_chain_through_processing_run(plugin, region, tmp_path):
+    from qgis import processing
+
+    inventory = QgsVectorLayer(region.truth_uri("rts"), "RTS inventory", "ogr")
+    dem = QgsRasterLayer(str(region.dem), "DEM", "gdal")
+    assert inventory.isValid() and dem.isValid()
+    terrain = processing.run(
+        "rts_mapper:rts_terrain",
+        {
+            "INVENTORY": inventory,
+            "DEM": dem,
+            "THRESHOLD": 0.1,
+            "ADJACENT": 100,
+            "OUTPUT": str(tmp_path / "t.gpkg"),
+        },
+    )
+    enriched = QgsVectorLayer(terrain["OUTPUT"], "terrain", "ogr")
+    assert enriched.featureCount() == inventory.featureCount() > 0
+    names = enriched.fields().names()
+    assert {"elevation_c", "slope_mean", "aspect_sec", "pisr_c", "stream_m", "dem_coverage"} <= set(names)
+    assert {f["dem_coverage"] for f in enriched.getFeatures()} == {"full"}
+
+    grid = processing.run(
+        "rts_mapper:density_grid",
+        {"INVENTORY": enriched, "CELL_KM": 0.5, "EXTENT": dem, "OUTPUT": str(tmp_path / "g.gpkg")},
+    )
+    cells = QgsVectorLayer(grid["OUTPUT"], "grid", "ogr")
+    assert cells.featureCount() >= 9
+    assert sum(f["rts_count"] for f in cells.getFeatures()) == inventory.featureCount()
+
+    rasters = processing.run(
+        "rts_mapper:terrain_rasters",
+        {
+            "DEM": dem,
+            "SLOPE": str(tmp_path / "s.tif"),
+            "ASPECT": str(tmp_path / "a.tif"),
+            "PISR": str(tmp_path / "p.tif"),
+        },
+    )
+    pisr = QgsRasterLayer(rasters["PISR"], "pisr", "gdal")
+    stats = pisr.dataProvider().bandStatistics(1)
+    assert pisr.isValid() and 1500 < stats.mean < 2600
+
+
+def test_report_algorithm_and_the_menu_defaults(plugin, region, tmp_path):
+    from qgis import processing
+
+    from rts_mapper_plugin.gui.layers import distribution_defaults
+
+    project = QgsProject.instance()
+    layers = {
+        "RTS inventory (12)": QgsVectorLayer(region.truth_uri("rts"), "RTS inventory (12)", "ogr"),
+        "DEM (30 m)": QgsRasterLayer(str(region.dem), "DEM (30 m)", "gdal"),
+        "Vegetation": QgsRasterLayer(str(region.vegetation), "Vegetation", "gdal"),
+        "Soil texture": QgsRasterLayer(str(region.soil), "Soil texture", "gdal"),
+    }
+    for layer in layers.values():
+        project.addMapLayer(layer)
+    defaults = distribution_defaults(project)
+    assert defaults == {
+        "INVENTORY": layers["RTS inventory (12)"].id(),
+        "DEM": layers["DEM (30 m)"].id(),
+        "VEGETATION": layers["Vegetation"].id(),
+        "SOIL": layers["Soil texture"].id(),
+    }
+    assert "distribution_report" in plugin.actions
+    result = processing.run(
+        "rts_mapper:distribution_report", {**defaults, "OUTPUT": str(tmp_path / "report")}
+    )
+    html = Path(result["REPORT"]).read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64,") >= 7 and "Vegetation" in html
+    terrain = QgsVectorLayer(f"{result['LAYERS']}|layername=rts_terrain", "t", "ogr")
+    assert terrain.featureCount() == layers["RTS inventory (12)"].featureCount() > 0
+
+
+def test_figures_dialog_shows_every_figure_in_the_papers_order(plugin, region, tmp_path, qtbot):
+    from qgis import processing
+
+    out = tmp_path / "report"
+    processing.run(
+        "rts_mapper:distribution_report",
+        {
+            "INVENTORY": QgsVectorLayer(region.truth_uri("rts"), "inv", "ogr"),
+            "DEM": QgsRasterLayer(str(region.dem), "dem", "gdal"),
+            "VEGETATION": QgsRasterLayer(str(region.vegetation), "veg", "gdal"),
+            "OUTPUT": str(out),
+        },
+    )
+    plugin.show_figures(str(out))
+    dialog = plugin.dialogs["figures"]
+    names = [dialog.list.item(i).text() for i in range(dialog.list.count())]
+    assert names[:4] == ["area histogram", "terrain frequencies", "aspect rose", "vegetation rings"]
+    assert names[-1].startswith("density") and "soil rings" not in names
+    dialog.list.setCurrentRow(2)
+    assert dialog.image.pixmap() is not None and dialog.image.pixmap().width() > 300
