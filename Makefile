@@ -96,6 +96,8 @@ screenshot: setup package  ## real QGIS desktop under Xvfb: the docks, then each
 	$(PY) scripts/screenshot.py --zip $(ZIP) --scene demo_result --out $(DIST)/demo_result_end.png \
 		--scene-arg qgz=$(CURDIR)/$(DEMO_OUT)/rts_mapper_demo.qgz \
 		--scene-arg gpkg=$(CURDIR)/$(DEMO_OUT)/project/rts_project.gpkg
+	$(PY) scripts/screenshot.py --zip $(ZIP) --scene distribution --out $(DIST)/distribution_end.png \
+		--scene-arg qgz=$(CURDIR)/$(DEMO_OUT)/rts_mapper_demo.qgz --scene-arg out=$(CURDIR)/$(DIST)/distribution_report
 
 clean:  ## remove everything built (keeps .venv; `make clean-all` removes it too)
 	rm -rf $(DIST) $(PLUGIN)/resources_rc.py .pytest_cache .ruff_cache $(DEMO_OUT)

@@ -191,7 +191,7 @@ def terrain_layers(
     else:
         mask, direction, _area = stream_mask(z, dem.xres, dem.yres, stream_threshold_km2, feedback)
         lines_out = stream_lines(mask, direction, dem.transform)
-        source = f"flow accumulation over {stream_threshold_km2:g} km² (D8, depressions filled)"
+        source = f"flow accumulation over {stream_threshold_km2:g} km² (D8, depressions routed out)"
     feedback.step(0.9)
     distance = distance_to(mask, dem.xres, dem.yres)
     distance[nodata] = np.nan

@@ -113,7 +113,8 @@ class StreamsAlgorithm(RtsAlgorithm):
     display_name = "Stream network from a DEM"
     group_name = GROUP
     help_text = (
-        "Fills depressions (Planchon and Darboux), routes flow to the steepest of eight neighbours (D8), "
+        "Routes flow to the steepest of eight neighbours (D8), every depression routed out over its lowest "
+        "pass (a priority flood over catchments), "
         "accumulates it, and keeps as streams the cells through which at least the threshold area "
         "drains. Also writes the distance (m) from every cell to the nearest stream."
     )

@@ -23,7 +23,12 @@ from rts_mapper_plugin.core.distribution import (
     terrain_layers,
 )
 from rts_mapper_plugin.core.errors import RtsMapperError
-from rts_mapper_plugin.core.hydrology import fill_depressions, flow_accumulation, flow_directions, stream_mask
+from rts_mapper_plugin.core.hydrology import (
+    fill_depressions,
+    flow_accumulation,
+    routed_receivers,
+    stream_mask,
+)
 from rts_mapper_plugin.core.terrain import MONTH_DAYS, SECTORS, aspect_sector, pisr, slope_aspect
 from rts_mapper_plugin.core.vectors import FeatureSet, write_features
 from tests.data.fixtures import small_region
@@ -108,20 +113,37 @@ def test_pisr_orders_south_flat_north_and_shades_behind_a_wall():
     assert open_sky[20, 20] == pytest.approx(flat, rel=0.02), "without shading the wall does not matter"
 
 
-def test_depressions_fill_and_a_valley_becomes_a_stream():
+def test_depressions_are_filled_and_routed_out_and_a_valley_becomes_a_stream():
     rows, cols = np.indices((60, 80)).astype(float)
     tilted = 100 - 0.1 * cols
     tilted[30, 40] -= 5  # a pit
+    tilted[10:14, 10:14] -= 3  # a flat-bottomed pond
     filled = fill_depressions(tilted)
-    assert filled[30, 40] > tilted[30, 41] and np.all(filled >= tilted)
-    direction = flow_directions(filled, CELL, CELL)
-    assert not (direction[1:-1, 1:-1] == -1).any(), "every inner cell drains"
-    accumulation = flow_accumulation(direction)
-    assert accumulation.max() >= 80 and accumulation.min() == 1
+    assert filled[30, 40] == pytest.approx(tilted[30, 41]), "filled to its lowest pass"
+    assert np.all(filled[10:14, 10:14] == pytest.approx(tilted[10:14, 14].min())) and np.all(filled >= tilted)
+    receiver, _ = routed_receivers(tilted, CELL, CELL)
+    accumulation = flow_accumulation(receiver, tilted.shape)
+    outlets = receiver < 0
+    assert outlets.reshape(tilted.shape)[1:-1, 1:-1].sum() == 0, "no inner cell is a sink"
+    assert accumulation.ravel()[outlets].sum() == tilted.size, "every cell reaches an outlet: no cycle"
     valley = np.abs(cols - 40) * 3.0 + (60 - rows) * 0.5  # V valley draining south
-    streams, _direction, area = stream_mask(valley, CELL, CELL, threshold_km2=0.1)
+    streams, _receiver, area = stream_mask(valley, CELL, CELL, threshold_km2=0.1)
     assert streams[50:58, 40].all() and not streams[:, :20].any()
-    assert area[58, 40] == pytest.approx(area.max(), rel=0.05)
+    assert area[59, 40] == pytest.approx(np.nanmax(area), rel=0.05)
+
+
+def test_a_random_landscape_with_nodata_drains_completely():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(1)
+    dem = ndimage.gaussian_filter(rng.standard_normal((300, 300)), 10) * 100 + 4600  # many closed basins
+    dem[50:70, 50:90] = np.nan
+    receiver, filled = routed_receivers(dem, CELL, CELL)
+    valid = np.isfinite(dem).ravel()
+    accumulation = flow_accumulation(receiver, dem.shape).ravel()
+    assert accumulation[valid & (receiver < 0)].sum() == valid.sum()
+    assert not (~valid[receiver[receiver >= 0]]).any(), "nothing flows into nodata cells"
+    assert np.all(filled[np.isfinite(dem)] >= dem[np.isfinite(dem)])
 
 
 def test_density_grid_counts_by_hand():
