@@ -181,6 +181,9 @@ class RtsMapperPlugin:
 
         results = processing.execAlgorithmDialog("rts_mapper:distribution_report", distribution_defaults())
         if results and results.get("OUTPUT"):
+            from .gui.layers import add_distribution_layers
+
+            add_distribution_layers(results["LAYERS"])
             self.show_figures(results["OUTPUT"])
 
     def show_figures(self, folder: str) -> None:

@@ -102,3 +102,41 @@ def distribution_defaults(qgs_project: QgsProject | None = None) -> dict:
         elif "stream" in name and not is_raster:
             found.setdefault("STREAMS", layer.id())
     return found
+
+
+def add_distribution_layers(gpkg: str | Path, qgs_project: QgsProject | None = None) -> list[QgsVectorLayer]:
+    """The report's layers in a "Distribution" group: RTSs with terrain, streams, and the density
+    grids as choropleths (all but the finest grid switched off)."""
+    from ..toolbelt.resources import style_density
+
+    qgs_project = qgs_project or QgsProject.instance()
+    root = qgs_project.layerTreeRoot()
+    group = root.findGroup("Distribution") or root.insertGroup(0, "Distribution")
+    group.removeAllChildren()
+    from osgeo import ogr
+
+    dataset = ogr.Open(str(gpkg))
+    names = [dataset.GetLayerByIndex(i).GetName() for i in range(dataset.GetLayerCount())]
+    dataset = None
+    grids = sorted(
+        (n for n in names if n.startswith("density_")), key=lambda n: float(n[8:-2].replace("_", "."))
+    )
+    added = []
+    for name in ["rts_terrain", "streams", *grids]:
+        if name not in names:
+            continue
+        title = {"rts_terrain": "RTSs with terrain", "streams": "Streams"}.get(name)
+        if title is None:
+            title = f"RTS density, {name[8:-2].replace('_', '.')} km cells"
+        layer = QgsVectorLayer(f"{gpkg}|layername={name}", title, "ogr")
+        if not layer.isValid():
+            continue
+        if name.startswith("density_"):
+            style_density(layer)
+        elif name == "rts_terrain":
+            layer.loadNamedStyle(str(style_path("inventory")))
+        qgs_project.addMapLayer(layer, False)
+        node = group.addLayer(layer)
+        node.setItemVisibilityChecked(not name.startswith("density_") or name == grids[0])  # finest grid on
+        added.append(layer)
+    return added

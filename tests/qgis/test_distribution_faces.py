@@ -111,3 +111,28 @@ def test_figures_dialog_shows_every_figure_in_the_papers_order(plugin, region, t
     assert names[-1].startswith("density") and "soil rings" not in names
     dialog.list.setCurrentRow(2)
     assert dialog.image.pixmap() is not None and dialog.image.pixmap().width() > 300
+
+
+def test_density_grids_load_as_choropleths(plugin, region, tmp_path):
+    from qgis import processing
+
+    from rts_mapper_plugin.gui.layers import add_distribution_layers
+
+    result = processing.run(
+        "rts_mapper:distribution_report",
+        {
+            "INVENTORY": QgsVectorLayer(region.truth_uri("rts"), "inv", "ogr"),
+            "DEM": QgsRasterLayer(str(region.dem), "dem", "gdal"),
+            "CELLS": "0.5,1",
+            "OUTPUT": str(tmp_path / "r"),
+        },
+    )
+    layers = {layer.name(): layer for layer in add_distribution_layers(result["LAYERS"])}
+    fine, coarse = "RTS density, 0.5 km cells", "RTS density, 1 km cells"
+    assert {"RTSs with terrain", fine, coarse} <= set(layers)
+    renderer = layers[fine].renderer()
+    assert renderer.type() == "graduatedSymbol" and renderer.classAttribute() == "rts_count"
+    assert len(renderer.ranges()) >= 2 and renderer.ranges()[0].label() == "no RTS"
+    group = QgsProject.instance().layerTreeRoot().findGroup("Distribution")
+    visible = [n.layer().name() for n in group.findLayers() if n.isVisible()]
+    assert fine in visible and coarse not in visible
