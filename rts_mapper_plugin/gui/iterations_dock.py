@@ -13,17 +13,15 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsGeometry,
-    QgsMapLayerProxyModel,
     QgsProject,
 )
-from qgis.gui import QgsFileWidget, QgsMapLayerComboBox
+from qgis.gui import QgsFileWidget
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -50,6 +48,7 @@ from ..toolbelt.preferences import PlgSettings
 from .dock_base import RtsDock
 from .inference_dock import raster_layers_for_inference
 from .project_picker import ProjectPicker
+from .road_row import RoadRow
 from .training_dock import ENCODERS
 
 INVENTORY_FORMATS = {
@@ -230,22 +229,11 @@ class IterationsDock(RtsDock):
         self._update_negatives_label()
 
     def _build_inventory(self) -> None:
-        settings = PlgSettings.load()
         box = QGroupBox("Inventory", self)
         layout = QVBoxLayout(box)
         form = QFormLayout()
-        roads = QHBoxLayout()
-        self.road_combo = QgsMapLayerComboBox(box)
-        self.road_combo.setFilters(QgsMapLayerProxyModel.LineLayer)
-        self.road_combo.setAllowEmptyLayer(True)
-        self.road_combo.setLayer(QgsProject.instance().mapLayer(settings.road_layer_id))
-        self.near_road = QDoubleSpinBox(box)
-        self.near_road.setRange(1, 100000)
-        self.near_road.setSuffix(" m")
-        self.near_road.setValue(settings.near_road_m)
-        roads.addWidget(self.road_combo, 2)
-        roads.addWidget(QLabel("near within", box))
-        roads.addWidget(self.near_road, 1)
+        roads = RoadRow("near within", any_distance=False, parent=box)
+        self.road_combo, self.near_road = roads.combo, roads.distance
         form.addRow("Roads", roads)
         self.region_name = QLineEdit(box)
         self.region_name.setPlaceholderText("e.g. Qinghai-Tibet Engineering Corridor (ARTS RegionName)")

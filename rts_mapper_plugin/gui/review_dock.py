@@ -22,7 +22,6 @@ from qgis.PyQt.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGridLayout,
@@ -44,6 +43,7 @@ from ..toolbelt.log_handler import notify
 from ..toolbelt.preferences import PlgSettings
 from .dock_base import RtsDock
 from .layers import RUN_PROPERTY
+from .road_row import RoadRow
 from .timelapse import GROUP_NAME, year_layers
 
 # action -> (label, default key). Decisions move on to the next candidate.
@@ -184,19 +184,8 @@ class ReviewDock(RtsDock):
         ):
             self.show_filter.addItem(label, key)
         form.addRow("Show", self.show_filter)
-        roads = QHBoxLayout()
-        self.road_combo = QgsMapLayerComboBox(self)
-        self.road_combo.setFilters(QgsMapLayerProxyModel.LineLayer)
-        self.road_combo.setAllowEmptyLayer(True)
-        self.road_combo.setLayer(QgsProject.instance().mapLayer(settings.road_layer_id))
-        self.near_road = QDoubleSpinBox(self)
-        self.near_road.setRange(0, 100000)
-        self.near_road.setSuffix(" m")
-        self.near_road.setSpecialValueText("any distance")
-        self.near_road.setValue(0)
-        roads.addWidget(self.road_combo, 2)
-        roads.addWidget(QLabel("within"))
-        roads.addWidget(self.near_road, 1)
+        roads = RoadRow("within", any_distance=True, parent=self)
+        self.road_combo, self.near_road = roads.combo, roads.distance
         form.addRow("Roads", roads)
         self.body_layout.addLayout(form)
         start = QPushButton("Start / refresh review", self)
