@@ -25,6 +25,11 @@ from scipy import ndimage
 OFFSETS = ((-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1))
 
 
+def index_dtype(size: int):
+    """int32 cell indices while they fit (half the memory of int64 on large DEMs)."""
+    return np.int32 if size < 2**31 - 1 else np.int64
+
+
 def d8_receivers(dem: np.ndarray, xres: float, yres: float) -> np.ndarray:
     """Flat index of each cell's steepest strictly-downhill neighbour; -1 where none (pits,
     flats, nodata)."""
@@ -32,20 +37,21 @@ def d8_receivers(dem: np.ndarray, xres: float, yres: float) -> np.ndarray:
     rows, cols = z.shape
     padded = np.pad(z, 1, constant_values=np.nan)
     best = np.zeros_like(z)
-    receiver = np.full(z.shape, -1, dtype=np.int64)
-    r, c = np.indices(z.shape)
+    dtype = index_dtype(z.size)
+    index = np.arange(z.size, dtype=dtype).reshape(z.shape)
+    receiver = np.full(z.shape, -1, dtype=dtype)
     for dr, dc in OFFSETS:
         neighbour = padded[1 + dr : 1 + dr + rows, 1 + dc : 1 + dc + cols]
         drop = (z - neighbour) / np.hypot(dr * yres, dc * xres)
         better = drop > best  # NaN compares False: never flow into nodata or off the DEM
-        best = np.where(better, drop, best)
-        receiver[better] = ((r + dr) * cols + (c + dc))[better]
+        best[better] = drop[better]
+        receiver[better] = index[better] + dtype(dr * cols + dc)
     return receiver.ravel()
 
 
 def _terminals(receiver: np.ndarray) -> np.ndarray:
     """The cell each cell's path ends in (pointer jumping: log2 of the longest path steps)."""
-    terminal = np.where(receiver >= 0, receiver, np.arange(receiver.size))
+    terminal = np.where(receiver >= 0, receiver, np.arange(receiver.size, dtype=receiver.dtype))
     while True:
         following = terminal[terminal]
         if np.array_equal(following, terminal):
@@ -63,11 +69,12 @@ def route_depressions(dem: np.ndarray, receiver: np.ndarray) -> tuple[np.ndarray
     edge |= valid & ndimage.binary_dilation(~valid, structure=np.ones((3, 3), bool))
     terminal = _terminals(receiver)
     ids, label = np.unique(terminal, return_inverse=True)  # catchment of each cell
-    label = label.reshape(z.shape)
+    del terminal
+    label = label.astype(index_dtype(len(ids) + 1)).reshape(z.shape)
     outlet = edge.ravel()[ids] | ~valid.ravel()[ids]
     # edges between catchments: the lowest pass, and its pair of cells
     keys, levels, cells_a, cells_b = [], [], [], []
-    flat = np.arange(z.size).reshape(z.shape)
+    flat = np.arange(z.size, dtype=receiver.dtype).reshape(z.shape)
     for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1)):
         a = (slice(0, rows - dr), slice(max(-dc, 0), cols - max(dc, 0)))
         b = (slice(dr, rows), slice(max(dc, 0), cols - max(-dc, 0)))
