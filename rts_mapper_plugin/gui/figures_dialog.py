@@ -29,7 +29,7 @@ class FiguresDialog(QDialog):
         body = QHBoxLayout()
         self.list = QListWidget(self)
         self.list.setObjectName("figureList")
-        self.list.addItems([p.stem.replace("_", " ") for p in self.figures])
+        self.list.addItems([_title(p) for p in self.figures])
         self.list.setMaximumWidth(200)
         body.addWidget(self.list)
         self.image = QLabel(self)
@@ -65,7 +65,20 @@ class FiguresDialog(QDialog):
         self.image.setPixmap(pixmap.scaledToWidth(min(width, pixmap.width()), Qt.SmoothTransformation))
 
 
-def _order(path: Path) -> tuple[int, str]:
-    """The paper's order: areas, terrain, aspect, vegetation, soil, then the density maps."""
+def _title(path: Path) -> str:
+    if path.stem.startswith("density_"):
+        return f"density map, {_density_km(path):g} km cells"
+    return path.stem.replace("_", " ")
+
+
+def _density_km(path: Path) -> float:
+    return float(path.stem[8:-2].replace("_", "."))
+
+
+def _order(path: Path) -> tuple[int, float, str]:
+    """The paper's order: areas, terrain, aspect, vegetation, soil, then the density maps, finest
+    grid first."""
     ranks = ("area", "terrain", "aspect", "vegetation", "soil", "density")
-    return next((i for i, r in enumerate(ranks) if path.stem.startswith(r)), len(ranks)), path.stem
+    rank = next((i for i, r in enumerate(ranks) if path.stem.startswith(r)), len(ranks))
+    size = _density_km(path) if path.stem.startswith("density_") else 0.0
+    return rank, size, path.stem

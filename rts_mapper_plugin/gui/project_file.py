@@ -22,7 +22,7 @@ def write_qgis_project(
     candidates and the extra layers show; the training sets (which repeat the inventory) are
     there but switched off, and so is any layer in ``hidden`` and every one of ``extra_rasters``
     (name -> path: the DEM, class rasters, for the distribution report)."""
-    from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsVectorLayer
+    from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsReferencedRectangle, QgsVectorLayer
 
     from ..core.project import MappingProject
     from ..toolbelt.resources import style_path
@@ -74,6 +74,9 @@ def write_qgis_project(
         if raster.isValid():
             project.addMapLayer(raster, False)
             results.addLayer(raster).setItemVisibilityChecked(False)
+    years = [layer for layer in project.mapLayers().values() if isinstance(layer, QgsRasterLayer)]
+    if years:  # open on the region, not at QGIS's default 1:1 view
+        project.viewSettings().setDefaultViewExtent(QgsReferencedRectangle(years[0].extent(), years[0].crs()))
     out = Path(out)
     if not project.write(str(out)):
         raise OSError(f"{out}: QGIS could not write the project ({project.error()})")

@@ -109,6 +109,8 @@ def test_figures_dialog_shows_every_figure_in_the_papers_order(plugin, region, t
     names = [dialog.list.item(i).text() for i in range(dialog.list.count())]
     assert names[:4] == ["area histogram", "terrain frequencies", "aspect rose", "vegetation rings"]
     assert names[-1].startswith("density") and "soil rings" not in names
+    sizes = [float(n.split(", ")[1].split()[0]) for n in names if n.startswith("density")]
+    assert sizes == sorted(sizes), "finest grid first"
     dialog.list.setCurrentRow(2)
     assert dialog.image.pixmap() is not None and dialog.image.pixmap().width() > 300
 
