@@ -24,10 +24,11 @@ def stage():
         iface = qgis.utils.iface
         # no window manager under Xvfb: fill the screen by hand
         iface.mainWindow().setGeometry(QApplication.primaryScreen().availableGeometry())
-        for key in ("inference", "training", "review"):
+        for key in ("inference", "training", "iterations", "review"):
             plugin.actions[key].setChecked(True)
         inference, training = plugin.docks["inference"], plugin.docks["training"]
         iface.mainWindow().tabifyDockWidget(inference, training)
+        iface.mainWindow().tabifyDockWidget(inference, plugin.docks["iterations"])
         inference.raise_()
         done(docks=sorted(plugin.docks), menus=[a.text() for a in iface.mainWindow().menuBar().actions()])
     except Exception:
