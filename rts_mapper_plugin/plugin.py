@@ -61,7 +61,7 @@ class RtsMapperPlugin:
 
     # -- Processing (also called alone under qgis_process, where iface is None) --
     def initProcessing(self) -> None:  # noqa: N802
-        from .core.raster_io import share_gdal_with_host
+        from .core.host import share_gdal_with_host
 
         share_gdal_with_host()  # QGIS owns GDAL's block cache: never resize it from a task
         if self.provider is None:

@@ -14,6 +14,7 @@ from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.windows import Window
 
 from .errors import RtsMapperError
+from .host import gdal_cache_is_hosts
 
 # what rasterio raises when GDAL fails to read (RasterioIOError is an OSError, not a RasterioError)
 READ_ERRORS = (RasterioError, RasterioIOError, CPLE_BaseError)
@@ -22,19 +23,6 @@ READ_ERRORS = (RasterioError, RasterioIOError, CPLE_BaseError)
 # No GDAL_NUM_THREADS: with GDAL 3.6, multi-threaded TIFF decoding deadlocks while building
 # overviews (seen in CPLJobQueue::WaitCompletion); compression threads (NUM_THREADS) are fine.
 GDAL_ENV = {"GDAL_CACHEMAX": 128, "GDAL_TIFF_INTERNAL_MASK": "YES"}
-
-# Inside QGIS, GDAL's block cache belongs to the host. Shrinking it from a worker thread while the
-# map renders made GDAL evict other threads' blocks: in the desktop, a training task crashed
-# (SIGSEGV) or failed with "error while writing a dirty block from FlushCache" while cutting
-# chips. The plugin calls :func:`share_gdal_with_host` at load; the CLI keeps the bounded cache.
-_HOST_OWNS_GDAL_CACHE = False
-
-
-def share_gdal_with_host() -> None:
-    """Leave GDAL's process-wide settings (the block cache size) to the host application."""
-    global _HOST_OWNS_GDAL_CACHE
-    _HOST_OWNS_GDAL_CACHE = True
-
 
 GTIFF_PROFILE = {
     "driver": "GTiff",
@@ -52,7 +40,7 @@ GTIFF_PROFILE = {
 def gdal_env(**extra) -> rasterio.Env:
     """A rasterio/GDAL environment with the project's bounded cache (the host's inside QGIS)."""
     options = {**GDAL_ENV, **extra}
-    if _HOST_OWNS_GDAL_CACHE:
+    if gdal_cache_is_hosts():  # inside QGIS: see core.host
         options.pop("GDAL_CACHEMAX", None)
     return rasterio.Env(**options)
 

@@ -315,3 +315,12 @@ def test_cli_prepare_and_register(tmp_path):
     (year,) = MappingProject.open(project).years()
     assert year.year == 2019 and year.raster_path == (tmp_path / "2019.tif").resolve()
     assert (year.date_start, year.date_end) == ("2019-07-01", "2019-08-31")
+
+
+def test_inside_qgis_the_gdal_block_cache_is_left_to_the_host(monkeypatch):
+    """The plugin shares GDAL with QGIS: resizing the cache from a task crashed the desktop."""
+    from rts_mapper_plugin.core import host, raster_io
+
+    assert raster_io.gdal_env().options["GDAL_CACHEMAX"] == 128, "the CLI bounds the cache"
+    monkeypatch.setitem(host._state, "gdal_cache_is_hosts", True)
+    assert "GDAL_CACHEMAX" not in raster_io.gdal_env().options
