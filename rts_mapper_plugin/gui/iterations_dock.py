@@ -271,11 +271,13 @@ class IterationsDock(RtsDock):
     # -- state --
     def project(self) -> MappingProject | None:
         path = self.project_picker.path()
+        self.project_error = ""
         if not path or not Path(path).is_file():
             return None
         try:
             return MappingProject.open(path)
-        except RtsMapperError:
+        except RtsMapperError as exc:
+            self.project_error = str(exc)
             return None
 
     def refresh(self, *_args) -> None:
@@ -285,15 +287,20 @@ class IterationsDock(RtsDock):
         self.table.setRowCount(0)
         self.open = []
         if project is None:
-            self.state.setText("Choose a mapping project.")
+            self.state.setText(self.project_error or "Choose a mapping project.")
             return
         records = iterations(project)
         self.table.setRowCount(len(records))
         for row, record in enumerate(records):
             for column, (key, _label) in enumerate(TABLE1_COLUMNS):
                 value = getattr(record, key)
-                if key == "newly_found" and not record.finished_at:
-                    value = "in review"
+                if not record.finished_at and key in (
+                    "newly_found",
+                    "total_rts",
+                    "reviewers",
+                    "review_hours",
+                ):
+                    value = "in review" if key == "newly_found" else ""  # known when the iteration closes
                 self.table.setItem(row, column, _item(value, isinstance(value, (int, float))))
         self.open = open_iterations(project)
         if not self.open:

@@ -173,3 +173,15 @@ def test_inventory_summary_and_exports_reopen_in_qgis(dock, project, assets, tmp
     assert {a["RegionName"] for a in inventory.attributes} == {"Test region"}
     assert {a["BaseMapDate"] for a in inventory.attributes} == {"2019-07-15/2019-08-15"}
     assert {a["BaseMapSource"] for a in inventory.attributes} == {"PlanetScope (synthetic)"}
+
+
+def test_a_geopackage_that_is_no_mapping_project_is_said_so(dock, tmp_path):
+    from shapely.geometry import box
+
+    from rts_mapper_plugin.core.vectors import write_features
+
+    other = tmp_path / "roads.gpkg"
+    write_features(other, FeatureSet([box(0, 0, 1, 1)], [{}], "EPSG:32646"), "x")
+    dock.project_picker.set_path(str(other))
+    assert "roads.gpkg" in dock.state.text() and dock.table.rowCount() == 0
+    assert dock.state.text() != "Choose a mapping project."
