@@ -366,12 +366,18 @@ def _polygon_classes(source, field_name, centroids, crs, study_area):
     return per_rts, landscape
 
 
+def period_field(period: str) -> str:
+    """The density grid's count field of an initiation period: 'before 2016' -> 'n_before_2016',
+    '2016-2017' -> 'n_2016_2017'."""
+    return "n_" + "".join(ch if ch.isalnum() else "_" for ch in period)
+
+
 def density_grid(
     inventory: FeatureSet, cell_km: float, bounds: tuple[float, float, float, float], periods: list[str] = ()
 ) -> FeatureSet:
     """Square cells of ``cell_km`` (aligned to multiples of the size) covering ``bounds`` (in the
     inventory's projected CRS), with the number of RTSs (by centroid), their area (ha), counts
-    per 100 km² and per initiation period."""
+    per 100 km² and per initiation period (fields named by :func:`period_field`)."""
     size = cell_km * 1000.0
     minx, miny, maxx, maxy = bounds
     x0, y0 = math.floor(minx / size) * size, math.floor(miny / size) * size
@@ -406,8 +412,8 @@ def density_grid(
                 "per_100km2": round(counts[i, j] / cell_area_100km2, 3),
                 "area_share_pct": round(100 * areas[i, j] / ((size / 100.0) ** 2), 5),
             }
-            for n, period in enumerate(periods):
-                row[f"n_period{n}"] = int(by_period[period][i, j])
+            for period in periods:
+                row[period_field(period)] = int(by_period[period][i, j])
             rows.append(row)
     return FeatureSet(geometries, rows, inventory.crs)
 

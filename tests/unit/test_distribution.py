@@ -157,7 +157,8 @@ def test_density_grid_counts_by_hand():
     assert len(grid) == 6
     by_cell = {(round(g.bounds[0]), round(g.bounds[1])): a for g, a in zip(grid.geometries, grid.attributes)}
     assert by_cell[(0, 0)]["rts_count"] == 2 and by_cell[(0, 0)]["rts_area_ha"] == pytest.approx(3.0)
-    assert by_cell[(0, 0)]["n_period0"] == 1 and by_cell[(0, 0)]["n_period1"] == 1
+    assert by_cell[(0, 0)]["n_before_2016"] == 1 and by_cell[(0, 0)]["n_2016_2017"] == 1
+    assert by_cell[(20000, 10000)]["n_2016_2017"] == 1 and by_cell[(20000, 10000)]["n_before_2016"] == 0
     assert by_cell[(10000, 0)]["rts_count"] == 1 and by_cell[(20000, 10000)]["rts_count"] == 1
     assert by_cell[(20000, 10000)]["per_100km2"] == pytest.approx(1.0)
     assert sum(a["rts_count"] for a in grid.attributes) == 4
