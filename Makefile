@@ -91,6 +91,7 @@ screenshot: setup package  ## real QGIS desktop under Xvfb: the docks, then each
 	$(PY) scripts/screenshot.py --zip $(ZIP) --out docs/img/qgis_plugin.png
 	$(PY) scripts/screenshot.py --zip $(ZIP) --scene inference --out $(DIST)/inference_scene_end.png
 	$(PY) scripts/screenshot.py --zip $(ZIP) --scene review --out $(DIST)/review_scene_end.png
+	$(PY) scripts/screenshot.py --zip $(ZIP) --scene training --timeout 1100 --out $(DIST)/training_end.png
 	$(PY) scripts/screenshot.py --zip $(ZIP) --scene iteration --timeout 1500 --out $(DIST)/iteration_scene_end.png
 	test -f $(DEMO_OUT)/rts_mapper_demo.qgz || $(MAKE) demo
 	$(PY) scripts/screenshot.py --zip $(ZIP) --scene demo_result --out $(DIST)/demo_result_end.png \

@@ -30,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENES = Path(__file__).resolve().parent / "scenes"
-NEEDS_DEMO_PROJECT = {"inference", "review", "iteration"}
+NEEDS_DEMO_PROJECT = {"inference", "review", "iteration", "training"}
 
 QGIS_INI = """[PythonPlugins]
 rts_mapper_plugin=true

@@ -1,0 +1,63 @@
+"""Scene: the Training dock in the real QGIS desktop, trained while the map renders.
+
+The known slumps of the western third become the project's training positives; the dock trains
+from "Project: training positives" on the newest year for two epochs while five year layers
+render (the situation that once crashed QGIS in a chip write), and the live curve is captured.
+Runs inside QGIS (``qgis --code``).
+"""
+
+import qgis.utils
+from qgis.PyQt.QtCore import Qt
+from scene_kit import Scene, open_demo_project
+
+from rts_mapper_plugin.core.loop import add_positives
+from rts_mapper_plugin.core.project import MappingProject
+from rts_mapper_plugin.core.vectors import FeatureSet, read_features
+
+scene = Scene(SCENE_ARGS)  # noqa: F821 (injected by the launcher)
+ARGS = scene.args
+
+
+def start():
+    plugin = open_demo_project(ARGS)
+    project = MappingProject.open(ARGS["project"])
+    truth = read_features(ARGS["truth"]).to_crs(project.crs)
+    xs = [g.centroid.x for g in truth.geometries]
+    west = min(xs) + (max(xs) - min(xs)) / 3
+    known = [i for i, x in enumerate(xs) if x < west]
+    add_positives(
+        project,
+        FeatureSet([truth.geometries[i] for i in known], [truth.attributes[i] for i in known], truth.crs),
+        0,
+        "known slumps of the western subregion",
+    )
+    plugin.actions["training"].setChecked(True)
+    dock = plugin.docks["training"]
+    scene.dock = dock
+    qgis.utils.iface.mainWindow().resizeDocks([dock], [520], Qt.Horizontal)
+    dock.project_picker.set_path(ARGS["project"])
+    dock.positives_combo.setLayer(None)
+    dock.positives_combo.setCurrentIndex(dock.positives_combo.findText("Project: training positives"))
+    dock.encoder_combo.setCurrentText("resnet18")
+    dock.epochs_spin.setValue(2)
+    dock.chip_spin.setValue(256)
+    dock.output_widget.setFilePath(str(ARGS["project"]).replace("rts_project.gpkg", "models/scene.safetensors"))
+    scene.report["images"] = dock.checked_images()
+    scene.step = 1
+    dock.run_button.click()
+    scene.wait_for(lambda: dock.outcome is not None, trained, timeout_s=900)
+
+
+def trained():
+    dock = scene.dock
+    scene.report["outcome"] = dock.outcome
+    scene.report["status"] = dock.status.text()
+    scene.later(1000, finish)
+
+
+def finish():
+    scene.shot("training_dock")
+    scene.done()
+
+
+scene.later(1500, start)
