@@ -43,7 +43,7 @@ $(VENV)/.installed: requirements/constraints.txt requirements/torch.txt requirem
 	test -x $(PY) || $(SYSTEM_PYTHON) -m venv --system-site-packages $(VENV)
 	$(PIP) install --isolated --quiet -c requirements/constraints.txt -r requirements/torch.txt
 	$(PIP) install --quiet -c requirements/constraints.txt -r requirements/dev.txt
-	$(PY) -c "import numpy, torch, torchvision, segmentation_models_pytorch, shapely, rasterio, qgis.core; \
+	$(PY) -c "import numpy, scipy, matplotlib, torch, torchvision, segmentation_models_pytorch, shapely, rasterio, qgis.core; \
 		assert numpy.__version__ < '2', numpy.__version__"
 	# like `pip install -e .`: `python -m rts_mapper_plugin` works from any folder
 	echo "$(CURDIR)" > $$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/rts_mapper.pth

@@ -20,6 +20,8 @@ BASE_PACKAGES: dict[str, str] = {
     "rasterio": "rasterio",
     "shapely": "shapely>=2",
     "osgeo": "GDAL",
+    "scipy": "scipy",  # streams and distances of the distribution analysis
+    "matplotlib": "matplotlib",  # its figures
 }
 # Training and inference only: field laptops may run without these.
 DEEP_LEARNING_PACKAGES: dict[str, str] = {

@@ -41,7 +41,9 @@ def start():
     dock.encoder_combo.setCurrentText("resnet18")
     dock.epochs_spin.setValue(2)
     dock.chip_spin.setValue(256)
-    dock.output_widget.setFilePath(str(ARGS["project"]).replace("rts_project.gpkg", "models/scene.safetensors"))
+    dock.output_widget.setFilePath(
+        str(ARGS["project"]).replace("rts_project.gpkg", "models/scene.safetensors")
+    )
     scene.report["images"] = dock.checked_images()
     scene.step = 1
     dock.run_button.click()
