@@ -248,9 +248,9 @@ def rts_terrain(
                 values[f"{name}_{stat}"] = round(float(function(cells)), 2) if cells.size else None
         aspect_c = float(layers.aspect[row, col]) if on_dem else float("nan")
         values["aspect_c"] = None if math.isnan(aspect_c) else round(aspect_c, 1)
-        values["aspect_sec"] = SECTORS[aspect_sector(aspect_c)] if not math.isnan(aspect_c) else "flat"
-        if not on_dem:
-            values["aspect_sec"] = None
+        values["aspect_sec"] = (
+            None if not on_dem else "flat" if math.isnan(aspect_c) else SECTORS[aspect_sector(aspect_c)]
+        )
         aspect_cells = layers.aspect[r0:r1, c0:c1][inside] if inside.size else np.array([])
         mean_aspect = _circular_mean(aspect_cells)
         values["aspect_mean"] = None if mean_aspect is None else round(mean_aspect, 1)

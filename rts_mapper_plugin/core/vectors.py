@@ -64,6 +64,18 @@ def split_layer_uri(uri: str | os.PathLike) -> tuple[Path, str | None]:
     return Path(text.split("|", 1)[0]), None
 
 
+def _names(dataset) -> list[str]:
+    return [dataset.GetLayerByIndex(i).GetName() for i in range(dataset.GetLayerCount())]
+
+
+def layer_names(path: str | os.PathLike) -> list[str]:
+    """The layers of a vector file (a GeoPackage holds several)."""
+    dataset = ogr.Open(str(path))
+    if dataset is None:
+        raise RtsMapperError("is not a vector file OGR can read", path)
+    return _names(dataset)
+
+
 def read_features(
     uri: str | os.PathLike, layer: str | None = None, polygons_only: bool = False
 ) -> FeatureSet:
@@ -86,8 +98,7 @@ def read_features(
     if layer is not None:
         ogr_layer = dataset.GetLayerByName(layer)
         if ogr_layer is None:
-            names = [dataset.GetLayerByIndex(i).GetName() for i in range(dataset.GetLayerCount())]
-            raise RtsMapperError(f"has no layer {layer!r} (it has: {', '.join(names)})", path)
+            raise RtsMapperError(f"has no layer {layer!r} (it has: {', '.join(_names(dataset))})", path)
     else:
         ogr_layer = dataset.GetLayerByIndex(0)
         if ogr_layer is None:

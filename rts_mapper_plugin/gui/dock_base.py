@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+from qgis.core import Qgis
 from qgis.gui import QgsDockWidget
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import (
@@ -17,6 +18,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..core.environment import install_command
+from ..core.errors import RtsMapperError
 from ..toolbelt.log_handler import notify
 
 
@@ -83,8 +85,40 @@ class RtsDock(QgsDockWidget):
     def run(self) -> None:
         raise NotImplementedError
 
-    def cancel(self) -> None:
+    def request(self):
+        """What the dock's task needs (a frozen request); raises RtsMapperError when it cannot."""
         raise NotImplementedError
+
+    def checked_request(self):
+        """``request()``, or None after saying what is wrong in the dock and the message bar."""
+        if self.task is not None:
+            return None
+        try:
+            return self.request()
+        except RtsMapperError as exc:
+            self.finish("failed", str(exc), Qgis.Warning)
+            return None
+
+    def start_task(self, task, status: str, succeeded, cancelled, failed=None, progress=None) -> None:
+        """Wire ``task`` to the run bar and the dock's slots, then start it in QGIS's task manager."""
+        self.outcome = None
+        self.task = task
+        task.progressChanged.connect(progress or (lambda value: self.progress.setValue(int(value))))
+        task.succeeded.connect(succeeded)
+        task.failed.connect(failed or (lambda message: self.finish("failed", message, Qgis.Critical)))
+        task.cancelled.connect(cancelled)
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setValue(0)
+        self.status.setText(status)
+        self.runner.start(task)
+
+    cancelling_text = "Cancelling…"
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.status.setText(self.cancelling_text)
+            self.task.cancel()
 
     def finish(self, outcome: str, message: str, level) -> None:
         """A task ended: buttons back, the message in the dock and the message bar."""

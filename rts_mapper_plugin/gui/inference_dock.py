@@ -233,12 +233,8 @@ class InferenceDock(RtsDock):
         )
 
     def run(self) -> None:
-        if self.task is not None:
-            return
-        try:
-            request = self.request()
-        except RtsMapperError as exc:
-            self.finish("failed", str(exc), Qgis.Warning)
+        request = self.checked_request()
+        if request is None:
             return
         PlgSettings.load().update(
             model_path=request.model_path,
@@ -247,25 +243,13 @@ class InferenceDock(RtsDock):
             min_area_m2=request.min_area_m2,
             project_gpkg=request.project_gpkg,
         )
-        self.outcome = None
         self._request = request
-        self.task = inference_task(request)
-        self.task.progressChanged.connect(lambda value: self.progress.setValue(int(value)))
-        self.task.succeeded.connect(self._succeeded)
-        self.task.failed.connect(lambda message: self.finish("failed", message, Qgis.Critical))
-        self.task.cancelled.connect(
-            lambda: self.finish("cancelled", "Inference cancelled: nothing was added.", Qgis.Info)
+        self.start_task(
+            inference_task(request),
+            "Running inference…",
+            succeeded=self._succeeded,
+            cancelled=lambda: self.finish("cancelled", "Inference cancelled: nothing was added.", Qgis.Info),
         )
-        self.run_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.progress.setValue(0)
-        self.status.setText("Running inference…")
-        self.runner.start(self.task)
-
-    def cancel(self) -> None:
-        if self.task is not None:
-            self.status.setText("Cancelling…")
-            self.task.cancel()
 
     def _succeeded(self, run) -> None:
         from ..core.project import MappingProject

@@ -370,11 +370,13 @@ class IterationsDock(RtsDock):
         image, year = data
         from ..core.loop import IterationSettings, previous_model
 
-        first_model = self.first_model.filePath().strip()
-        if previous_model(project) is None and first_model and not Path(first_model).is_file():
+        first_model = self.first_model.filePath().strip() or None
+        if previous_model(project) is not None:
+            first_model = None  # later iterations always fine-tune the previous one
+        elif first_model and not Path(first_model).is_file():
             raise RtsMapperError("no such model file", first_model)
         settings = IterationSettings(
-            init_model=(first_model or None) if previous_model(project) is None else None,
+            init_model=first_model,
             image=image,
             year=year,
             encoder=self.encoder_combo.currentText(),
@@ -390,13 +392,9 @@ class IterationsDock(RtsDock):
         )
 
     def run(self, confirm: bool = True) -> None:
-        if self.task is not None:
-            return
         self.refresh()
-        try:
-            request = self.request()
-        except RtsMapperError as exc:
-            self.finish("failed", str(exc), Qgis.Warning)
+        request = self.checked_request()
+        if request is None:
             return
         if confirm and request.close:
             from ..core.loop import pending_count
@@ -412,24 +410,15 @@ class IterationsDock(RtsDock):
                 != QMessageBox.Yes
             ):
                 return
-        self.outcome = None
         self.result = None
-        self.task = next_iteration_task(request)
-        self.task.progressChanged.connect(lambda value: self.progress.setValue(int(value)))
-        self.task.succeeded.connect(self._succeeded)
-        self.task.failed.connect(lambda message: self._ended("failed", message, Qgis.Critical))
-        self.task.cancelled.connect(lambda: self._ended("cancelled", "cancelled", Qgis.Info))
-        self.run_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.progress.setValue(0)
         closing = f"Closing iteration {self._open_text()}, then " if request.close else ""
-        self.status.setText(f"{closing}training and inferring…")
-        self.runner.start(self.task)
-
-    def cancel(self) -> None:
-        if self.task is not None:
-            self.status.setText("Cancelling…")
-            self.task.cancel()
+        self.start_task(
+            next_iteration_task(request),
+            f"{closing}training and inferring…",
+            succeeded=self._succeeded,
+            cancelled=lambda: self._ended("cancelled", "cancelled", Qgis.Info),
+            failed=lambda message: self._ended("failed", message, Qgis.Critical),
+        )
 
     def _closed_text(self, closed: list) -> str:
         return "".join(

@@ -113,11 +113,9 @@ def add_distribution_layers(gpkg: str | Path, qgs_project: QgsProject | None = N
     root = qgs_project.layerTreeRoot()
     group = root.findGroup("Distribution") or root.insertGroup(0, "Distribution")
     group.removeAllChildren()
-    from osgeo import ogr
+    from ..core.vectors import layer_names
 
-    dataset = ogr.Open(str(gpkg))
-    names = [dataset.GetLayerByIndex(i).GetName() for i in range(dataset.GetLayerCount())]
-    dataset = None
+    names = layer_names(gpkg)
     grids = sorted(
         (n for n in names if n.startswith("density_")), key=lambda n: float(n[8:-2].replace("_", "."))
     )

@@ -37,6 +37,7 @@ class TrainingDock(RtsDock):
     title = "RTS Mapper: Training"
     object_name = "RtsMapperTrainingDock"
     reset_progress_on_failure = False
+    cancelling_text = "Cancelling: the best model so far is kept…"
 
     modelTrained = pyqtSignal(str)  # noqa: N815 (Qt naming): a new model file to offer for inference
 
@@ -209,12 +210,8 @@ class TrainingDock(RtsDock):
 
     # -- running --
     def run(self) -> None:
-        if self.task is not None:
-            return
-        try:
-            request = self.request()
-        except RtsMapperError as exc:
-            self.finish("failed", str(exc), Qgis.Warning)
+        request = self.checked_request()
+        if request is None:
             return
         PlgSettings.load().update(
             encoder=request.encoder,
@@ -222,26 +219,18 @@ class TrainingDock(RtsDock):
             batch_size=request.batch_size,
             imagenet_weights=request.imagenet_weights or "",
         )
-        self.outcome = None
         self.result = None
         self._model_out = request.model_out
         self.curve.reset(request.epochs)
-        self.task = training_task(request)
-        self.task.progressChanged.connect(self._progress)
-        self.task.succeeded.connect(self._succeeded)
-        self.task.failed.connect(lambda message: self.finish("failed", message, Qgis.Critical))
-        self.task.cancelled.connect(self._cancelled)
-        self.run_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.status.setText("Cutting chips…")
         self._started = time.monotonic()
-        self.runner.start(self.task)
+        self.start_task(
+            training_task(request),
+            "Cutting chips…",
+            succeeded=self._succeeded,
+            cancelled=self._cancelled,
+            progress=self._progress,
+        )
         self.poll.start()
-
-    def cancel(self) -> None:
-        if self.task is not None:
-            self.status.setText("Cancelling: the best model so far is kept…")
-            self.task.cancel()
 
     def _progress(self, value: float) -> None:
         self.progress.setValue(int(value))

@@ -22,6 +22,20 @@ def file_of_layer(layer) -> str:
     return path
 
 
+def vector_uri(layer) -> str:
+    """``path|layername=x`` for a file-backed vector layer (what the core reads)."""
+    path = file_of_layer(layer)
+    parts = dict(p.split("=", 1) for p in layer.source().split("|")[1:] if "=" in p)
+    return f"{path}|layername={parts['layername']}" if "layername" in parts else path
+
+
+def layer_source(layer) -> str:
+    """What the core reads for a raster (its file) or a vector layer (``path|layername=x``)."""
+    from qgis.core import QgsMapLayerType
+
+    return file_of_layer(layer) if layer.type() == QgsMapLayerType.RasterLayer else vector_uri(layer)
+
+
 class RtsAlgorithm(QgsProcessingAlgorithm):
     """Base for RTS Mapper algorithms: subclasses set the class attributes and ``run_core``."""
 

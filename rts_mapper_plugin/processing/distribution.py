@@ -24,8 +24,7 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
-from .base import RtsAlgorithm, file_of_layer
-from .model_engine import vector_uri
+from .base import RtsAlgorithm, file_of_layer, layer_source, vector_uri
 
 GROUP = "Distribution analysis"
 PISR_HELP = (
@@ -270,14 +269,12 @@ class ClassOverlayAlgorithm(RtsAlgorithm):
         self.addOutput(QgsProcessingOutputString("SHARES", "Class shares (JSON)"))
 
     def run_core(self, parameters, context, feedback):
-        from qgis.core import QgsMapLayerType
-
         from ..core.distribution import class_overlay
         from ..core.vectors import FeatureSet, write_features
 
         inventory = _inventory(self, parameters, context)
         layer = self.parameterAsLayer(parameters, "CLASSES", context)
-        source = file_of_layer(layer) if layer.type() == QgsMapLayerType.RasterLayer else vector_uri(layer)
+        source = layer_source(layer)
         name = self.parameterAsString(parameters, "NAME", context) or "class"
         overlay = class_overlay(
             name, inventory, source, self.parameterAsString(parameters, "FIELD", context) or None
@@ -408,15 +405,11 @@ class DistributionReportAlgorithm(RtsAlgorithm):
         self.addOutput(QgsProcessingOutputFile("LAYERS", "Layers (GeoPackage)"))
 
     def run_core(self, parameters, context, feedback):
-        from qgis.core import QgsMapLayerType
-
         from ..core.distribution import AnalysisConfig, analyze
 
         def source(name):
             layer = self.parameterAsLayer(parameters, name, context)
-            if layer is None:
-                return None
-            return file_of_layer(layer) if layer.type() == QgsMapLayerType.RasterLayer else vector_uri(layer)
+            return None if layer is None else layer_source(layer)
 
         streams = self.parameterAsVectorLayer(parameters, "STREAMS", context)
         result = analyze(

@@ -22,17 +22,10 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
-from .base import RtsAlgorithm, file_of_layer
+from .base import RtsAlgorithm, file_of_layer, vector_uri
 
 ENCODERS = ("resnet34", "resnet18", "resnet50", "mobilenet_v2", "efficientnet-b0")
 DEVICES = ("auto", "cpu", "cuda")
-
-
-def vector_uri(layer) -> str:
-    """``path|layername=x`` for a file-backed vector layer (what the core reads)."""
-    path = file_of_layer(layer)
-    parts = dict(p.split("=", 1) for p in layer.source().split("|")[1:] if "=" in p)
-    return f"{path}|layername={parts['layername']}" if "layername" in parts else path
 
 
 class MakeChipsAlgorithm(RtsAlgorithm):

@@ -18,8 +18,7 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
-from .base import RtsAlgorithm
-from .model_engine import vector_uri
+from .base import RtsAlgorithm, vector_uri
 
 STATUS_CHOICES = ("accepted", "accepted or unsure", "every candidate")
 STATUS_VALUES = (("accepted",), ("accepted", "unsure"), None)

@@ -7,17 +7,14 @@ Scene arguments: ``qgz`` (the demo's .qgz) and ``gpkg`` (its mapping project).
 import qgis.utils
 from qgis.core import QgsProject
 from qgis.PyQt.QtCore import Qt
-from qgis.PyQt.QtWidgets import QApplication
-from scene_kit import Scene
+from scene_kit import Scene, open_project_file
 
 scene = Scene(SCENE_ARGS)  # noqa: F821 (injected by the launcher)
 ARGS = scene.args
 
 
 def start():
-    iface = qgis.utils.iface
-    iface.mainWindow().setGeometry(QApplication.primaryScreen().availableGeometry())
-    iface.addProject(ARGS["qgz"])
+    iface = open_project_file(ARGS["qgz"])
     project = QgsProject.instance()
     root = project.layerTreeRoot()
     scene.report["groups"] = [g.name() for g in root.children()]

@@ -7,8 +7,7 @@ Opens the demo's .qgz (Project › Open), fills the report's parameters as the m
 
 import qgis.utils
 from qgis import processing
-from qgis.PyQt.QtWidgets import QApplication
-from scene_kit import Scene
+from scene_kit import Scene, open_project_file
 
 from rts_mapper_plugin.gui.layers import distribution_defaults
 
@@ -17,9 +16,7 @@ ARGS = scene.args
 
 
 def start():
-    iface = qgis.utils.iface
-    iface.mainWindow().setGeometry(QApplication.primaryScreen().availableGeometry())
-    iface.addProject(ARGS["qgz"])
+    open_project_file(ARGS["qgz"])
     defaults = distribution_defaults()
     scene.report["defaults"] = sorted(defaults)
     result = processing.run("rts_mapper:distribution_report", {**defaults, "OUTPUT": ARGS["out"]})

@@ -12,12 +12,10 @@ summary). Runs inside QGIS (``qgis --code``).
 import qgis.utils
 from qgis.core import QgsProject, QgsVectorLayer
 from qgis.PyQt.QtCore import Qt
-from scene_kit import Scene, open_demo_project
+from scene_kit import Scene, add_known_positives, open_demo_project
 
 from rts_mapper_plugin.core.demo import simulated_review
-from rts_mapper_plugin.core.loop import add_positives, iterations
-from rts_mapper_plugin.core.project import MappingProject
-from rts_mapper_plugin.core.vectors import FeatureSet, read_features
+from rts_mapper_plugin.core.loop import iterations
 
 scene = Scene(SCENE_ARGS)  # noqa: F821 (injected by the launcher)
 ARGS = scene.args
@@ -25,17 +23,7 @@ ARGS = scene.args
 
 def start():
     plugin = open_demo_project(ARGS)
-    project = MappingProject.open(ARGS["project"])
-    truth = read_features(ARGS["truth"]).to_crs(project.crs)
-    xs = [g.centroid.x for g in truth.geometries]
-    west = min(xs) + (max(xs) - min(xs)) / 3
-    known = [i for i, x in enumerate(xs) if x < west]
-    add_positives(
-        project,
-        FeatureSet([truth.geometries[i] for i in known], [truth.attributes[i] for i in known], truth.crs),
-        0,
-        "known slumps of the western subregion",
-    )
+    project, truth, known = add_known_positives(ARGS)
     scene.truth, scene.project, scene.matched = truth, project, set(known)
     roads = QgsVectorLayer(str(ARGS["region"]) + "/roads.gpkg", "Road and railway", "ogr")
     QgsProject.instance().addMapLayer(roads)

@@ -100,3 +100,34 @@ def open_demo_project(args: dict):
     iface.mapCanvas().setExtent(QgsProject.instance().mapLayersByName("2019")[0].extent())
     iface.mapCanvas().refresh()
     return qgis.utils.plugins["rts_mapper_plugin"]
+
+
+def open_project_file(qgz: str):
+    """Open a .qgz as a user would (Project › Open), the window filling the screen; returns iface."""
+    iface = qgis.utils.iface
+    iface.mainWindow().setGeometry(QApplication.primaryScreen().availableGeometry())
+    iface.addProject(qgz)
+    return iface
+
+
+def add_known_positives(args: dict, share: float = 1 / 3) -> tuple:
+    """The truth slumps of the western ``share`` of the region become the project's training
+    positives (the paper started from the slumps known in one subregion).
+
+    Returns (project, truth in the project's CRS, indices of the known slumps)."""
+    from rts_mapper_plugin.core.loop import add_positives
+    from rts_mapper_plugin.core.project import MappingProject
+    from rts_mapper_plugin.core.vectors import FeatureSet, read_features
+
+    project = MappingProject.open(args["project"])
+    truth = read_features(args["truth"]).to_crs(project.crs)
+    xs = [g.centroid.x for g in truth.geometries]
+    west = min(xs) + (max(xs) - min(xs)) * share
+    known = [i for i, x in enumerate(xs) if x < west]
+    add_positives(
+        project,
+        FeatureSet([truth.geometries[i] for i in known], [truth.attributes[i] for i in known], truth.crs),
+        0,
+        "known slumps of the western subregion",
+    )
+    return project, truth, known

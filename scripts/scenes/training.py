@@ -8,11 +8,7 @@ Runs inside QGIS (``qgis --code``).
 
 import qgis.utils
 from qgis.PyQt.QtCore import Qt
-from scene_kit import Scene, open_demo_project
-
-from rts_mapper_plugin.core.loop import add_positives
-from rts_mapper_plugin.core.project import MappingProject
-from rts_mapper_plugin.core.vectors import FeatureSet, read_features
+from scene_kit import Scene, add_known_positives, open_demo_project
 
 scene = Scene(SCENE_ARGS)  # noqa: F821 (injected by the launcher)
 ARGS = scene.args
@@ -20,17 +16,7 @@ ARGS = scene.args
 
 def start():
     plugin = open_demo_project(ARGS)
-    project = MappingProject.open(ARGS["project"])
-    truth = read_features(ARGS["truth"]).to_crs(project.crs)
-    xs = [g.centroid.x for g in truth.geometries]
-    west = min(xs) + (max(xs) - min(xs)) / 3
-    known = [i for i, x in enumerate(xs) if x < west]
-    add_positives(
-        project,
-        FeatureSet([truth.geometries[i] for i in known], [truth.attributes[i] for i in known], truth.crs),
-        0,
-        "known slumps of the western subregion",
-    )
+    add_known_positives(ARGS)
     plugin.actions["training"].setChecked(True)
     dock = plugin.docks["training"]
     scene.dock = dock

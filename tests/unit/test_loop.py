@@ -31,12 +31,21 @@ from rts_mapper_plugin.core.workflow import infer_into_project
 from tests.data.fixtures import trained_model
 
 
-def test_loop_converges_never_represents_a_reviewed_candidate_and_promotes_edited_boundaries(tmp_path):
+@pytest.fixture
+def seeded(tmp_path):
+    """(model, image, truth, project): the cached trained model, the image it was trained on,
+    that region's truth, and a fresh project whose training RTSs are two of the truth slumps."""
     model = trained_model()
-    image = model.parent / "2019.tif"
     truth = read_features(f"{model.parent / 'region' / 'truth.gpkg'}|layername=rts")
     project = MappingProject.create(tmp_path / "p.gpkg", truth.crs)
     add_positives(project, FeatureSet(truth.geometries[:2], truth.attributes[:2], truth.crs), 0, "initial")
+    return model, model.parent / "2019.tif", truth, project
+
+
+def test_loop_converges_never_represents_a_reviewed_candidate_and_promotes_edited_boundaries(
+    seeded, tmp_path
+):
+    model, image, truth, project = seeded
     records = run_loop(
         project,
         truth,
@@ -129,7 +138,7 @@ def test_inventory_fields_near_road_and_arts_uid_by_hand(tmp_path):
         export_inventory(FeatureSet([], [], project.crs), tmp_path / "empty.gpkg")
 
 
-def test_next_iteration_steps_close_a_dock_run_and_guard_an_open_iteration(tmp_path):
+def test_next_iteration_steps_close_a_dock_run_and_guard_an_open_iteration(seeded):
     """What the plugin's "Next iteration" does, step by step, around a run from the Inference dock."""
     from rts_mapper_plugin.core.loop import (
         close_iteration,
@@ -140,11 +149,7 @@ def test_next_iteration_steps_close_a_dock_run_and_guard_an_open_iteration(tmp_p
     )
     from rts_mapper_plugin.core.review import Decision, record_decision
 
-    model = trained_model()
-    image = model.parent / "2019.tif"
-    truth = read_features(f"{model.parent / 'region' / 'truth.gpkg'}|layername=rts")
-    project = MappingProject.create(tmp_path / "p.gpkg", truth.crs)
-    add_positives(project, FeatureSet(truth.geometries[:2], truth.attributes[:2], truth.crs), 0, "initial")
+    model, image, _, project = seeded
     run = infer_into_project(project.path, model, image, min_area_m2=300)  # the Inference dock's run
     assert run.iteration == 1 and open_iterations(project) == [1] and previous_model(project) == model
     candidates = project.features("candidates", "run_id = ?", (run.run_id,))
@@ -181,15 +186,11 @@ def test_next_iteration_steps_close_a_dock_run_and_guard_an_open_iteration(tmp_p
     assert not any(a.intersects(b) for a in second for b in reviewed), "reviewed candidates set aside"
 
 
-def test_several_runs_from_the_inference_dock_are_all_closed_each_with_its_own_negatives(tmp_path):
+def test_several_runs_from_the_inference_dock_are_all_closed_each_with_its_own_negatives(seeded):
     from rts_mapper_plugin.core.loop import close_iteration, open_iterations, start_iteration
     from rts_mapper_plugin.core.review import Decision, record_decision
 
-    model = trained_model()
-    image = model.parent / "2019.tif"
-    truth = read_features(f"{model.parent / 'region' / 'truth.gpkg'}|layername=rts")
-    project = MappingProject.create(tmp_path / "p.gpkg", truth.crs)
-    add_positives(project, FeatureSet(truth.geometries[:2], truth.attributes[:2], truth.crs), 0, "initial")
+    model, image, _, project = seeded
     first = infer_into_project(project.path, model, image, min_area_m2=300)
     second = infer_into_project(project.path, model, image, min_area_m2=300, iteration=2)
     assert open_iterations(project) == [1, 2]
