@@ -294,8 +294,9 @@ def _spatial_split(footprints: list, val_fraction: float) -> tuple[list[int], di
 
 
 def _ensure_both_splits(chips: list[Chip]) -> None:
-    """With very few groups, make sure training has something (validation may stay empty)."""
-    if chips and all(c.split == "val" for c in chips):
+    """With very few chips, make sure training has something (validation may stay empty): a
+    small region's validation end and the chips overlapping it can be every chip there is."""
+    if chips and not any(c.split == "train" for c in chips):
         for chip in chips:
             chip.split = "train"
 

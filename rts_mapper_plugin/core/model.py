@@ -214,21 +214,21 @@ def _read_header(path: Path) -> dict:
     """Parse the safetensors header by hand: 8-byte little-endian length, then JSON."""
     if not path.is_file():
         raise RtsMapperError("no such model file", path)
+    not_a_model = "is not an RTS Mapper model file (safetensors weights with a card)"
     size = path.stat().st_size
-    try:
-        with open(path, "rb") as handle:
-            length = int.from_bytes(handle.read(8), "little")
-            if length <= 0 or length > 100_000_000:
-                raise ValueError("bad header length")
-            if length > size - 8:
-                raise RtsMapperError("is corrupt: truncated (shorter than its own header says)", path)
-            header = json.loads(handle.read(length))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RtsMapperError(
-            "is not an RTS Mapper model file (safetensors weights with a card)", path
-        ) from exc
+    with open(path, "rb") as handle:
+        length = int.from_bytes(handle.read(8), "little")
+        start = handle.read(1)
+        if size < 9 or start != b"{" or not 0 < length <= 100_000_000:
+            raise RtsMapperError(not_a_model, path)  # no safetensors header at all
+        if length > size - 8:
+            raise RtsMapperError("is corrupt: truncated (shorter than its own header says)", path)
+        try:
+            header = json.loads(start + handle.read(length - 1))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RtsMapperError(not_a_model, path) from exc
     if not isinstance(header, dict):
-        raise RtsMapperError("is not an RTS Mapper model file (safetensors weights with a card)", path)
+        raise RtsMapperError(not_a_model, path)
     return header
 
 

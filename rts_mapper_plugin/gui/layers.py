@@ -95,10 +95,9 @@ def distribution_defaults(qgs_project: QgsProject | None = None) -> dict:
             found.setdefault("INVENTORY", layer.id())
         elif is_raster and ("dem" in name.split() or "elevation" in name):
             found.setdefault("DEM", layer.id())
-        elif "vegetation" in name:
-            found.setdefault("VEGETATION", layer.id())
-        elif "soil" in name:
-            found.setdefault("SOIL", layer.id())
+        elif "vegetation" in name or "soil" in name:  # a class raster, or class polygons
+            key = "VEGETATION" if "vegetation" in name else "SOIL"
+            found.setdefault(key if is_raster else f"{key}_POLYGONS", layer.id())
         elif "stream" in name and not is_raster:
             found.setdefault("STREAMS", layer.id())
     return found

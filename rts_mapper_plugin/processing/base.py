@@ -29,13 +29,6 @@ def vector_uri(layer) -> str:
     return f"{path}|layername={parts['layername']}" if "layername" in parts else path
 
 
-def layer_source(layer) -> str:
-    """What the core reads for a raster (its file) or a vector layer (``path|layername=x``)."""
-    from qgis.core import QgsMapLayerType
-
-    return file_of_layer(layer) if layer.type() == QgsMapLayerType.RasterLayer else vector_uri(layer)
-
-
 class RtsAlgorithm(QgsProcessingAlgorithm):
     """Base for RTS Mapper algorithms: subclasses set the class attributes and ``run_core``."""
 

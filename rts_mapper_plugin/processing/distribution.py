@@ -24,7 +24,7 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
-from .base import RtsAlgorithm, file_of_layer, layer_source, vector_uri
+from .base import RtsAlgorithm, file_of_layer, vector_uri
 
 GROUP = "Distribution analysis"
 PISR_HELP = (
@@ -57,6 +57,57 @@ def _vector_out(algorithm, parameters, context, name: str) -> str:
     if not path.lower().endswith((".gpkg", ".geojson", ".shp")):
         path = str(Path(path).with_suffix(".gpkg"))
     return path
+
+
+def add_class_parameters(algorithm, name: str, label: str) -> None:
+    """A class layer given as a raster (``name``) or as polygons (``name_POLYGONS``) with a class
+    field (``name_FIELD``). Two layer parameters, not one map-layer parameter: QGIS 3.22's
+    algorithm dialog crashes (SIGSEGV in QgsProcessingFieldWidgetWrapper) when the parent of a
+    field parameter holds a raster."""
+    algorithm.addParameter(QgsProcessingParameterRasterLayer(name, f"{label} (raster)", optional=True))
+    algorithm.addParameter(
+        QgsProcessingParameterVectorLayer(
+            f"{name}_POLYGONS", f"{label} (polygons)", [QgsProcessing.TypeVectorPolygon], optional=True
+        )
+    )
+    algorithm.addParameter(
+        QgsProcessingParameterField(
+            f"{name}_FIELD",
+            f"{label}: class field of the polygons",
+            parentLayerParameterName=f"{name}_POLYGONS",
+            optional=True,
+        )
+    )
+
+
+def class_layer_problem(algorithm, parameters, context, name: str, label: str, required: bool) -> str:
+    """What is wrong with a class layer's parameters ("" when nothing is): the dialog says it
+    before the run starts."""
+    raster = algorithm.parameterAsRasterLayer(parameters, name, context)
+    polygons = algorithm.parameterAsVectorLayer(parameters, f"{name}_POLYGONS", context)
+    if raster is not None and polygons is not None:
+        return f"{label}: give a raster or polygons, not both"
+    if polygons is not None and not algorithm.parameterAsString(parameters, f"{name}_FIELD", context):
+        return f"{label}: choose the field that holds each polygon's class"
+    if required and raster is None and polygons is None:
+        return f"{label}: choose a raster, or polygons and their class field"
+    return ""
+
+
+def class_source(algorithm, parameters, context, name: str, label: str) -> tuple[str | None, str | None]:
+    """(what the core reads, the class field) of a class layer from :func:`add_class_parameters`."""
+    from ..core.errors import RtsMapperError
+
+    problem = class_layer_problem(algorithm, parameters, context, name, label, required=False)
+    if problem:
+        raise RtsMapperError(problem)
+    raster = algorithm.parameterAsRasterLayer(parameters, name, context)
+    if raster is not None:
+        return file_of_layer(raster), None
+    polygons = algorithm.parameterAsVectorLayer(parameters, f"{name}_POLYGONS", context)
+    if polygons is not None:
+        return vector_uri(polygons), algorithm.parameterAsString(parameters, f"{name}_FIELD", context)
+    return None, None
 
 
 class TerrainRastersAlgorithm(RtsAlgorithm):
@@ -244,7 +295,7 @@ class ClassOverlayAlgorithm(RtsAlgorithm):
     group_name = GROUP
     help_text = (
         "Gives each RTS the class (at its centroid) of a class raster (names from CLASS_<n> band tags when "
-        "present) or of a polygon layer (its class field), and reports the class shares of the RTSs "
+        "present) or of a polygon layer (its class field: give one or the other), and reports the class shares of the RTSs "
         "versus the landscape (the whole class layer)."
     )
 
@@ -252,12 +303,7 @@ class ClassOverlayAlgorithm(RtsAlgorithm):
         self.addParameter(
             QgsProcessingParameterVectorLayer("INVENTORY", "RTS polygons", [QgsProcessing.TypeVectorPolygon])
         )
-        self.addParameter(QgsProcessingParameterMapLayer("CLASSES", "Class layer (raster or polygons)"))
-        self.addParameter(
-            QgsProcessingParameterField(
-                "FIELD", "Class field (polygon layers)", parentLayerParameterName="CLASSES", optional=True
-            )
-        )
+        add_class_parameters(self, "CLASSES", "Class layer")
         self.addParameter(
             QgsProcessingParameterString("NAME", "Name of the new field", defaultValue="vegetation")
         )
@@ -268,17 +314,22 @@ class ClassOverlayAlgorithm(RtsAlgorithm):
         )
         self.addOutput(QgsProcessingOutputString("SHARES", "Class shares (JSON)"))
 
+    def checkParameterValues(self, parameters, context):  # noqa: N802
+        problem = class_layer_problem(self, parameters, context, "CLASSES", "Class layer", required=True)
+        return (False, problem) if problem else super().checkParameterValues(parameters, context)
+
     def run_core(self, parameters, context, feedback):
         from ..core.distribution import class_overlay
         from ..core.vectors import FeatureSet, write_features
 
+        from ..core.errors import RtsMapperError
+
+        source, field = class_source(self, parameters, context, "CLASSES", "Class layer")
+        if source is None:
+            raise RtsMapperError(class_layer_problem(self, parameters, context, "CLASSES", "Class layer", True))
         inventory = _inventory(self, parameters, context)
-        layer = self.parameterAsLayer(parameters, "CLASSES", context)
-        source = layer_source(layer)
         name = self.parameterAsString(parameters, "NAME", context) or "class"
-        overlay = class_overlay(
-            name, inventory, source, self.parameterAsString(parameters, "FIELD", context) or None
-        )
+        overlay = class_overlay(name, inventory, source, field)
         attributes = [{**a, name: v} for a, v in zip(inventory.attributes, overlay.per_rts)]
         out = _vector_out(self, parameters, context, "OUTPUT")
         write_features(
@@ -356,6 +407,9 @@ class DensityStyler(QgsProcessingLayerPostProcessorInterface):
         style_density(layer)
 
 
+CLASS_LAYERS = (("VEGETATION", "Vegetation classes"), ("SOIL", "Soil texture classes"))
+
+
 class DistributionReportAlgorithm(RtsAlgorithm):
     algorithm_id = "distribution_report"
     display_name = "Distribution report (all steps, figures, HTML)"
@@ -372,21 +426,8 @@ class DistributionReportAlgorithm(RtsAlgorithm):
             QgsProcessingParameterVectorLayer("INVENTORY", "RTS inventory", [QgsProcessing.TypeVectorPolygon])
         )
         self.addParameter(QgsProcessingParameterRasterLayer("DEM", "DEM"))
-        self.addParameter(QgsProcessingParameterMapLayer("VEGETATION", "Vegetation classes", optional=True))
-        self.addParameter(
-            QgsProcessingParameterField(
-                "VEGETATION_FIELD",
-                "Vegetation class field",
-                parentLayerParameterName="VEGETATION",
-                optional=True,
-            )
-        )
-        self.addParameter(QgsProcessingParameterMapLayer("SOIL", "Soil texture classes", optional=True))
-        self.addParameter(
-            QgsProcessingParameterField(
-                "SOIL_FIELD", "Soil class field", parentLayerParameterName="SOIL", optional=True
-            )
-        )
+        for name, label in CLASS_LAYERS:
+            add_class_parameters(self, name, label)
         self.addParameter(
             QgsProcessingParameterVectorLayer(
                 "STREAMS", "Streams (optional)", [QgsProcessing.TypeVectorLine], optional=True
@@ -404,23 +445,29 @@ class DistributionReportAlgorithm(RtsAlgorithm):
         self.addOutput(QgsProcessingOutputHtml("REPORT", "Report"))
         self.addOutput(QgsProcessingOutputFile("LAYERS", "Layers (GeoPackage)"))
 
+    def checkParameterValues(self, parameters, context):  # noqa: N802
+        for name, label in CLASS_LAYERS:
+            problem = class_layer_problem(self, parameters, context, name, label, required=False)
+            if problem:
+                return False, problem
+        return super().checkParameterValues(parameters, context)
+
     def run_core(self, parameters, context, feedback):
         from ..core.distribution import AnalysisConfig, analyze
 
-        def source(name):
-            layer = self.parameterAsLayer(parameters, name, context)
-            return None if layer is None else layer_source(layer)
-
+        (vegetation, vegetation_field), (soil, soil_field) = (
+            class_source(self, parameters, context, name, label) for name, label in CLASS_LAYERS
+        )
         streams = self.parameterAsVectorLayer(parameters, "STREAMS", context)
         result = analyze(
             AnalysisConfig(
                 inventory=vector_uri(self.parameterAsVectorLayer(parameters, "INVENTORY", context)),
                 dem=file_of_layer(self.parameterAsRasterLayer(parameters, "DEM", context)),
                 out=self.parameterAsString(parameters, "OUTPUT", context),
-                vegetation=source("VEGETATION"),
-                vegetation_field=self.parameterAsString(parameters, "VEGETATION_FIELD", context) or None,
-                soil=source("SOIL"),
-                soil_field=self.parameterAsString(parameters, "SOIL_FIELD", context) or None,
+                vegetation=vegetation,
+                vegetation_field=vegetation_field,
+                soil=soil,
+                soil_field=soil_field,
                 streams=vector_uri(streams) if streams is not None else None,
                 adjacent_m=self.parameterAsDouble(parameters, "ADJACENT", context),
                 cell_sizes_km=tuple(

@@ -6,7 +6,9 @@ A :class:`CoreTask` runs one core function in QGIS's task manager. Its contract:
 * ``run()`` (worker thread) calls the core job with a :class:`Feedback` wired to the task's
   progress and cancel flag, and stores the result or the error instead of raising;
 * ``finished()`` (GUI thread) emits ``succeeded``, ``failed`` or ``cancelled``; layers are made
-  and the message bar is used only in slots connected to those signals.
+  and the message bar is used only in slots connected to those signals;
+* a cancel is not a failure: the task ends as complete in QGIS's task manager (no "Task failed")
+  and ``cancelled`` is emitted.
 
 Never in ``run()`` or anything it calls: touching layers, the project, the canvas or widgets,
 emitting Qt signals to the GUI, or ``print``. Progress goes through ``setProgress`` (which QGIS
@@ -66,15 +68,17 @@ class CoreTask(QgsTask):
         except Exception as exc:  # report, never crash QGIS from a worker thread
             self.error = f"unexpected error: {type(exc).__name__}: {exc}"
             self.details = traceback.format_exc()
-        if self.isCanceled():
+        if self.isCanceled() and self.error is None:
             self.was_cancelled = True
-        return False
+        # A cancel the user asked for ended the job cleanly: end as "complete", so that QGIS's
+        # task manager does not show it as a failed task; finished() reports the cancel.
+        return self.was_cancelled
 
     def finished(self, ok: bool) -> None:
-        if ok:
+        if self.was_cancelled or (not ok and self.error is None and self.isCanceled()):
+            self.cancelled.emit()  # cancelled while queued, QGIS calls finished(False) itself
+        elif ok:
             self.succeeded.emit(self.result)
-        elif self.was_cancelled or (self.error is None and self.isCanceled()):
-            self.cancelled.emit()
         else:
             if self.details:
                 LOGGER.error("%s failed:\n%s", self.description(), self.details)

@@ -87,6 +87,31 @@ def small_region(
     return generate_region(out, config)
 
 
+def class_polygons(raster: Path, out: Path) -> Path:
+    """The class raster as polygons with a text ``class`` field (as a vegetation map often comes)."""
+    import rasterio
+    import rasterio.features
+    import shapely.geometry
+
+    from rts_mapper_plugin.core.vectors import FeatureSet, write_features
+
+    with rasterio.open(raster) as dataset:
+        data = dataset.read(1)
+        names = {int(k.split("_", 1)[1]): v for k, v in dataset.tags(1).items() if k.startswith("CLASS_")}
+        shapes = [
+            (shapely.geometry.shape(geometry), names.get(int(value), str(int(value))))
+            for geometry, value in rasterio.features.shapes(data, mask=data != 0, transform=dataset.transform)
+        ]
+        crs = dataset.crs
+    write_features(
+        out,
+        FeatureSet([g for g, _ in shapes], [{"class": c} for _, c in shapes], crs),
+        "classes",
+        overwrite_file=True,
+    )
+    return out
+
+
 class _Candidate:
     def __init__(self, geometry, **attributes) -> None:
         self.geometry = geometry

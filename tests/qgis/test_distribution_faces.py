@@ -138,3 +138,17 @@ def test_density_grids_load_as_choropleths(plugin, region, tmp_path):
     group = QgsProject.instance().layerTreeRoot().findGroup("Distribution")
     visible = [n.layer().name() for n in group.findLayers() if n.isVisible()]
     assert fine in visible and coarse not in visible
+
+
+def test_menu_defaults_put_class_polygons_in_the_polygon_parameters(region, tmp_path, qgis_new_project):
+    from rts_mapper_plugin.gui.layers import distribution_defaults
+    from tests.data.fixtures import class_polygons
+
+    project = QgsProject.instance()
+    polygons = class_polygons(region.vegetation, tmp_path / "vegetation.gpkg")
+    vegetation = QgsVectorLayer(f"{polygons}|layername=classes", "Vegetation map", "ogr")
+    soil = QgsRasterLayer(str(region.soil), "Soil texture", "gdal")
+    project.addMapLayers([vegetation, soil])
+    defaults = distribution_defaults(project)
+    assert defaults["VEGETATION_POLYGONS"] == vegetation.id() and "VEGETATION" not in defaults
+    assert defaults["SOIL"] == soil.id() and "SOIL_POLYGONS" not in defaults

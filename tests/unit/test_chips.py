@@ -134,3 +134,18 @@ def test_errors(tmp_path, prepared):
     with pytest.raises(RtsMapperError, match="no such file"):
         make_chips(image, tmp_path / "missing.gpkg", None, tmp_path / "c")
     assert not (tmp_path / "c").exists()
+
+
+def test_a_small_region_still_has_training_chips(tmp_path):
+    """On a small region every chip can overlap the spatial validation end: training then takes
+    them all (validation stays empty) rather than ending with nothing to train on."""
+    from tests.data.fixtures import review_project
+
+    project, region, _ = review_project(tmp_path / "p", size=400, seed=5)
+    image = project.years()[-2].raster_path
+    chips = make_chips(
+        image, region.truth_uri("rts"), region.truth_uri("lookalikes"), tmp_path / "chips", size=256, buffer_m=120
+    )
+    summary = chips.summary()
+    assert summary["train_chips"] > 0, summary
+    assert summary["train_chips"] + summary["val_chips"] + summary["excluded_chips"] == summary["chips"]

@@ -94,10 +94,23 @@ def test_corrupt_and_mismatched_model_files(tmp_path):
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     with pytest.raises(RtsMapperError, match="corrupt"):
         load_model(truncated)
-    garbage = tmp_path / "garbage.safetensors"
-    garbage.write_bytes(b"\x00" * 64)
-    with pytest.raises(RtsMapperError, match="not an RTS Mapper model file"):
-        load_model(garbage)
+    for name, content in (
+        ("zeros", b"\x00" * 64),
+        ("echo_x", b"x\n"),  # `echo x > bad.safetensors`: no header at all, not a truncated one
+        ("empty", b""),
+        ("text", b"these are not weights, just a long enough line of text\n" * 3),
+    ):
+        garbage = tmp_path / f"{name}.safetensors"
+        garbage.write_bytes(content)
+        with pytest.raises(RtsMapperError, match="is not an RTS Mapper model file") as caught:
+            read_card(garbage)
+        assert "truncated" not in str(caught.value)
+        with pytest.raises(RtsMapperError, match="not an RTS Mapper model file"):
+            load_model(garbage)
+    cut_in_header = tmp_path / "cut_in_header.safetensors"
+    cut_in_header.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(RtsMapperError, match="truncated"):
+        read_card(cut_in_header)
     from safetensors.torch import save_file
 
     bare = tmp_path / "bare.safetensors"
