@@ -197,9 +197,16 @@ class RtsMapperPlugin:
         self.dialogs["figures"].show()
 
     def open_environment_check(self) -> None:
-        from qgis import processing
+        """A readable report in a dialog (the Processing algorithm stays for scripts)."""
+        from .gui.environment_dialog import EnvironmentDialog
 
-        processing.execAlgorithmDialog("rts_mapper:environment_check", {})
+        if "environment" in self.dialogs:
+            self.dialogs["environment"].check()
+        else:
+            self.dialogs["environment"] = EnvironmentDialog(self.runner, self.iface.mainWindow())
+        dialog = self.dialogs["environment"]
+        dialog.show()
+        dialog.raise_()
 
     def unload(self) -> None:
         """Undo everything initGui and initProcessing did."""

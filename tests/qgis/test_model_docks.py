@@ -13,6 +13,7 @@ from qgis.core import (
     QgsCategorizedSymbolRenderer,
     QgsProject,
     QgsRasterLayer,
+    QgsTask,
     QgsVectorDataProvider,
 )
 from qgis.PyQt.QtCore import Qt
@@ -23,6 +24,7 @@ from rts_mapper_plugin.gui.layers import RUNS_GROUP
 from rts_mapper_plugin.gui.training_dock import TrainingDock
 from rts_mapper_plugin.tasks.base import TaskRunner
 from rts_mapper_plugin.toolbelt.preferences import PlgSettings
+from tests import person
 from tests.data.fixtures import trained_model, write_raster
 
 
@@ -114,15 +116,22 @@ def test_inference_dock_puts_editable_styled_candidates_on_the_map(
     assert candidates.featureCount() == run.candidates, "the first layer still shows only its own run"
 
 
-def test_cancel_mid_run_adds_nothing(inference_dock, qtbot, assets, project):
+def test_cancel_mid_run_adds_nothing(inference_dock, qtbot, assets, project, qgis_iface):
     model, _, _ = assets
     inference_dock.model_widget.setFilePath(str(model))
     layers_before = set(QgsProject.instance().mapLayers())
-    qtbot.mouseClick(inference_dock.run_button, Qt.LeftButton)
+    inference_dock.show()
+    person.click(inference_dock.run_button)
+    statuses = []
+    inference_dock.task.statusChanged.connect(statuses.append)
     qtbot.waitUntil(lambda: inference_dock.progress.value() >= 10, timeout=60_000)
-    qtbot.mouseClick(inference_dock.cancel_button, Qt.LeftButton)
+    person.click(inference_dock.cancel_button)
     qtbot.waitUntil(lambda: inference_dock.outcome is not None, timeout=60_000)
     assert inference_dock.outcome == "cancelled"
+    # a deliberate cancel is no failure: QGIS's task manager must not show "Task failed"
+    assert QgsTask.Terminated not in statuses and statuses[-1] == QgsTask.Complete, statuses
+    assert not qgis_iface.messageBar().get_messages(Qgis.Critical)
+    assert any("cancelled" in m for m in qgis_iface.messageBar().get_messages(Qgis.Info))
     assert set(QgsProject.instance().mapLayers()) == layers_before
     assert MappingProject.open(project.path).runs() == []
     assert (
@@ -228,3 +237,16 @@ def test_training_needs_positives(qgis_iface, qtbot, project):
     assert run_dock(dock, qtbot) == "failed"
     assert "no training positives" in dock.status.text()
     dock.shutdown()
+
+
+def test_a_file_that_is_no_model_is_called_that(inference_dock, qtbot, tmp_path, qgis_iface):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_text("x\n")  # what `echo x > bad.safetensors` leaves
+    inference_dock.show()
+    person.type_path(inference_dock.model_widget, str(bad))
+    assert "is not an RTS Mapper model file" in inference_dock.card_label.text()
+    assert "truncated" not in inference_dock.card_label.text()
+    person.click(inference_dock.run_button)
+    qtbot.waitUntil(lambda: inference_dock.outcome is not None, timeout=60_000)
+    assert inference_dock.outcome == "failed"
+    assert "bad.safetensors: is not an RTS Mapper model file" in inference_dock.status.text()
