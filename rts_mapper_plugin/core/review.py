@@ -144,6 +144,41 @@ def record_decision(project: MappingProject, decision: Decision) -> str:
     return status
 
 
+def update_note(
+    project: MappingProject, candidate_id: int, reviewer: str, note: str, is_final: bool = False
+) -> bool:
+    """Change the note of a decision already made, nothing else (its boundary, criteria and time
+    stay); logged like a decision. False when ``reviewer`` has not decided ``candidate_id`` yet
+    (the note then waits in the form for the decision)."""
+    now = gpkg.utc_now()
+    with project.connection() as conn, gpkg.transaction(conn):
+        row = conn.execute(
+            "SELECT * FROM reviews WHERE candidate_id = ? AND reviewer = ? AND is_final = ?",
+            (candidate_id, reviewer.strip(), int(is_final)),
+        ).fetchone()
+        if row is None:
+            return False
+        conn.execute("UPDATE reviews SET note = ? WHERE fid = ?", (note or None, row["fid"]))
+        conn.execute(
+            "INSERT INTO review_log (candidate_id, reviewer, decision, probability, initiation_period, "
+            "criteria, note, edited, is_final, logged_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                candidate_id,
+                row["reviewer"],
+                row["decision"],
+                row["probability"],
+                row["initiation_period"],
+                json.dumps({name: bool(row[name]) for name in CRITERIA_NAMES}),
+                note or None,
+                row["edited"],
+                row["is_final"],
+                now,
+            ),
+        )
+        gpkg.touch(conn, "reviews")
+    return True
+
+
 def decisions_of(project: MappingProject, candidate_ids: list[int] | None = None) -> list[dict]:
     """Every stored decision (rows of ``reviews`` without geometry), optionally for some candidates."""
     with project.connection() as conn:

@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from qgis.core import Qgis, QgsGeometry, QgsMapLayerProxyModel, QgsProject, QgsRectangle, QgsWkbTypes
 from qgis.gui import QgsMapLayerComboBox, QgsRubberBand
-from qgis.PyQt.QtCore import Qt, QTimer
+from qgis.PyQt.QtCore import QEvent, Qt, QTimer
 from qgis.PyQt.QtGui import QColor, QImage, QKeySequence, QPixmap
 from qgis.PyQt.QtWidgets import (
     QCheckBox,
@@ -29,6 +29,7 @@ from qgis.PyQt.QtWidgets import (
     QKeySequenceEdit,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QShortcut,
     QSpinBox,
@@ -64,7 +65,8 @@ SHORTCUTS: dict[str, tuple[str, str]] = {
     "period_next": ("Initiation period: next", "P"),
     "note": ("Write a note", "N"),
     "zoom": ("Zoom back to the candidate", "Z"),
-    "help": ("Show these shortcuts", "F1"),
+    # not F1: QGIS's Help has it, and two shortcuts on one key fire neither ("Ambiguous shortcut")
+    "help": ("Show these shortcuts", "K"),
     **{f"probability_{d}": (f"Probability {d * 10} %", str(d)) for d in range(1, 10)},
     "probability_100": ("Probability 100 %", "0"),
 }
@@ -74,11 +76,20 @@ NOT_SET = "—"
 
 
 def current_shortcuts() -> dict[str, str]:
-    """The defaults with the user's own keys over them."""
-    keys = {action: key for action, (_, key) in SHORTCUTS.items()}
-    with contextlib.suppress(json.JSONDecodeError):  # a hand-mangled setting: the defaults
-        keys.update(json.loads(PlgSettings.load().review_shortcuts or "{}"))
-    return {a: k for a, k in keys.items() if a in SHORTCUTS}
+    """The defaults with the user's own keys over them; a default whose key the user gave to
+    another action gives way (is left without a key): one key, one action."""
+    own: dict[str, str] = {}
+    with contextlib.suppress(json.JSONDecodeError, AttributeError):  # hand-mangled: the defaults
+        own = {a: str(k) for a, k in json.loads(PlgSettings.load().review_shortcuts or "{}").items()}
+    own = {a: k for a, k in own.items() if a in SHORTCUTS}
+    taken = {QKeySequence(k).toString() for k in own.values() if k}
+    keys = {}
+    for action, (_, default) in SHORTCUTS.items():
+        if action in own:
+            keys[action] = own[action]
+        else:
+            keys[action] = "" if QKeySequence(default).toString() in taken else default
+    return keys
 
 
 class ShortcutsDialog(QDialog):
@@ -114,6 +125,31 @@ class ShortcutsDialog(QDialog):
     def _defaults(self) -> None:
         for action, (_, key) in SHORTCUTS.items():
             self.editors[action].setKeySequence(QKeySequence(key))
+
+    def clashes(self) -> list[str]:
+        """Keys given to two actions here, or already QGIS's own (a shared key fires neither)."""
+        from qgis.gui import QgsGui
+
+        problems, seen = [], {}
+        for action, key in self.keys().items():
+            if not key:
+                continue
+            if key in seen:
+                problems.append(f"{key}: both “{SHORTCUTS[seen[key]][0]}” and “{SHORTCUTS[action][0]}”")
+            seen[key] = action
+            qgis_action = QgsGui.shortcutsManager().actionForSequence(QKeySequence(key))
+            if qgis_action is not None:
+                problems.append(f"{key}: QGIS's “{qgis_action.text().replace('&', '')}”")
+        return problems
+
+    def accept(self) -> None:
+        problems = self.clashes()
+        if problems:
+            QMessageBox.warning(
+                self, self.windowTitle(), "Choose other keys for:\n" + "\n".join(problems)
+            )
+            return
+        super().accept()
 
     def keys(self) -> dict[str, str]:
         return {a: e.keySequence().toString() for a, e in self.editors.items()}
@@ -232,7 +268,11 @@ class ReviewDock(RtsDock):
         self.period = QComboBox(self)
         details.addRow("Initiation", self.period)
         self.note = QLineEdit(self)
-        self.note.setPlaceholderText("note (N)")
+        self.note.setObjectName("reviewNote")
+        self.note.setPlaceholderText("note (N; Enter keeps it, Esc undoes the edit)")
+        self.note.returnPressed.connect(self.finish_note)
+        self.note.installEventFilter(self)
+        self._note_before: str | None = None
         details.addRow("Note", self.note)
         self.body_layout.addLayout(details)
 
@@ -261,7 +301,7 @@ class ReviewDock(RtsDock):
         self.body_layout.addLayout(navigation)
         tools = QHBoxLayout()
         for text, slot in (
-            ("Shortcuts… (F1)", self.show_shortcuts),
+            ("Shortcuts… (K)", self.show_shortcuts),
             ("Agreement…", self.show_agreement),
             ("Export time-lapse…", self.export_timelapse),
         ):
@@ -302,7 +342,7 @@ class ReviewDock(RtsDock):
             "year_previous": lambda: self.step_year(-1),
             "edit": self.edit_boundary,
             "period_next": self._next_period,
-            "note": self.note.setFocus,
+            "note": self.begin_note,
             "zoom": self.zoom_to_current,
             "help": self.show_shortcuts,
             **{name: self.criteria[name].toggle for name in self.criteria},
@@ -594,6 +634,51 @@ class ReviewDock(RtsDock):
         ]
         self.others.setText(("Other decisions: " + "; ".join(others)) if others else "")
         self.my_decision = mine["decision"] if mine else None
+
+    # -- the note: typed in its field, then Enter or Escape hands the keyboard back to the dock --
+    def begin_note(self) -> None:
+        if not self.note.isEnabled():
+            return
+        self._note_before = self.note.text()
+        self.note.setFocus()
+        self.note.end(False)
+
+    def finish_note(self) -> None:
+        """Enter: keep the note (stored at once when this candidate is already decided, else with
+        the decision) and give the keyboard back to the dock, so that the next key decides."""
+        self._note_before = None
+        item = self.current
+        stored = False
+        if item is not None and self.project is not None and self.my_decision:
+            from ..core.review import update_note
+
+            stored = update_note(
+                self.project,
+                item.fid,
+                self.reviewer.text().strip(),
+                self.note.text().strip(),
+                is_final=self.show_filter.currentData() == "conflict",
+            )
+        self.setFocus()
+        self.position.setToolTip(
+            "Note saved with your decision." if stored else "Note kept: it is saved with your decision."
+        )
+
+    def cancel_note(self) -> None:
+        """Escape: undo what was typed since N, give the keyboard back to the dock."""
+        if self._note_before is not None:
+            self.note.setText(self._note_before)
+        self._note_before = None
+        self.setFocus()
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt naming)
+        if watched is self.note and event.type() in (QEvent.ShortcutOverride, QEvent.KeyPress):
+            if event.key() == Qt.Key_Escape:  # QGIS's own Esc (stop rendering) must not take it
+                event.accept()
+                if event.type() == QEvent.KeyPress:
+                    self.cancel_note()
+                return True
+        return super().eventFilter(watched, event)
 
     def _next_period(self) -> None:
         if self.period.count():

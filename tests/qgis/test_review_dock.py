@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from qgis.core import QgsGeometry, QgsProject
-from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtCore import Qt, QTimer
 from qgis.PyQt.QtWidgets import QApplication
 
 from rts_mapper_plugin.core.project import MappingProject
@@ -23,6 +23,7 @@ from rts_mapper_plugin.gui.review_dock import ReviewDock
 from rts_mapper_plugin.gui.timelapse import load_time_lapse
 from rts_mapper_plugin.tasks.base import TaskRunner
 from rts_mapper_plugin.toolbelt.preferences import PlgSettings
+from tests import person
 from tests.data.fixtures import review_project
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -195,6 +196,7 @@ def test_shortcuts_are_configurable(project, qgis_iface, qtbot):
     assert stored(mapping) == [], "A is no longer accept"
     press(qtbot, dock, Qt.Key_K)
     assert [r["decision"] for r in stored(mapping)] == ["accepted"]
+    assert dock.keys["help"] == "", "the default that K had gives way to the user's own key"
     dock.shutdown()
 
 
@@ -253,3 +255,82 @@ def test_processing_exports_time_lapse_and_measures_agreement(project, plugin, t
         layers = [str(p) for p in sorted((PEEL / "digitized").glob("expert0[1-3].shp"))]
         result = processing.run("rts_mapper:polygon_agreement", {"LAYERS": layers, "IOU": 0.5, "CELL": 5.0})
         assert 0 < result["MEAN_F1"] <= 1 and 0 < result["FLEISS_KAPPA"] <= 1
+
+
+def test_enter_and_escape_in_the_note_give_the_keyboard_back(project, qgis_iface, qtbot):
+    """N, type, Enter: the note is kept and the next key decides; Escape undoes the typing."""
+    mapping, layer = project
+    dock = open_dock(qgis_iface, qtbot, layer)
+    first = dock.current.fid
+    press(qtbot, dock, Qt.Key_N)
+    assert QApplication.focusWidget() is dock.note
+    person.type_text("gully nearby")
+    person.press(Qt.Key_Return)
+    assert QApplication.focusWidget() is not dock.note, "Enter hands the keyboard back"
+    person.press(Qt.Key_R)
+    row = stored(mapping)[0]
+    assert (row["candidate_id"], row["decision"], row["note"]) == (first, "rejected", "gully nearby")
+
+    second = dock.current.fid
+    assert dock.note.text() == ""
+    person.press(Qt.Key_N)
+    person.type_text("oops")
+    person.press(Qt.Key_Escape)
+    assert dock.note.text() == "" and QApplication.focusWidget() is not dock.note
+    person.press(Qt.Key_A)
+    rows = {r["candidate_id"]: r for r in stored(mapping)}
+    assert rows[second]["decision"] == "accepted" and rows[second]["note"] is None
+
+    person.press(Qt.Key_Left)
+    person.press(Qt.Key_Left)
+    assert dock.current.fid == first and dock.note.text() == "gully nearby"
+    person.press(Qt.Key_N)
+    person.type_text(" and a pond")
+    person.press(Qt.Key_Return)
+    rows = {r["candidate_id"]: r for r in stored(mapping)}
+    assert rows[first]["note"] == "gully nearby and a pond", "a decided candidate's note is saved at once"
+    assert rows[first]["decision"] == "rejected" and len(rows) == 2
+    dock.shutdown()
+
+
+def test_the_shortcuts_key_is_not_qgis_help(project, qgis_iface, qtbot):
+    """F1 belongs to QGIS's Help: the dock's list of keys opens with K."""
+    from qgis.PyQt.QtWidgets import QAction
+
+    help_action = QAction("Help Contents", qgis_iface.mainWindow())
+    help_action.setShortcut("F1")
+    qgis_iface.mainWindow().addAction(help_action)
+    mapping, layer = project
+    dock = open_dock(qgis_iface, qtbot, layer)
+    assert "F1" not in dock.keys.values()
+    seen = []
+
+    def close_it():
+        widget = QApplication.activeModalWidget()
+        if widget is not None:
+            seen.append(widget.windowTitle())
+            widget.reject()
+
+    QTimer.singleShot(300, close_it)
+    person.press(Qt.Key_K, widget=dock)
+    assert seen == ["RTS Mapper review: keyboard shortcuts"]
+
+    # choosing a key QGIS already uses, or one another action has, is refused with the reason
+    from qgis.gui import QgsGui
+
+    from rts_mapper_plugin.gui.review_dock import ShortcutsDialog
+
+    QgsGui.shortcutsManager().registerAction(help_action, "F1")
+    dialog = ShortcutsDialog(dock.keys, dock)
+    dialog.show()
+    for action, key in (("zoom", Qt.Key_F1), ("unsure", Qt.Key_A)):
+        person.click(dialog.editors[action])
+        person.press(key)
+    qtbot.waitUntil(lambda: dialog.editors["unsure"].keySequence().toString() == "A", timeout=3_000)
+    problems = dialog.clashes()
+    assert any("F1" in p and "Help Contents" in p for p in problems), problems
+    assert any(p.startswith("A: both") for p in problems), problems
+    QgsGui.shortcutsManager().unregisterAction(help_action)
+    qgis_iface.mainWindow().removeAction(help_action)
+    dialog.close()
+    dock.shutdown()
