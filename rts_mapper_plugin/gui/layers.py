@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qgis.core import QgsExpression, QgsLayerTreeGroup, QgsProject, QgsRasterLayer, QgsVectorLayer
+from qgis.core import (
+    QgsDefaultValue,
+    QgsExpression,
+    QgsLayerTreeGroup,
+    QgsProject,
+    QgsRasterLayer,
+    QgsVectorLayer,
+)
 
 from ..toolbelt.resources import style_path
 
@@ -16,12 +23,35 @@ def project_layer_uri(project_gpkg: str | Path, table: str) -> str:
     return f"{project_gpkg}|layername={table}"
 
 
+# Fields derived from the geometry, recomputed by QGIS whenever anything edits it (the vertex
+# tool, the Review dock, the field calculator): planar in the project's projected CRS, as the core
+# measures them; ellipsoidal ($area) if a project was made in a geographic CRS.
+MEASURES = {
+    "area_m2": ("area($geometry)", "$area"),
+    "perimeter_m": ("perimeter($geometry)", "$perimeter"),
+}
+
+
+def keep_measures_in_step(layer: QgsVectorLayer) -> None:
+    """Make ``area_m2`` / ``perimeter_m`` follow every geometry edit, and read-only in forms."""
+    form = layer.editFormConfig()
+    for field, (planar, ellipsoidal) in MEASURES.items():
+        index = layer.fields().indexOf(field)
+        if index < 0:
+            continue
+        expression = ellipsoidal if layer.crs().isGeographic() else planar
+        layer.setDefaultValueDefinition(index, QgsDefaultValue(expression, True))  # True: on update
+        form.setReadOnly(index, True)
+    layer.setEditFormConfig(form)
+
+
 def candidates_layer(project_gpkg: str | Path, run_id: str | None, name: str) -> QgsVectorLayer:
     """The project's candidates (of one run), editable, styled by status, no labels."""
     layer = QgsVectorLayer(project_layer_uri(project_gpkg, "candidates"), name, "ogr")
     if not layer.isValid():
         raise ValueError(f"{project_gpkg}: QGIS cannot open the candidates table")
     layer.loadNamedStyle(str(style_path("candidates")))  # first: a style replaces custom properties
+    keep_measures_in_step(layer)
     if run_id is not None:
         layer.setSubsetString(f'"run_id" = {QgsExpression.quotedValue(run_id)}')
         layer.setCustomProperty(RUN_PROPERTY, run_id)

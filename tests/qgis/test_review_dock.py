@@ -334,3 +334,33 @@ def test_the_shortcuts_key_is_not_qgis_help(project, qgis_iface, qtbot):
     qgis_iface.mainWindow().removeAction(help_action)
     dialog.close()
     dock.shutdown()
+
+
+def test_area_and_perimeter_follow_every_geometry_edit(project, qgis_iface, qtbot):
+    """A vertex moved (what the vertex tool does), or the geometry rewritten (the field
+    calculator): area_m2 and perimeter_m in the GeoPackage follow; they are read-only in forms."""
+    from qgis.core import QgsVectorLayerEditUtils
+
+    mapping, layer = project
+    fid = next(layer.getFeatures()).id()
+    before = layer.getFeature(fid)
+    assert before["area_m2"] == pytest.approx(before.geometry().area(), rel=1e-6)
+    assert layer.startEditing()
+    vertex = before.geometry().vertexAt(0)
+    assert QgsVectorLayerEditUtils(layer).moveVertex(vertex.x() + 25, vertex.y() + 25, fid, 0)
+    assert layer.commitChanges(), layer.commitErrors()
+    with sqlite3.connect(mapping.path) as conn:
+        area, perimeter = conn.execute(
+            "SELECT area_m2, perimeter_m FROM candidates WHERE fid = ?", (fid,)
+        ).fetchone()
+    edited = MappingProject.open(mapping.path).features("candidates", "fid = ?", (fid,)).geometries[0]
+    assert area != pytest.approx(before["area_m2"]), "the stored area changed"
+    assert area == pytest.approx(edited.area, rel=1e-6) and perimeter == pytest.approx(edited.length, rel=1e-6)
+
+    assert layer.startEditing()
+    shrunk = layer.getFeature(fid).geometry().buffer(-5, 4)
+    assert layer.changeGeometry(fid, shrunk)
+    assert layer.commitChanges()
+    assert layer.getFeature(fid)["area_m2"] == pytest.approx(shrunk.area(), rel=1e-6)
+    index = layer.fields().indexOf("area_m2")
+    assert layer.editFormConfig().readOnly(index), "nobody types an area by hand"
