@@ -33,6 +33,30 @@ PROJECT_NEGATIVES = "Project: training negatives"
 ENCODERS = ("resnet34", "resnet18", "resnet50", "mobilenet_v2", "efficientnet-b0")
 
 
+UNCONFIRMED = ("rejected", "pending", "unsure", "conflict")
+
+
+def refuse_unconfirmed(layer, project_item: str) -> None:
+    """A candidate layer trains a model only on its accepted features: rejected or unreviewed
+    ones would teach it that look-alikes are slumps."""
+    if layer.fields().indexOf("status") < 0:
+        return
+    counts: dict[str, int] = {}
+    total = 0
+    for feature in layer.getFeatures():  # what the layer shows: its filter applies
+        total += 1
+        status = str(feature["status"])
+        if status in UNCONFIRMED:
+            counts[status] = counts.get(status, 0) + 1
+    if counts:
+        listed = ", ".join(f"{n} {status}" for status, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+        raise RtsMapperError(
+            f"{layer.name()}: {listed} of its {total} features are not confirmed RTSs. Train from "
+            f"“{project_item}”, or filter the layer to the accepted ones "
+            "(Layer › Filter…: \"status\" = 'accepted')"
+        )
+
+
 class TrainingDock(RtsDock):
     title = "RTS Mapper: Training"
     object_name = "RtsMapperTrainingDock"
@@ -58,6 +82,12 @@ class TrainingDock(RtsDock):
         self.positives_combo.setObjectName("positivesCombo")
         self.positives_combo.setFilters(QgsMapLayerProxyModel.PolygonLayer)
         self.positives_combo.setAdditionalItems([PROJECT_POSITIVES])
+        # the confirmed RTSs by default, never whichever polygon layer happens to come first
+        self.positives_combo.setCurrentIndex(self.positives_combo.findText(PROJECT_POSITIVES))
+        self.positives_combo.setToolTip(
+            "The project's confirmed RTSs, or a polygon layer of RTSs (a candidate layer only when "
+            "filtered to its accepted features)"
+        )
         form.addRow("RTS polygons", self.positives_combo)
         self.negatives_combo = QgsMapLayerComboBox(self)
         self.negatives_combo.setObjectName("negativesCombo")
@@ -155,9 +185,10 @@ class TrainingDock(RtsDock):
                 str(folder / f"model-{stamp}-{self.encoder_combo.currentText()}.safetensors")
             )
 
-    def _polygon_source(
-        self, combo: QgsMapLayerComboBox, project_item: str, table: str, required: bool
-    ) -> str | None:
+    def _polygon_source(self, combo: QgsMapLayerComboBox, project_item: str, table: str, required: bool):
+        """What to train from: the project's table (a URI), or a layer's features as QGIS shows
+        them (its filter applied, any provider), refused when they carry unreviewed or rejected
+        candidates."""
         if combo.currentText() == project_item and combo.currentLayer() is None:
             project = self.project_picker.path()
             if not project:
@@ -174,13 +205,18 @@ class TrainingDock(RtsDock):
             if required:
                 raise RtsMapperError("choose the RTS polygons to train from")
             return None
-        if layer.type() != QgsMapLayer.VectorLayer or not Path(layer.source().split("|")[0]).is_file():
+        if layer.type() != QgsMapLayer.VectorLayer:
+            raise RtsMapperError(f"{layer.name()}: not a polygon layer")
+        if not layer.crs().isValid():
             raise RtsMapperError(
-                f"{layer.name()}: not a file-backed polygon layer; save it to a GeoPackage first"
+                f"{layer.name()}: the layer has no coordinate reference system: set it in "
+                "Layer Properties › Source"
             )
-        parts = dict(p.split("=", 1) for p in layer.source().split("|")[1:] if "=" in p)
-        path = layer.source().split("|")[0]
-        return f"{path}|layername={parts['layername']}" if "layername" in parts else path
+        if required:
+            refuse_unconfirmed(layer, project_item)
+        from .layers import layer_features
+
+        return layer_features(layer)
 
     def request(self) -> TrainingRequest:
         positives = self._polygon_source(self.positives_combo, PROJECT_POSITIVES, "training_positives", True)

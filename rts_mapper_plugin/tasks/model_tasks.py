@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .base import CoreTask
+
+if TYPE_CHECKING:  # shapely and rasterio load with the job, not with the dock
+    from ..core.vectors import FeatureSet
 
 
 @dataclass(frozen=True)
@@ -49,8 +53,8 @@ def inference_task(request: InferenceRequest) -> CoreTask:
 @dataclass(frozen=True)
 class TrainingRequest:
     images: tuple[str, ...]
-    positives: str  # a vector URI (path or path|layername=x)
-    negatives: str | None
+    positives: str | FeatureSet  # a vector URI (path or path|layername=x), or features
+    negatives: str | FeatureSet | None
     chips_dir: str
     model_out: str
     encoder: str = "resnet34"
@@ -98,5 +102,4 @@ def training_task(request: TrainingRequest) -> CoreTask:
         )
 
     task = CoreTask(f"RTS Mapper: training {request.encoder}", job)
-    task.request = asdict(request)
     return task

@@ -1,0 +1,92 @@
+"""The Training dock as a person meets it: it starts from the project's confirmed RTSs, and refuses
+to train on a candidate layer's rejected or unreviewed polygons unless the layer is filtered."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from qgis.core import QgsProject
+
+from rts_mapper_plugin.core.project import MappingProject
+from rts_mapper_plugin.core.review import Decision, record_decision
+from rts_mapper_plugin.gui.layers import candidates_layer
+from rts_mapper_plugin.gui.timelapse import load_time_lapse
+from rts_mapper_plugin.gui.training_dock import PROJECT_POSITIVES, TrainingDock
+from rts_mapper_plugin.tasks.base import TaskRunner
+from rts_mapper_plugin.toolbelt.preferences import PlgSettings
+from tests import person
+from tests.data.fixtures import review_project
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    return review_project(tmp_path_factory.mktemp("training_defaults"))
+
+
+@pytest.fixture
+def project(source, tmp_path, qgis_new_project, qgis_iface):
+    original, _, run_id = source
+    shutil.copytree(original.path.parent, tmp_path / "p", ignore=shutil.ignore_patterns("region"))
+    mapping = MappingProject.open(tmp_path / "p" / original.path.name)
+    load_time_lapse(mapping, QgsProject.instance())
+    layer = candidates_layer(mapping.path, run_id, "Candidates 2019, iteration 1")
+    QgsProject.instance().addMapLayer(layer)
+    PlgSettings.load().update(project_gpkg=str(mapping.path))
+    return mapping, layer
+
+
+@pytest.fixture
+def dock(qgis_iface, qtbot, project):
+    dock = TrainingDock(qgis_iface, TaskRunner())
+    qtbot.addWidget(dock)
+    dock.show()
+    yield dock
+    dock.shutdown()
+
+
+def test_the_confirmed_rts_are_the_default_not_the_first_polygon_layer(dock, project, tmp_path):
+    from qgis.core import QgsVectorLayer
+
+    mapping, _layer = project
+    assert dock.positives_combo.currentText() == PROJECT_POSITIVES
+    later = QgsVectorLayer(f"{mapping.path}|layername=candidates", "another candidate layer", "ogr")
+    QgsProject.instance().addMapLayer(later)
+    assert dock.positives_combo.currentText() == PROJECT_POSITIVES, "a layer added later changes nothing"
+
+
+def test_a_candidate_layer_with_rejected_and_pending_polygons_is_refused(dock, project, qtbot):
+    mapping, layer = project
+    fids = [f.id() for f in layer.getFeatures()]
+    record_decision(mapping, Decision(fids[0], "alice", "accepted"))
+    record_decision(mapping, Decision(fids[1], "alice", "rejected"))
+    layer.reload()
+    person.choose(dock.positives_combo, layer.name())
+    person.type_path(dock.output_widget, str(mapping.path.parent / "models" / "m.safetensors"))
+    person.click(dock.run_button)
+    assert dock.outcome == "failed" and dock.task is None, "nothing started"
+    message = dock.status.text()
+    assert f"1 rejected" in message and f"{len(fids) - 2} pending" in message
+    assert PROJECT_POSITIVES in message and "\"status\" = 'accepted'" in message
+
+
+def test_a_layer_filtered_to_accepted_candidates_trains_on_exactly_those(dock, project, qtbot):
+    mapping, layer = project
+    fids = [f.id() for f in layer.getFeatures()]
+    for fid in fids[:3]:
+        record_decision(mapping, Decision(fid, "alice", "accepted"))
+    record_decision(mapping, Decision(fids[3], "alice", "rejected"))
+    assert layer.setSubsetString(f"{layer.subsetString()} AND \"status\" = 'accepted'"), layer.subsetString()
+    assert [f["status"] for f in layer.getFeatures()] == ["accepted"] * 3
+    person.choose(dock.positives_combo, layer.name())
+    person.choose(dock.encoder_combo, "mobilenet_v2")
+    for spin, value in ((dock.epochs_spin, "1"), (dock.batch_spin, "2"), (dock.chip_spin, "128")):
+        person.replace_text(spin.lineEdit(), value, enter=False)
+    out = mapping.path.parent / "models" / "filtered.safetensors"
+    person.type_path(dock.output_widget, str(out))
+    person.click(dock.run_button)
+    qtbot.waitUntil(lambda: dock.outcome is not None, timeout=300_000)
+    assert dock.outcome == "succeeded", dock.status.text()
+    index = json.loads((out.with_suffix("").parent / "filtered_chips" / "index.json").read_text())
+    assert index["summary"]["positives"] == 3, "the layer's filter decided what was trained on"
