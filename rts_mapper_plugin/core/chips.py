@@ -113,11 +113,15 @@ def make_chips(
     max_nodata: float = 0.5,
     seed: int = 0,
     feedback: Feedback | None = None,
+    image_crs: dict[str, str] | None = None,
 ) -> ChipSet:
     """Cut training chips; see the module docstring. Replaces ``out_dir``'s previous chips.
 
     Raises:
         RtsMapperError: no positives, polygons outside every image, unreadable input.
+
+    ``image_crs`` maps an image path to the CRS to assume when that file has none (the one its
+    QGIS layer was given).
     """
     feedback = feedback or Feedback()
     image_paths = [Path(images)] if isinstance(images, (str, os.PathLike)) else [Path(p) for p in images]
@@ -133,7 +137,7 @@ def make_chips(
     with gdal_env():
         datasets = []
         for path in image_paths:
-            dataset = open_raster(path)
+            dataset = open_raster(path, (image_crs or {}).get(str(path)))
             require_crs(dataset, path)
             if dataset.count < 3:
                 raise RtsMapperError(

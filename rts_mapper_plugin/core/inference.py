@@ -258,6 +258,7 @@ def predict_raster(
     feedback: Feedback | None = None,
     model=None,
     card: ModelCard | None = None,
+    image_crs: str | None = None,
 ) -> InferenceResult:
     """Infer RTS probability over ``image_path`` (or ``extent`` of it, in the image's CRS).
 
@@ -274,6 +275,7 @@ def predict_raster(
         known: confirmed RTS polygons: candidates that touch them are set aside.
         tile_size, overlap: override the card's.
         model, card: an already loaded model (the benchmarks reuse one).
+        image_crs: the CRS to assume when the image file has none (its QGIS layer's).
 
     Raises:
         RtsMapperError: bad model or image, extent outside the image, unwritable output.
@@ -300,7 +302,7 @@ def predict_raster(
         read_features(known, polygons_only=True) if isinstance(known, (str, os.PathLike)) else known
     )
 
-    with gdal_env(), open_raster(image_path) as dataset:
+    with gdal_env(), open_raster(image_path, image_crs) as dataset:
         _check_image(dataset, image_path)
         window = _window_for(dataset, extent, image_path)
         width, height = int(window.width), int(window.height)

@@ -235,6 +235,7 @@ class IterationSettings:
     """How :func:`start_iteration` trains and infers. The defaults suit fine-tuning on CPU."""
 
     image: str  # the prepared image chips are cut from and inference runs over
+    image_crs: str | None = None  # the CRS to assume when the image file has none (its layer's)
     year: int | None = None
     encoder: str = "resnet34"  # for a first model; fine-tuning keeps the previous model's
     epochs: int = 6
@@ -310,6 +311,7 @@ def train_iteration(
         buffer_m=settings.buffer_m,
         val_fraction=settings.val_fraction,
         feedback=feedback.scaled(0.0, 0.05),
+        image_crs={settings.image: settings.image_crs} if settings.image_crs else None,
     )
     init = settings.init_model or previous_model(project)
     result = train_model(
@@ -366,6 +368,7 @@ def start_iteration(
         iteration=iteration,
         year=settings.year,
         feedback=feedback.scaled(0.8, 1.0),
+        image_crs=settings.image_crs,
     )
     record = IterationRecord(
         iteration=iteration,

@@ -45,24 +45,50 @@ def gdal_env(**extra) -> rasterio.Env:
     return rasterio.Env(**options)
 
 
-def open_raster(path: str | os.PathLike):
-    """Open a raster for reading, or raise a one-line error naming the file."""
+def open_raster(path: str | os.PathLike, crs: str | None = None):
+    """Open a raster for reading, or raise a one-line error naming the file.
+
+    ``crs`` (WKT, "EPSG:xxxx") is the CRS to assume when the file has none, e.g. the one set on
+    its layer in QGIS: the raster is then read through an in-memory VRT that carries it, and the
+    file itself is left untouched.
+    """
     path = Path(path)
     if not path.exists():
         raise RtsMapperError("no such file", path)
     if path.is_dir():
         raise RtsMapperError("is a folder, not a raster", path)
     try:
-        return rasterio.open(path)
+        dataset = rasterio.open(path)
+        if crs is None or dataset.crs is not None:
+            return dataset
+        dataset.close()
+        return rasterio.open(_vrt_with_crs(path, crs))
     except RasterioIOError as exc:
         raise RtsMapperError(f"is not a raster GDAL can read ({_first_line(exc)})", path) from exc
+
+
+def _vrt_with_crs(path: Path, crs: str) -> str:
+    """The XML of a VRT over ``path`` that says its CRS is ``crs`` (GDAL opens XML text as a file)."""
+    from osgeo import gdal
+    from rasterio.crs import CRS
+
+    try:
+        wkt = CRS.from_user_input(crs).to_wkt()
+    except Exception as exc:
+        raise RtsMapperError(f"cannot use {crs!r} as its coordinate reference system", path) from exc
+    translated = gdal.Translate("", str(path.resolve()), format="VRT", outputSRS=wkt)
+    if translated is None:
+        raise RtsMapperError("cannot be given a coordinate reference system (GDAL refused it)", path)
+    xml = translated.GetMetadata("xml:VRT")[0]
+    translated = None  # noqa: F841 (closes the in-memory VRT)
+    return xml
 
 
 def require_crs(dataset, path: str | os.PathLike) -> None:
     if dataset.crs is None:
         raise RtsMapperError(
-            "has no coordinate reference system: assign one (QGIS: Layer Properties › Source, "
-            "or gdal_edit.py -a_srs EPSG:XXXX)",
+            "has no coordinate reference system: give it one (gdal_edit.py -a_srs EPSG:XXXX FILE), "
+            "or in QGIS set the layer's CRS (Layer Properties › Source) and run from the docks",
             path,
         )
 

@@ -28,13 +28,15 @@ def infer_into_project(
     set_aside_confirmed: bool = True,
     batch_size: int | None = None,
     feedback: Feedback | None = None,
+    image_crs: str | None = None,
 ) -> RunRecord:
     """Run inference and record the run, its probability raster and its candidates in the project.
 
     The probability raster goes to ``<project folder>/probability/<run id>.tif``. Candidates touching
     a confirmed RTS (the project's training positives) or a candidate already reviewed are set
     aside and counted. On any failure or
-    cancel nothing is recorded and no raster is left.
+    cancel nothing is recorded and no raster is left. ``image_crs``: the CRS to assume when the
+    image file has none (the one its QGIS layer was given).
     """
     from rasterio.crs import CRS
 
@@ -59,6 +61,7 @@ def infer_into_project(
         min_area_m2=min_area_m2,
         known=known,
         feedback=feedback,
+        image_crs=image_crs,
     )
     try:
         image_crs = CRS.from_user_input(result.crs)

@@ -220,6 +220,9 @@ class InferenceDock(RtsDock):
             rectangle = transform.transformBoundingBox(rectangle)
             extent = (rectangle.xMinimum(), rectangle.yMinimum(), rectangle.xMaximum(), rectangle.yMaximum())
         year = layer.customProperty(YEAR_PROPERTY)
+        from .layers import layer_crs_wkt
+
+        image_crs = layer_crs_wkt(layer)
         return InferenceRequest(
             project_gpkg=project,
             model_path=model,
@@ -230,6 +233,7 @@ class InferenceDock(RtsDock):
             min_area_m2=self.min_area_spin.value(),
             iteration=self.iteration_spin.value(),
             year=int(year) if year is not None else None,
+            image_crs=image_crs,
         )
 
     def run(self) -> None:

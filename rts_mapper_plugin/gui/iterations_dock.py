@@ -264,7 +264,7 @@ class IterationsDock(RtsDock):
         current = self.image_combo.currentData()
         self.image_combo.clear()
         for label, layer, year in raster_layers_for_inference(QgsProject.instance()):
-            self.image_combo.addItem(label, (layer.source().split("|")[0], year))
+            self.image_combo.addItem(label, (layer.source().split("|")[0], year, layer.id()))
         index = self.image_combo.findData(current)
         self.image_combo.setCurrentIndex(max(index, 0))
 
@@ -367,8 +367,12 @@ class IterationsDock(RtsDock):
             raise RtsMapperError(
                 "load a prepared year layer to train on and infer over (RTS Mapper › Load time-lapse layers)"
             )
-        image, year = data
+        image, year, layer_id = data
         from ..core.loop import IterationSettings, previous_model
+        from .layers import layer_crs_wkt
+
+        layer = QgsProject.instance().mapLayer(layer_id)
+        image_crs = layer_crs_wkt(layer) if layer is not None else None
 
         first_model = self.first_model.filePath().strip() or None
         if previous_model(project) is not None:
@@ -378,6 +382,7 @@ class IterationsDock(RtsDock):
         settings = IterationSettings(
             init_model=first_model,
             image=image,
+            image_crs=image_crs,
             year=year,
             encoder=self.encoder_combo.currentText(),
             epochs=self.epochs_spin.value(),

@@ -19,6 +19,19 @@ RUNS_GROUP = "RTS Mapper runs"
 RUN_PROPERTY = "rts_mapper/run_id"
 
 
+def layer_crs_wkt(layer) -> str:
+    """A layer's CRS as WKT for a task (which reads the file, and uses this CRS when the file has
+    none), or an error that says where to set it."""
+    from ..core.errors import RtsMapperError
+
+    if not layer.crs().isValid():
+        raise RtsMapperError(
+            f"{layer.name()}: the layer has no coordinate reference system: set it in Layer "
+            "Properties › Source (or Layer › Set CRS of Layer), then run again"
+        )
+    return layer.crs().toWkt()
+
+
 def project_layer_uri(project_gpkg: str | Path, table: str) -> str:
     return f"{project_gpkg}|layername={table}"
 

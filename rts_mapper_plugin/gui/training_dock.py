@@ -165,16 +165,28 @@ class TrainingDock(RtsDock):
         for index, (label, layer, _year) in enumerate(raster_layers_for_inference(QgsProject.instance())):
             item = QListWidgetItem(label, self.images_list)
             item.setData(Qt.UserRole, layer.source().split("|")[0])
+            item.setData(Qt.UserRole + 1, layer.id())
             item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
             wanted = (first and index == 0) or item.data(Qt.UserRole) in checked
             item.setCheckState(Qt.Checked if wanted else Qt.Unchecked)
 
     def checked_images(self) -> list[str]:
-        return [
-            self.images_list.item(i).data(Qt.UserRole)
-            for i in range(self.images_list.count())
-            if self.images_list.item(i).checkState() == Qt.Checked
-        ]
+        return [item.data(Qt.UserRole) for item in self._checked_items()]
+
+    def _checked_items(self) -> list[QListWidgetItem]:
+        items = (self.images_list.item(i) for i in range(self.images_list.count()))
+        return [item for item in items if item.checkState() == Qt.Checked]
+
+    def _image_crs(self) -> tuple[tuple[str, str], ...]:
+        """(image, its layer's CRS) of the ticked images, read now: a CRS just set counts."""
+        from .layers import layer_crs_wkt
+
+        pairs = []
+        for item in self._checked_items():
+            layer = QgsProject.instance().mapLayer(item.data(Qt.UserRole + 1))
+            if layer is not None:
+                pairs.append((item.data(Qt.UserRole), layer_crs_wkt(layer)))
+        return tuple(pairs)
 
     def _suggest_output(self, *_args) -> None:
         project = self.project_picker.path()
@@ -242,6 +254,7 @@ class TrainingDock(RtsDock):
             imagenet_weights=self.weights_widget.filePath() or None,
             init_model=self.init_widget.filePath() or None,
             chip_size=self.chip_spin.value(),
+            image_crs=self._image_crs(),
         )
 
     # -- running --

@@ -25,6 +25,7 @@ class InferenceRequest:
     iteration: int | None = None
     year: int | None = None
     batch_size: int | None = None
+    image_crs: str | None = None  # WKT: the image layer's CRS, used when the file has none
 
 
 def inference_task(request: InferenceRequest) -> CoreTask:
@@ -45,6 +46,7 @@ def inference_task(request: InferenceRequest) -> CoreTask:
             year=request.year,
             batch_size=request.batch_size,
             feedback=feedback,
+            image_crs=request.image_crs,
         )
 
     return CoreTask(f"RTS Mapper: inference on {request.image_path.rsplit('/', 1)[-1]}", job)
@@ -65,6 +67,8 @@ class TrainingRequest:
     device: str = "auto"
     chip_size: int = 480
     buffer_m: float = 300.0
+    # (image, WKT of its layer's CRS), used for an image file that has no CRS of its own
+    image_crs: tuple[tuple[str, str], ...] = ()
 
 
 def training_task(request: TrainingRequest) -> CoreTask:
@@ -83,6 +87,7 @@ def training_task(request: TrainingRequest) -> CoreTask:
             size=request.chip_size,
             buffer_m=request.buffer_m,
             feedback=feedback.scaled(0.0, 0.05),
+            image_crs=dict(request.image_crs),
         )
         task.events.put({"kind": "chips", **chips.summary()})
         config = TrainConfig(

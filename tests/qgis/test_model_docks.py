@@ -250,3 +250,48 @@ def test_a_file_that_is_no_model_is_called_that(inference_dock, qtbot, tmp_path,
     qtbot.waitUntil(lambda: inference_dock.outcome is not None, timeout=60_000)
     assert inference_dock.outcome == "failed"
     assert "bad.safetensors: is not an RTS Mapper model file" in inference_dock.status.text()
+
+
+def test_a_raster_without_crs_runs_once_its_layer_is_given_one(
+    inference_dock, qtbot, assets, project, qgis_iface, tmp_path
+):
+    """The advice works: set the CRS in the layer's properties dialog, run again, done (the file
+    itself is never rewritten)."""
+    import rasterio
+    from qgis.core import QgsCoordinateReferenceSystem
+    from qgis.gui import QgsProjectionSelectionWidget, QgsRasterLayerProperties
+    from qgis.PyQt.QtWidgets import QDialogButtonBox
+
+    model, image, _ = assets
+    with rasterio.open(image) as dataset:
+        bare = write_raster(
+            tmp_path / "no_crs.tif", dataset.read(), crs=None, origin=(dataset.bounds.left, dataset.bounds.top)
+        )
+    layer = QgsRasterLayer(str(bare), "no crs", "gdal")
+    QgsProject.instance().addMapLayer(layer)
+    assert not layer.crs().isValid()
+    inference_dock.show()
+    person.choose(inference_dock.image_combo, "no crs")
+    person.type_path(inference_dock.model_widget, str(model))
+    person.click(inference_dock.run_button)
+    assert inference_dock.outcome == "failed"
+    assert "no crs: the layer has no coordinate reference system: set it in Layer Properties › Source" in (
+        inference_dock.status.text()
+    )
+
+    properties = QgsRasterLayerProperties(layer, qgis_iface.mapCanvas())
+    properties.show()
+    from qgis.PyQt import sip
+    from qgis.PyQt.QtWidgets import QWidget
+
+    selector = sip.cast(properties.findChild(QWidget, "mCrsSelector"), QgsProjectionSelectionWidget)
+    selector.setCrs(QgsCoordinateReferenceSystem("EPSG:32646"))  # what picking it in the selector does
+    person.click(properties.findChild(QDialogButtonBox).button(QDialogButtonBox.Ok))
+    assert layer.crs().authid() == "EPSG:32646"
+
+    person.click(inference_dock.run_button)
+    qtbot.waitUntil(lambda: inference_dock.outcome is not None, timeout=120_000)
+    assert inference_dock.outcome == "succeeded", inference_dock.status.text()
+    assert inference_dock.last_run.candidates > 0
+    with rasterio.open(bare) as dataset:
+        assert dataset.crs is None, "the file was not rewritten"

@@ -149,3 +149,22 @@ def test_a_small_region_still_has_training_chips(tmp_path):
     summary = chips.summary()
     assert summary["train_chips"] > 0, summary
     assert summary["train_chips"] + summary["val_chips"] + summary["excluded_chips"] == summary["chips"]
+
+
+def test_an_image_without_crs_is_read_with_the_crs_its_layer_was_given(prepared, tmp_path):
+    region, image, _ = prepared
+    with rasterio.open(image) as dataset:
+        bare = write_raster(
+            tmp_path / "bare.tif", dataset.read(), crs=None, origin=(dataset.bounds.left, dataset.bounds.top)
+        )
+        crs = dataset.crs.to_wkt()
+    with pytest.raises(RtsMapperError, match="has no coordinate reference system"):
+        make_chips(bare, region.truth_uri("rts"), None, tmp_path / "refused", size=192, buffer_m=90)
+    chips = make_chips(
+        bare, region.truth_uri("rts"), None, tmp_path / "chips", size=192, buffer_m=90, image_crs={str(bare): crs}
+    )
+    assert len(chips.chips) == len(read_features(region.truth_uri("rts")))
+    with rasterio.open(chips.folder / chips.chips[0].image) as chip:
+        assert chip.crs == rasterio.crs.CRS.from_wkt(crs)
+    with rasterio.open(bare) as dataset:
+        assert dataset.crs is None, "the file itself is untouched"
