@@ -123,20 +123,28 @@ def choose(combo: QComboBox, text: str, exact: bool = False) -> None:
 
 
 def wheel(widget: QWidget, steps: int = -1) -> None:
-    """Turn the mouse wheel over ``widget`` (negative: towards the user, scrolling down), delivered
-    through QApplication so that an ignored event travels on to the parents, as a real one does."""
-    centre = QPointF(widget.rect().center())
-    event = QWheelEvent(
-        centre,
-        QPointF(widget.mapToGlobal(widget.rect().center())),
-        QPoint(0, 0),
-        QPoint(0, 120 * steps),
-        Qt.NoButton,
-        Qt.NoModifier,
-        Qt.NoScrollPhase,
-        False,
-    )
-    QApplication.sendEvent(widget, event)
+    """Turn the mouse wheel over ``widget`` (negative: towards the user, scrolling down).
+
+    Qt passes a real (spontaneous) wheel event that a widget ignores on to its parents; an event
+    sent from code is not passed on, so this walks up the parents the way Qt does."""
+    pos = QPointF(widget.rect().center())
+    target = widget
+    while target is not None:
+        event = QWheelEvent(
+            pos,
+            QPointF(target.mapToGlobal(pos.toPoint())),
+            QPoint(0, 0),
+            QPoint(0, 120 * steps),
+            Qt.NoButton,
+            Qt.NoModifier,
+            Qt.NoScrollPhase,
+            False,
+        )
+        QApplication.sendEvent(target, event)
+        if event.isAccepted() or target.isWindow():
+            break
+        pos += QPointF(target.pos())
+        target = target.parentWidget()
     settle()
 
 

@@ -6,8 +6,10 @@ import contextlib
 
 from qgis.core import Qgis
 from qgis.gui import QgsDockWidget
-from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtCore import QEvent, QObject, Qt
 from qgis.PyQt.QtWidgets import (
+    QAbstractSpinBox,
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -20,6 +22,17 @@ from qgis.PyQt.QtWidgets import (
 from ..core.environment import install_command
 from ..core.errors import RtsMapperError
 from ..toolbelt.log_handler import notify
+
+
+class WheelGuard(QObject):
+    """Scrolling a dock must scroll the dock: a combo or spin box under the mouse takes the
+    wheel only once it has the focus (clicked or tabbed into)."""
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt naming)
+        if event.type() == QEvent.Wheel and not watched.hasFocus():
+            event.ignore()  # travels on to the scroll area, as if the widget were not there
+            return True
+        return False
 
 
 class RtsDock(QgsDockWidget):
@@ -44,6 +57,16 @@ class RtsDock(QgsDockWidget):
         self.task = None
         self.outcome: str | None = None  # of the last task: succeeded, failed or cancelled
         self._connections: list = []
+        self._wheel_guard = WheelGuard(self)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        """Guard every combo and spin box the dock holds by now (some are built after __init__)."""
+        for widget in [*self.findChildren(QComboBox), *self.findChildren(QAbstractSpinBox)]:
+            if not widget.property("rts_wheel_guarded"):
+                widget.setFocusPolicy(Qt.StrongFocus)  # not WheelFocus: a wheel gives no focus
+                widget.installEventFilter(self._wheel_guard)
+                widget.setProperty("rts_wheel_guarded", True)
+        super().showEvent(event)
 
     def listen(self, signal, slot) -> None:
         """Connect to a signal from outside the dock (the project, the canvas); undone at shutdown."""

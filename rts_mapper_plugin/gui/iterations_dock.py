@@ -203,13 +203,20 @@ class IterationsDock(RtsDock):
         self.encoder_combo.setToolTip("For a first model; later iterations fine-tune the previous one")
         form.addRow("Encoder", self.encoder_combo)
         self.first_model = QgsFileWidget(box)
+        self.first_model.setObjectName("firstModel")
         self.first_model.setFilter("RTS Mapper model (*.safetensors)")
-        self.first_model.setFilePath(settings.model_path)
+        # not the last model used anywhere (maybe a cancelled one-epoch try): see _show_model
         self.first_model.setToolTip(
             "A model to fine-tune when the project has none yet (e.g. one trained elsewhere); "
             "later iterations always fine-tune the previous iteration's model"
         )
         form.addRow("First model", self.first_model)
+        self.model_note = QLabel("", box)
+        self.model_note.setObjectName("modelNote")
+        self.model_note.setWordWrap(True)
+        form.addRow("", self.model_note)
+        self.first_model.fileChanged.connect(lambda _path: self._show_model())
+        self.encoder_combo.currentTextChanged.connect(lambda _text: self._show_model())
         self.epochs_spin = QSpinBox(box)
         self.epochs_spin.setRange(1, 500)
         self.epochs_spin.setValue(6)
@@ -288,6 +295,7 @@ class IterationsDock(RtsDock):
         self.open = []
         if project is None:
             self.state.setText(self.project_error or "Choose a mapping project.")
+            self._show_model(project)
             return
         records = iterations(project)
         self.table.setRowCount(len(records))
@@ -325,6 +333,46 @@ class IterationsDock(RtsDock):
                 "(or run a first inference from the Inference dock)."
             )
         self._update_negatives_label()
+        self._show_model(project)
+
+    def _show_model(self, project: MappingProject | None = None) -> None:
+        """Which model the next iteration fine-tunes, what it is, and whether its encoder is the
+        one chosen: the last iteration's model once there is one, else the First model given."""
+        from ..core.loop import previous_model
+        from ..core.model import read_card
+
+        project = project if project is not None else self.project()
+        previous = previous_model(project) if project is not None else None
+        self.first_model.setEnabled(previous is None)
+        self.encoder_combo.setEnabled(previous is None)
+        if previous is not None:
+            self.first_model.blockSignals(True)
+            self.first_model.setFilePath(str(previous))
+            self.first_model.blockSignals(False)
+        path = self.first_model.filePath().strip()
+        if not path:
+            self.model_note.setText(f"A new {self.encoder_combo.currentText()} model is trained.")
+            return
+        try:
+            card = read_card(path)
+        except RtsMapperError as exc:
+            self.model_note.setText(f"<span style='color:#b00020'>{html.escape(str(exc))}</span>")
+            return
+        trained = card.training or {}
+        summary = f"{card.encoder}, {trained.get('epochs_run', '?')} epoch(s)"
+        if trained.get("best_val_iou") is not None:
+            summary += f", validation IoU {trained['best_val_iou']:.2f}"
+        if previous is not None:
+            self.encoder_combo.setCurrentText(card.encoder)
+            self.model_note.setText(f"Fine-tunes the last iteration's model: {Path(path).name} ({summary}).")
+        elif card.encoder != self.encoder_combo.currentText():
+            self.model_note.setText(
+                f"<span style='color:#8a5300'><b>{Path(path).name} is a {card.encoder} model</b>, not "
+                f"{self.encoder_combo.currentText()}: it is fine-tuned as {card.encoder} ({summary}). "
+                "Clear First model to train a new one.</span>"
+            )
+        else:
+            self.model_note.setText(f"Fine-tunes {Path(path).name} ({summary}).")
 
     def _open_text(self) -> str:
         return ", ".join(str(i) for i in self.open)

@@ -185,3 +185,65 @@ def test_a_geopackage_that_is_no_mapping_project_is_said_so(dock, tmp_path):
     dock.project_picker.set_path(str(other))
     assert "roads.gpkg" in dock.state.text() and dock.table.rowCount() == 0
     assert dock.state.text() != "Choose a mapping project."
+
+
+def test_scrolling_the_dock_scrolls_it_and_leaves_the_combos_alone(qgis_iface, qtbot, qgis_new_project):
+    """The wheel over an unfocused combo (Roads, Image, Encoder) scrolls the dock instead."""
+    from qgis.core import QgsVectorLayer
+    from qgis.PyQt.QtWidgets import QScrollArea
+
+    from tests import person
+
+    for name in ("highway", "railway"):
+        QgsProject.instance().addMapLayer(QgsVectorLayer("LineString?crs=EPSG:32646", name, "memory"))
+    dock = IterationsDock(qgis_iface, TaskRunner())
+    qtbot.addWidget(dock)
+    dock.resize(420, 260)
+    dock.show()
+    person.settle(100)
+    scroll = dock.findChild(QScrollArea).verticalScrollBar()
+    assert scroll.maximum() > 0, "the dock is taller than its window"
+    person.choose(dock.road_combo, "highway")  # a person picks a road layer...
+    dock.setFocus()  # ...and moves on
+    for combo in (dock.road_combo, dock.encoder_combo):
+        before_text, before_scroll = combo.currentText(), scroll.value()
+        person.wheel(combo, -1)
+        assert combo.currentText() == before_text, "the wheel did not change the combo under the mouse"
+        assert scroll.value() > before_scroll or scroll.value() == scroll.maximum(), "it scrolled the dock"
+        scroll.setValue(0)
+    person.click(dock.encoder_combo)  # opens the list: focus is now on the combo
+    dock.encoder_combo.hidePopup()
+    before = dock.encoder_combo.currentIndex()
+    person.wheel(dock.encoder_combo, -1)
+    assert dock.encoder_combo.currentIndex() != before, "a focused combo still takes the wheel"
+    dock.shutdown()
+
+
+def test_first_model_is_not_the_last_model_used_and_warns_on_another_encoder(
+    qgis_iface, qtbot, project, assets, tmp_path
+):
+    """A cancelled one-epoch try saved as the last model used must not become the loop's first
+    model; a first model of another encoder is named as such; once an iteration has a model, it
+    is the one fine-tuned, shown read-only."""
+    from tests import person
+
+    model, image, _, _ = assets
+    PlgSettings.load().update(model_path=str(model), encoder="resnet34")  # the last model used: resnet18
+    dock = IterationsDock(qgis_iface, TaskRunner())
+    qtbot.addWidget(dock)
+    dock.show()
+    assert dock.first_model.filePath() == "", "nothing is pre-filled from elsewhere"
+    assert "A new resnet34 model is trained" in dock.model_note.text()
+    person.type_path(dock.first_model, str(model))
+    assert "is a resnet18 model" in dock.model_note.text() and "not resnet34" in dock.model_note.text()
+    person.choose(dock.encoder_combo, "resnet18", exact=True)
+    assert "Fine-tunes model.safetensors (resnet18" in dock.model_note.text()
+
+    infer_into_project(project.path, model, image, device="cpu", iteration=1, year=2019, min_area_m2=300)
+    from qgis.PyQt.QtWidgets import QPushButton
+
+    person.click(next(b for b in dock.findChildren(QPushButton) if b.text() == "Refresh"))
+    assert not dock.first_model.isEnabled() and not dock.encoder_combo.isEnabled()
+    assert dock.first_model.filePath() == str(model)
+    assert "Fine-tunes the last iteration's model" in dock.model_note.text()
+    dock.shutdown()
