@@ -12,6 +12,7 @@ Identifiers (table and column names) never come from users: they are constants o
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 import struct
@@ -201,6 +202,15 @@ def transaction(conn: sqlite3.Connection):
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def use_wal(conn: sqlite3.Connection) -> None:
+    """Write-ahead logging, the journal mode QGIS gives a GeoPackage it edits. Made so from the
+    start, QGIS never has to switch it while several of its layers hold the file open: that switch
+    failing left layers opened after it without a CRS ("unable to open database file"). A file
+    that another program holds open keeps its mode until the next open."""
+    with contextlib.suppress(sqlite3.OperationalError):
+        conn.execute("PRAGMA journal_mode = WAL")
 
 
 def initialise(conn: sqlite3.Connection) -> None:

@@ -253,6 +253,8 @@ class MappingProject:
             return project
         path.parent.mkdir(parents=True, exist_ok=True)
         project = cls(path)
+        with project.connection() as conn:
+            gpkg.use_wal(conn)  # outside the transaction: SQLite refuses it inside one
         with project.connection() as conn, gpkg.transaction(conn):
             gpkg.initialise(conn)
             srs_id = gpkg.ensure_srs(conn, crs.to_string(), crs.to_epsg(), crs.to_wkt(version="WKT1_GDAL"))
@@ -274,6 +276,7 @@ class MappingProject:
             with project.connection() as conn:
                 if not gpkg.is_geopackage(conn) or not gpkg.table_exists(conn, "rts_mapper_meta"):
                     raise RtsMapperError("not an RTS Mapper project GeoPackage", path)
+                gpkg.use_wal(conn)
                 missing = [t for t in SCHEMA if not gpkg.table_exists(conn, t)]
                 if missing:
                     with gpkg.transaction(conn):

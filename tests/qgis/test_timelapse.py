@@ -137,3 +137,36 @@ def test_project_geopackage_is_editable_in_qgis(registered):
             conn.execute("SELECT maxx FROM rtree_candidates_geom WHERE id = ?", (fid,)).fetchone()[0]
             == 490_060
         )
+
+
+def test_every_layer_of_a_new_project_opens_with_its_crs(tmp_path, qgis_new_project):
+    """Candidate layers of two runs, then the training sets: each keeps the project's CRS (a
+    GeoPackage in rollback-journal mode left the later ones without one in QGIS 3.22)."""
+    import sqlite3
+
+    from shapely.geometry import box
+
+    from rts_mapper_plugin.core.loop import add_positives
+    from rts_mapper_plugin.core.project import RunRecord
+    from rts_mapper_plugin.core.vectors import FeatureSet
+    from rts_mapper_plugin.gui.layers import candidates_layer, project_layer_uri
+
+    class Candidate:
+        def __init__(self, geometry):
+            self.geometry = geometry
+
+        def attributes(self):
+            return {"area_m2": self.geometry.area, "status": "pending", "mean_prob": 0.7}
+
+    mapping = MappingProject.create(tmp_path / "p.gpkg", "EPSG:32646")
+    with sqlite3.connect(mapping.path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    square = box(490_000, 3_860_000, 490_100, 3_860_100)
+    for iteration in (1, 2):
+        mapping.add_run(RunRecord(run_id=f"run{iteration}", iteration=iteration), [Candidate(square)])
+    add_positives(mapping, FeatureSet([square], [{}], mapping.crs), 0, "known")
+    keep = [candidates_layer(mapping.path, f"run{i}", f"run {i}") for i in (1, 2)]
+    for table in ("training_positives", "training_negatives", "reviews"):
+        keep.append(QgsVectorLayer(project_layer_uri(mapping.path, table), table, "ogr"))
+    for layer in keep:
+        assert layer.isValid() and layer.crs().authid() == "EPSG:32646", layer.name()

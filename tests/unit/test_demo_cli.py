@@ -51,3 +51,11 @@ def test_demo_runs_end_to_end_and_says_it_is_a_simulation(tmp_path):
         project = next(qgz.read(n).decode() for n in qgz.namelist() if n.endswith(".qgs"))
     for name in ("RTS inventory", "Time-lapse", "Candidates", "Roads and railway"):
         assert name in project
+    # every layer of the demo project opens with a CRS (no "Layer has no coordinate reference
+    # system set!" for the training sets)
+    import re
+
+    for layer in re.findall(r"<maplayer[^>]*>.*?</maplayer>", project, re.S):
+        name = re.search(r"<layername>(.*?)</layername>", layer).group(1)
+        assert re.search(r"<authid>EPSG:\d+</authid>", layer), f"{name} has no CRS in the .qgz"
+    assert "Training RTSs (positives)" in project
