@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from qgis.core import QgsApplication
+from qgis.core import QgsApplication, QgsProject
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QAction, QMenu
 
@@ -113,7 +113,21 @@ class RtsMapperPlugin:
             action.triggered.connect(slot)
             self.menu.addAction(action)
             self.actions[key] = action
+        # the GeoPackage is the source of truth: a .qgz that shows a mapping project selects it
+        project = QgsProject.instance()
+        project.readProject.connect(self._qgis_project_read)
+        project.cleared.connect(self._qgis_project_cleared)
         LOGGER.info("%s loaded", __title__)
+
+    def _qgis_project_read(self, *_args) -> None:
+        from .gui.project_picker import follow_qgis_project
+
+        follow_qgis_project(QgsProject.instance())
+
+    def _qgis_project_cleared(self) -> None:
+        from .gui.project_picker import current_project
+
+        current_project().announce()
 
     def dock(self, key: str):
         """The dock for ``key``, created (hidden) on first use."""
@@ -150,7 +164,7 @@ class RtsMapperPlugin:
         dialog.raise_()
 
     def load_time_lapse(self) -> None:
-        from qgis.core import Qgis, QgsProject
+        from qgis.core import Qgis
 
         from .core.errors import RtsMapperError
         from .core.project import MappingProject
@@ -210,6 +224,9 @@ class RtsMapperPlugin:
 
     def unload(self) -> None:
         """Undo everything initGui and initProcessing did."""
+        if self.menu is not None:
+            QgsProject.instance().readProject.disconnect(self._qgis_project_read)
+            QgsProject.instance().cleared.disconnect(self._qgis_project_cleared)
         if self.runner is not None:
             self.runner.cancel_all()
             self.runner = None

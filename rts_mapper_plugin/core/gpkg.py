@@ -12,7 +12,6 @@ Identifiers (table and column names) never come from users: they are constants o
 
 from __future__ import annotations
 
-import contextlib
 import re
 import sqlite3
 import struct
@@ -205,12 +204,14 @@ def transaction(conn: sqlite3.Connection):
 
 
 def use_wal(conn: sqlite3.Connection) -> None:
-    """Write-ahead logging, the journal mode QGIS gives a GeoPackage it edits. Made so from the
-    start, QGIS never has to switch it while several of its layers hold the file open: that switch
-    failing left layers opened after it without a CRS ("unable to open database file"). A file
-    that another program holds open keeps its mode until the next open."""
-    with contextlib.suppress(sqlite3.OperationalError):
-        conn.execute("PRAGMA journal_mode = WAL")
+    """Write-ahead logging for a new GeoPackage, the mode QGIS itself uses while it edits one.
+
+    Only at creation, when nobody else has the file open: QGIS 3.22 switches the mode of files it
+    opens (WAL while open, back to DELETE when it closes them), and a switch made while several of
+    its layers hold the file leaves the later ones unreadable ("unable to open database file",
+    a layer without CRS). Never switch a file QGIS may hold: that broke its read-only connection.
+    """
+    conn.execute("PRAGMA journal_mode = WAL")
 
 
 def initialise(conn: sqlite3.Connection) -> None:

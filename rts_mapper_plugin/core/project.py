@@ -122,6 +122,17 @@ SCHEMA: dict[str, tuple[str | None, list[tuple[str, str]], str]] = {
         ],
         "Append-only history of every decision, for audit",
     ),
+    "review_sessions": (
+        None,
+        [
+            ("reviewer", "TEXT NOT NULL UNIQUE"),
+            ("run_id", "TEXT"),
+            ("show", "TEXT"),
+            ("order_by", "TEXT"),
+            ("updated_at", "TEXT NOT NULL"),
+        ],
+        "Where each reviewer was: candidate set, filter and order, restored by the Review dock",
+    ),
     "training_positives": (
         "MULTIPOLYGON",
         [
@@ -254,15 +265,15 @@ class MappingProject:
         path.parent.mkdir(parents=True, exist_ok=True)
         project = cls(path)
         with project.connection() as conn:
-            gpkg.use_wal(conn)  # outside the transaction: SQLite refuses it inside one
-        with project.connection() as conn, gpkg.transaction(conn):
-            gpkg.initialise(conn)
-            srs_id = gpkg.ensure_srs(conn, crs.to_string(), crs.to_epsg(), crs.to_wkt(version="WKT1_GDAL"))
-            project._create_tables(conn, srs_id)
-            conn.executemany(
-                "INSERT INTO rts_mapper_meta (key, value) VALUES (?, ?)",
-                [("schema_version", str(SCHEMA_VERSION)), ("crs", crs.to_wkt()), ("srs_id", str(srs_id))],
-            )
+            gpkg.use_wal(conn)  # before the transaction: SQLite refuses it inside one
+            with gpkg.transaction(conn):
+                gpkg.initialise(conn)
+                srs_id = gpkg.ensure_srs(conn, crs.to_string(), crs.to_epsg(), crs.to_wkt(version="WKT1_GDAL"))
+                project._create_tables(conn, srs_id)
+                conn.executemany(
+                    "INSERT INTO rts_mapper_meta (key, value) VALUES (?, ?)",
+                    [("schema_version", str(SCHEMA_VERSION)), ("crs", crs.to_wkt()), ("srs_id", str(srs_id))],
+                )
         return project
 
     @classmethod
@@ -276,7 +287,6 @@ class MappingProject:
             with project.connection() as conn:
                 if not gpkg.is_geopackage(conn) or not gpkg.table_exists(conn, "rts_mapper_meta"):
                     raise RtsMapperError("not an RTS Mapper project GeoPackage", path)
-                gpkg.use_wal(conn)
                 missing = [t for t in SCHEMA if not gpkg.table_exists(conn, t)]
                 if missing:
                     with gpkg.transaction(conn):

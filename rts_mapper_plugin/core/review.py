@@ -179,6 +179,36 @@ def update_note(
     return True
 
 
+@dataclass(frozen=True)
+class ReviewSession:
+    """Where a reviewer was: kept in the project, so a crash or an unsaved .qgz loses nothing."""
+
+    run_id: str | None  # None: every candidate set
+    show: str = "all"
+    order_by: str = "id"
+
+
+def save_review_session(project: MappingProject, reviewer: str, session: ReviewSession) -> None:
+    with project.connection() as conn, gpkg.transaction(conn):
+        conn.execute(
+            "INSERT INTO review_sessions (reviewer, run_id, show, order_by, updated_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (reviewer) DO UPDATE SET run_id = excluded.run_id, show = excluded.show, "
+            "order_by = excluded.order_by, updated_at = excluded.updated_at",
+            (reviewer.strip(), session.run_id, session.show, session.order_by, gpkg.utc_now()),
+        )
+
+
+def review_session(project: MappingProject, reviewer: str) -> ReviewSession | None:
+    """The reviewer's last candidate set, filter and order in this project (None: never reviewed)."""
+    with project.connection() as conn:
+        row = conn.execute(
+            "SELECT run_id, show, order_by FROM review_sessions WHERE reviewer = ?", (reviewer.strip(),)
+        ).fetchone()
+    if row is None:
+        return None
+    return ReviewSession(row["run_id"], row["show"] or "all", row["order_by"] or "id")
+
+
 def decisions_of(project: MappingProject, candidate_ids: list[int] | None = None) -> list[dict]:
     """Every stored decision (rows of ``reviews`` without geometry), optionally for some candidates."""
     with project.connection() as conn:

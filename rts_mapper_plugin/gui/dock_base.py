@@ -77,6 +77,10 @@ class RtsDock(QgsDockWidget):
         """Called by the plugin at unload: cancel running work, drop outside connections."""
         if self.task is not None:
             self.task.cancel()
+        from .project_picker import ProjectPicker
+
+        for picker in self.findChildren(ProjectPicker):
+            picker.disconnect_current()
         for signal, slot in self._connections:
             with contextlib.suppress(TypeError):  # already gone with its sender
                 signal.disconnect(slot)
@@ -153,6 +157,10 @@ class RtsDock(QgsDockWidget):
             self.progress.setValue(0)
         self.status.setText(message)
         notify(self.iface, message, level)
+        from .project_picker import ProjectPicker
+
+        for picker in self.findChildren(ProjectPicker):  # a run or an iteration more
+            picker.refresh_summary()
 
     def add_banner(self, text: str, kind: str = "info") -> QLabel:
         """A wrapped, selectable note at the top of the dock (``kind``: info or warning)."""

@@ -58,11 +58,25 @@ def keep_measures_in_step(layer: QgsVectorLayer) -> None:
     layer.setEditFormConfig(form)
 
 
+def project_layer(project_gpkg: str | Path, table: str, name: str) -> QgsVectorLayer:
+    """A table of the mapping project as a layer, always in the project's CRS: QGIS 3.22 can
+    read a GeoPackage's CRS as empty while it switches the file's journal mode under other open
+    layers, and a .qgz saved then says "no coordinate reference system"."""
+    from qgis.core import QgsCoordinateReferenceSystem
+
+    from ..core.project import MappingProject
+
+    layer = QgsVectorLayer(project_layer_uri(project_gpkg, table), name, "ogr")
+    if not layer.isValid():
+        raise ValueError(f"{project_gpkg}: QGIS cannot open the {table} table")
+    if not layer.crs().isValid():
+        layer.setCrs(QgsCoordinateReferenceSystem.fromWkt(MappingProject.open(project_gpkg).crs.to_wkt()))
+    return layer
+
+
 def candidates_layer(project_gpkg: str | Path, run_id: str | None, name: str) -> QgsVectorLayer:
     """The project's candidates (of one run), editable, styled by status, no labels."""
-    layer = QgsVectorLayer(project_layer_uri(project_gpkg, "candidates"), name, "ogr")
-    if not layer.isValid():
-        raise ValueError(f"{project_gpkg}: QGIS cannot open the candidates table")
+    layer = project_layer(project_gpkg, "candidates", name)
     layer.loadNamedStyle(str(style_path("candidates")))  # first: a style replaces custom properties
     keep_measures_in_step(layer)
     if run_id is not None:
@@ -101,6 +115,37 @@ def add_run_layers(
         qgs_project.addMapLayer(probability, False)
         group.insertLayer(1, probability)
     return candidates, probability
+
+
+TRAINING_STYLES = {"training_positives": "training_positives", "training_negatives": "training_negatives"}
+
+
+def training_layer(project_gpkg: str | Path, table: str, name: str) -> QgsVectorLayer:
+    """A training set of the project (positives or negatives), styled."""
+    layer = project_layer(project_gpkg, table, name)
+    layer.loadNamedStyle(str(style_path(TRAINING_STYLES[table])))
+    return layer
+
+
+def training_layer_loaded(project_gpkg: str | Path, table: str, qgs_project: QgsProject | None = None) -> bool:
+    qgs_project = qgs_project or QgsProject.instance()
+    wanted = Path(project_gpkg).resolve()
+    return any(
+        isinstance(layer, QgsVectorLayer)
+        and f"layername={table}" in layer.source()
+        and Path(layer.source().split("|", 1)[0]).resolve() == wanted
+        for layer in qgs_project.mapLayers().values()
+    )
+
+
+def add_training_layer(
+    project_gpkg: str | Path, table: str, name: str, qgs_project: QgsProject | None = None
+) -> QgsVectorLayer:
+    qgs_project = qgs_project or QgsProject.instance()
+    layer = training_layer(project_gpkg, table, name)
+    qgs_project.addMapLayer(layer, False)
+    runs_group(qgs_project).addLayer(layer)
+    return layer
 
 
 def layer_features(layer: QgsVectorLayer):

@@ -26,7 +26,7 @@ def write_qgis_project(
 
     from ..core.project import MappingProject
     from ..toolbelt.resources import style_path
-    from .layers import add_run_layers, project_layer_uri
+    from .layers import add_run_layers, training_layer
     from .timelapse import load_time_lapse
 
     app = None
@@ -38,37 +38,36 @@ def write_qgis_project(
     mapping = MappingProject.open(mapping_gpkg)
     project = QgsProject()
     project.setCrs(project.crs().fromWkt(mapping.crs.to_wkt()))
+    # the docks select this mapping project when the file is opened (the layers say it too)
+    project.writeEntry("rts_mapper", "project_gpkg", str(Path(mapping_gpkg).resolve()))
     load_time_lapse(mapping, project)
     for run in mapping.runs():
         add_run_layers(mapping, run, project)
     root = project.layerTreeRoot()
     results = root.insertGroup(0, "Results")
+    layers = []
     for name, uri, style in (
         (
             "RTS inventory",
             str(Path(out).parent / "inventory" / "rts_inventory.gpkg") + "|layername=rts_inventory",
             "inventory",
         ),
-        (
-            "Training RTSs (positives)",
-            project_layer_uri(mapping.path, "training_positives"),
-            "training_positives",
-        ),
-        (
-            "Training non-RTSs (negatives)",
-            project_layer_uri(mapping.path, "training_negatives"),
-            "training_negatives",
-        ),
         *[(n, u, None) for n, u in (extra_vectors or {}).items()],
     ):
         layer = QgsVectorLayer(uri, name, "ogr")
-        if not layer.isValid():
-            continue
-        if style:
-            layer.loadNamedStyle(str(style_path(style)))
+        if layer.isValid():
+            if style:
+                layer.loadNamedStyle(str(style_path(style)))
+            layers.append(layer)
+    for table, name in (
+        ("training_positives", "Training RTSs (positives)"),
+        ("training_negatives", "Training non-RTSs (negatives)"),
+    ):
+        layers.append(training_layer(mapping.path, table, name))
+    for layer in layers:
         project.addMapLayer(layer, False)
         node = results.addLayer(layer)
-        node.setItemVisibilityChecked(name not in hidden and not name.startswith("Training"))
+        node.setItemVisibilityChecked(layer.name() not in hidden and not layer.name().startswith("Training"))
     for name, path in (extra_rasters or {}).items():
         raster = QgsRasterLayer(str(path), name, "gdal")
         if raster.isValid():

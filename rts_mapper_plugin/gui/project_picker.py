@@ -1,29 +1,132 @@
-"""The mapping project (GeoPackage) that the docks and dialogs work on: pick one or make one."""
+"""The mapping project (GeoPackage) the docks work on: one for the whole plugin, picked in any
+dock, followed by all of them, found again when a .qgz is opened, and listed from the GeoPackage
+itself (years, candidate sets, models, iterations) with a menu to (re)load its layers."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from qgis.core import QgsProject
+from qgis.core import QgsProject, QgsVectorLayer
 from qgis.gui import QgsFileWidget, QgsProjectionSelectionDialog
-from qgis.PyQt.QtCore import pyqtSignal
-from qgis.PyQt.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QToolButton, QWidget
+from qgis.PyQt.QtCore import QObject, pyqtSignal
+from qgis.PyQt.QtWidgets import (
+    QFileDialog,
+    QGridLayout,
+    QLabel,
+    QMenu,
+    QToolButton,
+    QWidget,
+)
 
+from ..core.errors import RtsMapperError
 from ..toolbelt.preferences import PlgSettings
 
 GPKG_FILTER = "GeoPackage (*.gpkg)"
 
 
+class CurrentProject(QObject):
+    """The mapping project of the session (the ``project_gpkg`` setting, said there once): every
+    picker shows it and follows its changes."""
+
+    changed = pyqtSignal(str)
+
+    @property
+    def path(self) -> str:
+        return PlgSettings.load().project_gpkg
+
+    def set(self, path: str) -> None:
+        path = path.strip()
+        if path != self.path:
+            PlgSettings.load().update(project_gpkg=path)
+        self.changed.emit(path)
+
+    def announce(self) -> None:
+        """Tell every picker the setting again (another QGIS project was opened or cleared)."""
+        self.changed.emit(self.path)
+
+
+_CURRENT: CurrentProject | None = None
+
+
+def current_project() -> CurrentProject:
+    global _CURRENT
+    if _CURRENT is None:
+        _CURRENT = CurrentProject()
+    return _CURRENT
+
+
+def is_mapping_project(path: str | Path) -> bool:
+    from ..core.project import MappingProject
+
+    try:
+        MappingProject.open(path)
+    except RtsMapperError:
+        return False
+    return True
+
+
+def mapping_project_of(qgs_project: QgsProject) -> str:
+    """The mapping project a QGIS project shows: the GeoPackage behind its candidate or training
+    layers (resolved by QGIS, so a moved project folder still works), else the one it recorded."""
+    seen = set()
+    for layer in qgs_project.mapLayers().values():
+        if not isinstance(layer, QgsVectorLayer) or layer.providerType() != "ogr":
+            continue
+        path = layer.source().split("|", 1)[0]
+        if path in seen or not path.lower().endswith(".gpkg") or not Path(path).is_file():
+            continue
+        seen.add(path)
+        if is_mapping_project(path):
+            return path
+    stored, ok = qgs_project.readEntry("rts_mapper", "project_gpkg", "")
+    return stored if ok and stored and Path(stored).is_file() and is_mapping_project(stored) else ""
+
+
+def follow_qgis_project(qgs_project: QgsProject | None = None) -> str:
+    """After a .qgz is read: select its mapping project in every dock, and make its candidate
+    layers keep their measures in step with edits (a .qgz saved before did not say so)."""
+    from .layers import RUN_PROPERTY, keep_measures_in_step
+
+    qgs_project = qgs_project or QgsProject.instance()
+    path = mapping_project_of(qgs_project)
+    for layer in qgs_project.mapLayers().values():
+        if isinstance(layer, QgsVectorLayer) and (
+            layer.customProperty(RUN_PROPERTY) or "layername=candidates" in layer.source()
+        ):
+            keep_measures_in_step(layer)
+    if path:
+        current_project().set(path)
+    return path
+
+
+def layer_of_run(run_id: str | None, project_path: str | Path, qgs_project: QgsProject | None = None):
+    """The candidate layer on the map that shows ``run_id`` of this project (None: not loaded)."""
+    from .layers import RUN_PROPERTY
+
+    qgs_project = qgs_project or QgsProject.instance()
+    wanted = Path(project_path).resolve()
+    for layer in qgs_project.mapLayers().values():
+        if not isinstance(layer, QgsVectorLayer) or "layername=candidates" not in layer.source():
+            continue
+        if Path(layer.source().split("|", 1)[0]).resolve() != wanted:
+            continue
+        if (layer.customProperty(RUN_PROPERTY) or None) == run_id:
+            return layer
+    return None
+
+
 class ProjectPicker(QWidget):
-    """``Mapping project: [file] [New…]``; remembers the choice per QGIS project."""
+    """``Mapping project: [file] [New…]`` and, under it, what the project holds with a menu to
+    (re)load it. Shows the session's mapping project (see :class:`CurrentProject`)."""
 
     projectChanged = pyqtSignal(str)  # noqa: N815 (Qt naming)
+    loaded = pyqtSignal()  # layers of the project were added by the Load menu
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        layout = QHBoxLayout(self)
+        layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(QLabel("Mapping project", self))
+        layout.addWidget(QLabel("Mapping project", self), 0, 0)
         self.file_widget = QgsFileWidget(self)
         self.file_widget.setObjectName("mappingProjectFile")
         self.file_widget.setStorageMode(QgsFileWidget.GetFile)
@@ -31,14 +134,32 @@ class ProjectPicker(QWidget):
         self.file_widget.setToolTip(
             "The GeoPackage that holds candidates, reviews, training polygons and the inventory"
         )
-        layout.addWidget(self.file_widget, 1)
+        layout.addWidget(self.file_widget, 0, 1)
         self.new_button = QToolButton(self)
         self.new_button.setText("New…")
         self.new_button.setToolTip("Create a new mapping project GeoPackage")
         self.new_button.clicked.connect(self.create_project)
-        layout.addWidget(self.new_button)
-        self.file_widget.setFilePath(PlgSettings.load().project_gpkg)
-        self.file_widget.fileChanged.connect(self._changed)
+        layout.addWidget(self.new_button, 0, 2)
+        self.summary = QLabel("", self)
+        self.summary.setObjectName("projectSummary")
+        self.summary.setWordWrap(True)
+        self.summary.setStyleSheet("color: palette(dark);")
+        layout.addWidget(self.summary, 1, 1)
+        self.load_button = QToolButton(self)
+        self.load_button.setObjectName("projectLoadButton")
+        self.load_button.setText("Load ▾")
+        self.load_button.setToolTip("Put what the project holds on the map again")
+        self.load_button.setPopupMode(QToolButton.InstantPopup)
+        self.load_menu = QMenu(self.load_button)
+        self.load_menu.aboutToShow.connect(self.fill_load_menu)
+        self.load_button.setMenu(self.load_menu)
+        layout.addWidget(self.load_button, 1, 2)
+        layout.setColumnStretch(1, 1)
+        current = current_project()
+        self.file_widget.setFilePath(current.path)
+        self.file_widget.fileChanged.connect(current.set)
+        current.changed.connect(self._follow)
+        self.refresh_summary()
 
     def path(self) -> str:
         return self.file_widget.filePath().strip()
@@ -46,9 +167,121 @@ class ProjectPicker(QWidget):
     def set_path(self, path: str) -> None:
         self.file_widget.setFilePath(path)
 
-    def _changed(self, path: str) -> None:
-        PlgSettings.load().update(project_gpkg=path)
+    def _follow(self, path: str) -> None:
+        if self.path() != path:
+            self.file_widget.blockSignals(True)
+            self.file_widget.setFilePath(path)
+            self.file_widget.blockSignals(False)
+        self.refresh_summary()
         self.projectChanged.emit(path)
+
+    def disconnect_current(self) -> None:
+        """Called when the dock goes: the session's project outlives it."""
+        current = current_project()
+        for signal, slot in ((current.changed, self._follow), (self.file_widget.fileChanged, current.set)):
+            try:
+                signal.disconnect(slot)
+            except TypeError:
+                pass
+
+    def mapping_project(self):
+        from ..core.project import MappingProject
+
+        path = self.path()
+        if not path or not Path(path).is_file():
+            return None
+        try:
+            return MappingProject.open(path)
+        except RtsMapperError:
+            return None
+
+    def refresh_summary(self) -> None:
+        from ..core.contents import contents
+
+        path = self.path()
+        project = self.mapping_project()
+        self.load_button.setEnabled(project is not None)
+        if project is None:
+            self.summary.setText("" if not path else "not an RTS Mapper project GeoPackage")
+            return
+        self.summary.setText(contents(project).summary())
+
+    # -- the Load menu: what the GeoPackage holds, whether or not a .qgz shows it --
+    def fill_load_menu(self) -> None:
+        from ..core.contents import candidate_sets
+        from .layers import add_run_layers, add_training_layer, training_layer_loaded
+        from .timelapse import year_layers
+
+        menu = self.load_menu
+        menu.clear()
+        project = self.mapping_project()
+        if project is None:
+            menu.addAction("Choose a mapping project first").setEnabled(False)
+            return
+        years = project.years()
+        loaded_years = year_layers()
+        missing_years = [y for y in years if y.year not in loaded_years]
+        action = menu.addAction(
+            f"Time-lapse: {len(years)} years" + ("" if missing_years or not years else " (on the map)")
+        )
+        action.setEnabled(bool(years))
+        action.triggered.connect(self.load_time_lapse)
+        menu.addSeparator()
+        for candidate_set in candidate_sets(project):
+            on_map = layer_of_run(candidate_set.run.run_id, project.path) is not None
+            action = menu.addAction(candidate_set.label + (" (on the map)" if on_map else ""))
+            action.triggered.connect(
+                lambda _=False, run=candidate_set.run: (add_run_layers(project, run), self.loaded.emit())
+            )
+        menu.addSeparator()
+        for table, label in (
+            ("training_positives", "Training RTSs (positives)"),
+            ("training_negatives", "Training non-RTSs (negatives)"),
+        ):
+            on_map = training_layer_loaded(project.path, table)
+            action = menu.addAction(label + (" (on the map)" if on_map else ""))
+            action.triggered.connect(
+                lambda _=False, t=table, n=label: (add_training_layer(project.path, t, n), self.loaded.emit())
+            )
+        menu.addSeparator()
+        menu.addAction("Everything not on the map", self.load_everything)
+
+    def load_time_lapse(self) -> None:
+        from .timelapse import load_time_lapse
+
+        project = self.mapping_project()
+        if project is not None:
+            navigation = None
+            from qgis.utils import iface
+
+            if iface is not None:
+                navigation = iface.mapCanvas().temporalController()
+            load_time_lapse(project, QgsProject.instance(), navigation)
+            self.loaded.emit()
+
+    def load_everything(self) -> int:
+        """Every year, candidate set and training set of the project that is not on the map."""
+        from ..core.contents import candidate_sets
+        from .layers import add_run_layers, add_training_layer, training_layer_loaded
+
+        project = self.mapping_project()
+        if project is None:
+            return 0
+        added = 0
+        self.load_time_lapse()
+        for candidate_set in candidate_sets(project):
+            if layer_of_run(candidate_set.run.run_id, project.path) is None:
+                add_run_layers(project, candidate_set.run)
+                added += 1
+        for table, label in (
+            ("training_positives", "Training RTSs (positives)"),
+            ("training_negatives", "Training non-RTSs (negatives)"),
+        ):
+            if not training_layer_loaded(project.path, table):
+                add_training_layer(project.path, table, label)
+                added += 1
+        self.loaded.emit()
+        return added
 
     def create_project(self, path: str | None = None, crs_wkt: str | None = None) -> str | None:
         """Ask for a file and a CRS (the current project's by default), then create the project."""

@@ -13,8 +13,8 @@ import json
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from qgis.core import Qgis, QgsGeometry, QgsMapLayerProxyModel, QgsProject, QgsRectangle, QgsWkbTypes
-from qgis.gui import QgsMapLayerComboBox, QgsRubberBand
+from qgis.core import Qgis, QgsGeometry, QgsProject, QgsRectangle, QgsWkbTypes
+from qgis.gui import QgsRubberBand
 from qgis.PyQt.QtCore import QEvent, Qt, QTimer
 from qgis.PyQt.QtGui import QColor, QImage, QKeySequence, QPixmap
 from qgis.PyQt.QtWidgets import (
@@ -43,7 +43,7 @@ from ..core.project import CRITERIA, MappingProject, initiation_periods
 from ..toolbelt.log_handler import notify
 from ..toolbelt.preferences import PlgSettings
 from .dock_base import RtsDock
-from .layers import RUN_PROPERTY
+from .project_picker import ProjectPicker
 from .road_row import RoadRow
 from .timelapse import GROUP_NAME, year_layers
 
@@ -73,6 +73,7 @@ SHORTCUTS: dict[str, tuple[str, str]] = {
 PREFETCH = 3  # candidates prepared ahead
 VIEW_PX = 150
 NOT_SET = "—"
+ALL_SETS = "*"  # the candidate-set combo's "every set" (a run id never is "*")
 
 
 def current_shortcuts() -> dict[str, str]:
@@ -188,18 +189,28 @@ class ReviewDock(RtsDock):
         self.poll.setInterval(40)
         self.poll.timeout.connect(self._collect_views)
         self.listen(QgsProject.instance().layersRemoved, self._layers_removed)
+        self.listen(QgsProject.instance().layersAdded, self.refresh_sets)  # a new run's layer
+        self.refresh_sets()
 
     # -- widgets --
     def _build(self) -> None:
         settings = PlgSettings.load()
+        self.project_picker = ProjectPicker(self)
+        self.project_picker.projectChanged.connect(self.refresh_sets)
+        self.project_picker.loaded.connect(self.refresh_sets)
+        self.body_layout.addWidget(self.project_picker)
         form = QFormLayout()
-        self.layer_combo = QgsMapLayerComboBox(self)
-        self.layer_combo.setFilters(QgsMapLayerProxyModel.PolygonLayer)
-        self.layer_combo.setAllowEmptyLayer(True)
-        self.layer_combo.setLayer(None)
-        form.addRow("Candidates", self.layer_combo)
+        self.set_combo = QComboBox(self)
+        self.set_combo.setObjectName("candidateSetCombo")
+        self.set_combo.setToolTip(
+            "The project's candidate sets (one per inference run), listed from its GeoPackage: "
+            "a set that is not on the map is loaded when the review starts"
+        )
+        form.addRow("Candidates", self.set_combo)
         self.reviewer = QLineEdit(settings.reviewer_name, self)
+        self.reviewer.setObjectName("reviewerName")
         self.reviewer.setPlaceholderText("your name (stored with each decision)")
+        self.reviewer.editingFinished.connect(self.restore_session)
         form.addRow("Reviewer", self.reviewer)
         self.order = QComboBox(self)
         for key, label in (
@@ -229,7 +240,7 @@ class ReviewDock(RtsDock):
         self.start_button = start
         self.body_layout.addWidget(start)
 
-        self.position = QLabel("Choose a candidate layer, then Start.", self)
+        self.position = QLabel("Choose the candidates to review, then Start.", self)
         self.position.setWordWrap(True)
         self.body_layout.addWidget(self.position)
         self.progress_label = QLabel("", self)
@@ -379,20 +390,87 @@ class ReviewDock(RtsDock):
             shortcut.setEnabled(enabled)
 
     # -- starting --
-    def start_review(self) -> None:
-        layer = self.layer_combo.currentLayer()
+    # -- the candidate sets of the project, from its GeoPackage --
+    def refresh_sets(self, *_args) -> None:
+        from ..core.contents import candidate_sets
+
+        chosen = self.set_combo.currentData()
+        self.set_combo.clear()
+        project = self.project_picker.mapping_project()
+        if project is None:
+            return
+        sets = candidate_sets(project)
+        for candidate_set in reversed(sets):  # the newest first: usually the one under review
+            self.set_combo.addItem(candidate_set.label, candidate_set.run.run_id)
+        if len(sets) > 1:
+            self.set_combo.addItem("Every candidate set", ALL_SETS)
+        index = self.set_combo.findData(chosen)
+        self.set_combo.setCurrentIndex(index if index >= 0 else 0)
+        self.restore_session()
+
+    def restore_session(self) -> None:
+        """This reviewer's last candidate set, filter and order in this project, from the project."""
+        from ..core.review import review_session
+
+        project = self.project_picker.mapping_project()
         reviewer = self.reviewer.text().strip()
-        if layer is None:
-            notify(self.iface, "Choose a candidate layer first.", Qgis.Warning)
+        if project is None or not reviewer or self.queue:
+            return
+        session = review_session(project, reviewer)
+        if session is None:
+            return
+        for combo, value in (
+            (self.set_combo, session.run_id or ALL_SETS),
+            (self.show_filter, session.show),
+            (self.order, session.order_by),
+        ):
+            index = combo.findData(value)
+            if index >= 0:
+                combo.setCurrentIndex(index)
+        self.position.setText(
+            f"Where you left off: {self.set_combo.currentText()}, {self.show_filter.currentText()}. "
+            "Start resumes at the first candidate you have not decided."
+        )
+
+    def candidate_layer(self, project: MappingProject, run_id: str | None):
+        """The layer that shows the chosen set: the one on the map, else loaded now."""
+        from .layers import RUNS_GROUP, add_run_layers, candidates_layer
+        from .project_picker import layer_of_run
+
+        layer = layer_of_run(run_id, project.path)
+        if layer is not None:
+            return layer
+        if run_id is None:
+            layer = candidates_layer(project.path, None, "Candidates (every set)")
+            QgsProject.instance().addMapLayer(layer, False)
+            root = QgsProject.instance().layerTreeRoot()
+            (root.findGroup(RUNS_GROUP) or root.insertGroup(0, RUNS_GROUP)).insertLayer(0, layer)
+        else:
+            run = next(r for r in project.runs() if r.run_id == run_id)
+            layer = add_run_layers(project, run)[0]
+        notify(self.iface, f"{layer.name()}: loaded from the project (it was not on the map).", Qgis.Info)
+        return layer
+
+    # -- starting --
+    def start_review(self) -> None:
+        project = self.project_picker.mapping_project()
+        reviewer = self.reviewer.text().strip()
+        if project is None:
+            notify(self.iface, "Choose a mapping project first.", Qgis.Warning)
+            return
+        if self.set_combo.count() == 0:
+            notify(self.iface, "The project has no candidates yet: run inference first.", Qgis.Warning)
             return
         if not reviewer:
             notify(self.iface, "Type your name first: it is stored with each decision.", Qgis.Warning)
             self.reviewer.setFocus()
             return
-        path = layer.source().split("|", 1)[0]
+        run_id = self.set_combo.currentData()
+        run_id = None if run_id == ALL_SETS else run_id
         try:
-            self.project = MappingProject.open(path)
-            self.run_id = layer.customProperty(RUN_PROPERTY) or None
+            self.project = project
+            layer = self.candidate_layer(project, run_id)
+            self.run_id = run_id
             roads = None
             road_layer = self.road_combo.currentLayer()
             if road_layer is not None:
@@ -416,9 +494,13 @@ class ReviewDock(RtsDock):
         except RtsMapperError as exc:
             notify(self.iface, str(exc), Qgis.Warning)
             return
+        from ..core.review import ReviewSession, save_review_session
+
+        save_review_session(
+            project, reviewer, ReviewSession(run_id, self.show_filter.currentData(), self.order.currentData())
+        )
         PlgSettings.load().update(
             reviewer_name=reviewer,
-            candidate_layer_id=layer.id(),
             review_order=self.order.currentData(),
             road_layer_id=road_layer.id() if road_layer else "",
         )

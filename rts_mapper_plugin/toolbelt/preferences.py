@@ -36,7 +36,6 @@ class PlgSettings:
     epochs: int = per_project(30)
     batch_size: int = per_project(8)
     imagenet_weights: str = per_project("")
-    candidate_layer_id: str = per_project("")
     review_order: str = per_project("id")
     road_layer_id: str = per_project("")
     near_road_m: float = per_project(500.0)

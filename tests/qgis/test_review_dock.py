@@ -48,12 +48,16 @@ def project(source, tmp_path, qgis_new_project, qgis_iface):
 
 
 def open_dock(qgis_iface, qtbot, layer, reviewer="alice") -> ReviewDock:
+    """The dock as a person opens it: the project's path typed, its candidate set picked from the
+    list, the name typed, Start clicked."""
     dock = ReviewDock(qgis_iface, TaskRunner())
     qtbot.addWidget(dock)
     dock.show()
-    dock.layer_combo.setLayer(layer)
-    dock.reviewer.setText(reviewer)
-    qtbot.mouseClick(dock.start_button, Qt.LeftButton)
+    person.type_path(dock.project_picker.file_widget, layer.source().split("|")[0])
+    person.choose(dock.set_combo, "Candidates 2019, iteration 1")
+    person.replace_text(dock.reviewer, reviewer)
+    person.click(dock.start_button)
+    assert dock.layer is layer, "the set's layer on the map is the one reviewed"
     QApplication.setActiveWindow(dock)
     dock.setFocus()
     qtbot.waitUntil(dock.views_ready, timeout=10_000)
