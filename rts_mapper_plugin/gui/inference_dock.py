@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from qgis.core import (
@@ -28,24 +29,59 @@ from ..tasks.base import CoreTask, TaskRunner
 from ..tasks.model_tasks import InferenceRequest, inference_task
 from ..toolbelt.preferences import PlgSettings
 from .dock_base import RtsDock
-from .project_picker import ProjectPicker
+from .project_picker import ProjectPicker, model_row
 from .timelapse import YEAR_PROPERTY
 
 DEVICES = (("auto", "Auto"), ("cpu", "CPU"), ("cuda", "CUDA"))
 
 
-def raster_layers_for_inference(qgs_project: QgsProject) -> list[tuple[str, QgsRasterLayer, int | None]]:
-    """(label, layer, year): registered year layers first (newest first), then other file rasters."""
-    years, others = [], []
+@dataclass(frozen=True)
+class ImageChoice:
+    """A prepared image to train on or infer over: a raster on the map, or a year the mapping
+    project registered that is not on the map (read from its file)."""
+
+    label: str
+    path: str
+    year: int | None = None
+    layer_id: str | None = None  # None: not on the map
+
+
+def image_choices(qgs_project: QgsProject, mapping=None) -> list[ImageChoice]:
+    """Registered years first (newest first; those of ``mapping`` not on the map too), then the
+    other file-backed rasters on the map."""
+    years, others = {}, []
     for layer in qgs_project.mapLayers().values():
-        if layer.type() != QgsMapLayer.RasterLayer or not Path(layer.source().split("|")[0]).is_file():
+        path = layer.source().split("|")[0]
+        if layer.type() != QgsMapLayer.RasterLayer or not Path(path).is_file():
             continue
         year = layer.customProperty(YEAR_PROPERTY)
         if year is not None:
-            years.append((f"{int(year)} (registered year)", layer, int(year)))
+            years[int(year)] = ImageChoice(f"{int(year)} (registered year)", path, int(year), layer.id())
         else:
-            others.append((layer.name(), layer, None))
-    return sorted(years, key=lambda item: -item[2]) + sorted(others, key=lambda item: item[0].lower())
+            others.append(ImageChoice(layer.name(), path, None, layer.id()))
+    if mapping is not None:
+        for year_layer in mapping.years():
+            if year_layer.year not in years and year_layer.raster_path.is_file():
+                label = f"{year_layer.year} (registered year, not on the map)"
+                years[year_layer.year] = ImageChoice(label, str(year_layer.raster_path), year_layer.year)
+    return [years[y] for y in sorted(years, reverse=True)] + sorted(others, key=lambda c: c.label.lower())
+
+
+def fill_image_combo(combo: QComboBox, choices: list[ImageChoice]) -> None:
+    """Refill an image combo, keeping the image chosen (by its file) when it is still offered."""
+    current = combo.currentData()
+    combo.blockSignals(True)
+    combo.clear()
+    for choice in choices:
+        combo.addItem(choice.label, choice)
+    paths = [c.path for c in choices]
+    combo.setCurrentIndex(paths.index(current.path) if current is not None and current.path in paths else 0)
+    combo.blockSignals(False)
+
+
+def _file_crs(path: str) -> str:
+    """The CRS (WKT) a raster file says it is in, read by QGIS's GDAL provider."""
+    return QgsRasterLayer(path, "probe", "gdal").crs().toWkt()
 
 
 class InferenceDock(RtsDock):
@@ -75,7 +111,7 @@ class InferenceDock(RtsDock):
         self.model_widget = QgsFileWidget(self)
         self.model_widget.setObjectName("modelFile")
         self.model_widget.setFilter("RTS Mapper model (*.safetensors)")
-        form.addRow("Model file", self.model_widget)
+        form.addRow("Model file", model_row(self.model_widget, self.project_picker, self))
         self.card_label = QLabel("", self)
         self.card_label.setWordWrap(True)
         self.card_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
@@ -127,20 +163,12 @@ class InferenceDock(RtsDock):
             self.listen(signal, self.refresh_images)
         self.model_widget.setFilePath(settings.model_path)
         self._show_card(settings.model_path)
-        self._project_changed(self.project_picker.path())
-        self.refresh_images()
+        self._project_changed(self.project_picker.path())  # the images too
         self._detect_devices()
 
     # -- choices --
     def refresh_images(self, *_args) -> None:
-        current = self.image_combo.currentData()
-        self.image_combo.blockSignals(True)
-        self.image_combo.clear()
-        for label, layer, _year in raster_layers_for_inference(QgsProject.instance()):
-            self.image_combo.addItem(label, layer.id())
-        index = self.image_combo.findData(current)
-        self.image_combo.setCurrentIndex(index if index >= 0 else 0)
-        self.image_combo.blockSignals(False)
+        fill_image_combo(self.image_combo, image_choices(QgsProject.instance(), self.project_picker.mapping_project()))
 
     def set_model_path(self, path: str) -> None:
         self.model_widget.setFilePath(path)
@@ -166,6 +194,7 @@ class InferenceDock(RtsDock):
             self.iteration_spin.setValue(MappingProject.open(path).next_iteration() if path else 1)
         except RtsMapperError:
             self.iteration_spin.setValue(1)
+        self.refresh_images()
 
     def _detect_devices(self) -> None:
         """Ask torch about CUDA in a background task (importing torch takes seconds)."""
@@ -201,38 +230,37 @@ class InferenceDock(RtsDock):
             raise RtsMapperError(
                 "choose or create a mapping project first (the GeoPackage that will hold the candidates)"
             )
-        layer = QgsProject.instance().mapLayer(self.image_combo.currentData() or "")
-        if layer is None:
-            raise RtsMapperError(
-                "choose an image: load a prepared year layer (RTS Mapper › Prepare imagery…)"
-            )
+        choice = self.image_combo.currentData()
+        if choice is None:
+            raise RtsMapperError("choose an image: prepare a year (RTS Mapper › Prepare imagery…)")
+        layer = QgsProject.instance().mapLayer(choice.layer_id) if choice.layer_id else None
         model = self.model_widget.filePath().strip()
         if not model:
             raise RtsMapperError("choose a model file (.safetensors)")
         if not Path(model).is_file():
             raise RtsMapperError("no such model file", model)
         extent = None
-        if self.extent_widget.isValid():  # not null: a canvas, layer or drawn extent
-            rectangle = self.extent_widget.outputExtent()
-            transform = QgsCoordinateTransform(
-                self.extent_widget.outputCrs(), layer.crs(), QgsProject.instance()
-            )
-            rectangle = transform.transformBoundingBox(rectangle)
-            extent = (rectangle.xMinimum(), rectangle.yMinimum(), rectangle.xMaximum(), rectangle.yMaximum())
-        year = layer.customProperty(YEAR_PROPERTY)
+        from qgis.core import QgsCoordinateReferenceSystem
+
         from .layers import layer_crs_wkt
 
-        image_crs = layer_crs_wkt(layer)
+        image_crs = layer_crs_wkt(layer) if layer is not None else None
+        if self.extent_widget.isValid():  # not null: a canvas, layer or drawn extent
+            rectangle = self.extent_widget.outputExtent()
+            target = layer.crs() if layer is not None else QgsCoordinateReferenceSystem(_file_crs(choice.path))
+            transform = QgsCoordinateTransform(self.extent_widget.outputCrs(), target, QgsProject.instance())
+            rectangle = transform.transformBoundingBox(rectangle)
+            extent = (rectangle.xMinimum(), rectangle.yMinimum(), rectangle.xMaximum(), rectangle.yMaximum())
         return InferenceRequest(
             project_gpkg=project,
             model_path=model,
-            image_path=layer.source().split("|")[0],
+            image_path=choice.path,
             extent=extent,
             device=self.device_combo.currentData(),
             threshold=self.threshold_spin.value(),
             min_area_m2=self.min_area_spin.value(),
             iteration=self.iteration_spin.value(),
-            year=int(year) if year is not None else None,
+            year=choice.year,
             image_crs=image_crs,
         )
 

@@ -46,8 +46,8 @@ from ..tasks.loop_tasks import NextIterationRequest, next_iteration_task
 from ..toolbelt.log_handler import notify
 from ..toolbelt.preferences import PlgSettings
 from .dock_base import RtsDock
-from .inference_dock import raster_layers_for_inference
-from .project_picker import ProjectPicker
+from .inference_dock import fill_image_combo, image_choices
+from .project_picker import ProjectPicker, model_row
 from .road_row import RoadRow
 from .training_dock import ENCODERS
 
@@ -143,6 +143,7 @@ class IterationsDock(RtsDock):
             self.add_missing_packages_banner(self.missing, "Training and inference")
         self.project_picker = ProjectPicker(self)
         self.project_picker.projectChanged.connect(self.refresh)
+        self.project_picker.projectChanged.connect(self.refresh_images)
         self.body_layout.addWidget(self.project_picker)
         self._build_table()
         self._build_next()
@@ -210,7 +211,7 @@ class IterationsDock(RtsDock):
             "A model to fine-tune when the project has none yet (e.g. one trained elsewhere); "
             "later iterations always fine-tune the previous iteration's model"
         )
-        form.addRow("First model", self.first_model)
+        form.addRow("First model", model_row(self.first_model, self.project_picker, box))
         self.model_note = QLabel("", box)
         self.model_note.setObjectName("modelNote")
         self.model_note.setWordWrap(True)
@@ -268,12 +269,7 @@ class IterationsDock(RtsDock):
         self.body_layout.addWidget(box)
 
     def refresh_images(self, *_args) -> None:
-        current = self.image_combo.currentData()
-        self.image_combo.clear()
-        for label, layer, year in raster_layers_for_inference(QgsProject.instance()):
-            self.image_combo.addItem(label, (layer.source().split("|")[0], year, layer.id()))
-        index = self.image_combo.findData(current)
-        self.image_combo.setCurrentIndex(max(index, 0))
+        fill_image_combo(self.image_combo, image_choices(QgsProject.instance(), self.project()))
 
     # -- state --
     def project(self) -> MappingProject | None:
@@ -415,11 +411,10 @@ class IterationsDock(RtsDock):
             raise RtsMapperError(
                 "load a prepared year layer to train on and infer over (RTS Mapper › Load time-lapse layers)"
             )
-        image, year, layer_id = data
         from ..core.loop import IterationSettings, previous_model
         from .layers import layer_crs_wkt
 
-        layer = QgsProject.instance().mapLayer(layer_id)
+        layer = QgsProject.instance().mapLayer(data.layer_id) if data.layer_id else None
         image_crs = layer_crs_wkt(layer) if layer is not None else None
 
         first_model = self.first_model.filePath().strip() or None
@@ -429,9 +424,9 @@ class IterationsDock(RtsDock):
             raise RtsMapperError("no such model file", first_model)
         settings = IterationSettings(
             init_model=first_model,
-            image=image,
+            image=data.path,
             image_crs=image_crs,
-            year=year,
+            year=data.year,
             encoder=self.encoder_combo.currentText(),
             epochs=self.epochs_spin.value(),
             device=PlgSettings.load().device,

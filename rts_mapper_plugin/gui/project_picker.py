@@ -305,3 +305,37 @@ class ProjectPicker(QWidget):
         MappingProject.create(Path(path), crs_wkt)
         self.set_path(path)
         return path
+
+
+def model_row(file_widget: QgsFileWidget, picker: ProjectPicker, parent: QWidget) -> QWidget:
+    """``[model file] [Project ▾]``: the file field, and a menu of the models the mapping project
+    holds (its iterations', its runs', its models folder), newest first."""
+    from qgis.PyQt.QtWidgets import QHBoxLayout
+
+    row = QWidget(parent)
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(file_widget, 1)
+    button = QToolButton(row)
+    button.setObjectName("projectModelsButton")
+    button.setText("Project ▾")
+    button.setToolTip("The models this mapping project holds")
+    button.setPopupMode(QToolButton.InstantPopup)
+    menu = QMenu(button)
+    button.setMenu(menu)
+    layout.addWidget(button)
+
+    def fill() -> None:
+        from ..core.contents import project_models
+
+        menu.clear()
+        project = picker.mapping_project()
+        models = project_models(project) if project is not None else []
+        if not models:
+            menu.addAction("The project has no model yet").setEnabled(False)
+        for entry in models:
+            action = menu.addAction(f"{entry.path.name} ({entry.label}; {entry.summary})")
+            action.triggered.connect(lambda _=False, path=str(entry.path): file_widget.setFilePath(path))
+
+    menu.aboutToShow.connect(fill)
+    return row

@@ -25,8 +25,8 @@ from ..tasks.model_tasks import TrainingRequest, training_task
 from ..toolbelt.preferences import PlgSettings
 from .curve_widget import CurveWidget
 from .dock_base import RtsDock
-from .inference_dock import raster_layers_for_inference
-from .project_picker import ProjectPicker
+from .inference_dock import image_choices
+from .project_picker import ProjectPicker, model_row
 
 PROJECT_POSITIVES = "Project: training positives"
 PROJECT_NEGATIVES = "Project: training negatives"
@@ -117,7 +117,7 @@ class TrainingDock(RtsDock):
         self.init_widget = QgsFileWidget(self)
         self.init_widget.setFilter("RTS Mapper model (*.safetensors)")
         self.init_widget.setToolTip("Fine-tune from a previous model (the iterative loop); empty: train anew")
-        form.addRow("Fine-tune from", self.init_widget)
+        form.addRow("Fine-tune from", model_row(self.init_widget, self.project_picker, self))
         self.epochs_spin = QSpinBox(self)
         self.epochs_spin.setRange(1, 500)
         self.epochs_spin.setValue(settings.epochs)
@@ -151,6 +151,7 @@ class TrainingDock(RtsDock):
         self.poll.setInterval(300)
         self.poll.timeout.connect(self._drain_events)
         self.project_picker.projectChanged.connect(self._suggest_output)
+        self.project_picker.projectChanged.connect(self.refresh_images)
         project = QgsProject.instance()
         for signal in (project.layersAdded, project.layersRemoved):
             self.listen(signal, self.refresh_images)
@@ -162,10 +163,11 @@ class TrainingDock(RtsDock):
         checked = set(self.checked_images())
         first = self.images_list.count() == 0
         self.images_list.clear()
-        for index, (label, layer, _year) in enumerate(raster_layers_for_inference(QgsProject.instance())):
-            item = QListWidgetItem(label, self.images_list)
-            item.setData(Qt.UserRole, layer.source().split("|")[0])
-            item.setData(Qt.UserRole + 1, layer.id())
+        choices = image_choices(QgsProject.instance(), self.project_picker.mapping_project())
+        for index, choice in enumerate(choices):
+            item = QListWidgetItem(choice.label, self.images_list)
+            item.setData(Qt.UserRole, choice.path)
+            item.setData(Qt.UserRole + 1, choice.layer_id)
             item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
             wanted = (first and index == 0) or item.data(Qt.UserRole) in checked
             item.setCheckState(Qt.Checked if wanted else Qt.Unchecked)
@@ -183,7 +185,7 @@ class TrainingDock(RtsDock):
 
         pairs = []
         for item in self._checked_items():
-            layer = QgsProject.instance().mapLayer(item.data(Qt.UserRole + 1))
+            layer = QgsProject.instance().mapLayer(item.data(Qt.UserRole + 1) or "")
             if layer is not None:
                 pairs.append((item.data(Qt.UserRole), layer_crs_wkt(layer)))
         return tuple(pairs)

@@ -155,7 +155,8 @@ def test_one_band_layer_is_reported(inference_dock, qtbot, tmp_path, assets, qgi
     single = write_raster(tmp_path / "dem_like.tif", np.ones((1, 64, 64), np.uint8))
     layer = QgsRasterLayer(str(single), "one band", "gdal")
     QgsProject.instance().addMapLayer(layer)
-    inference_dock.image_combo.setCurrentIndex(inference_dock.image_combo.findData(layer.id()))
+    inference_dock.show()
+    person.choose(inference_dock.image_combo, "one band")
     inference_dock.model_widget.setFilePath(str(model))
     assert run_dock(inference_dock, qtbot) == "failed"
     assert "dem_like.tif: has 1 band(s) of uint8" in inference_dock.status.text()

@@ -266,3 +266,62 @@ def test_timelapse_strip_and_gif(project, tmp_path):
         == 0
     )
     assert (tmp_path / "cli" / f"candidate_{fid}.png").exists()
+
+
+def test_a_note_changed_after_the_decision_changes_only_the_note(project):
+    project, _, _ = project
+    from rts_mapper_plugin.core.review import update_note
+
+    fid = project.features("candidates").attributes[0]["fid"]
+    assert not update_note(project, fid, "ana", "too early"), "no decision yet: nothing to update"
+    record_decision(project, Decision(fid, "ana", "accepted", probability=80, criteria={"upslope_retreat": True}))
+    assert update_note(project, fid, "ana", "retreats 20 m a year")
+    (row,) = decisions_of(project, [fid])
+    assert (row["note"], row["decision"], row["probability"], row["upslope_retreat"]) == (
+        "retreats 20 m a year",
+        "accepted",
+        80,
+        1,
+    )
+    with sqlite3.connect(project.path) as conn:
+        notes = [r[0] for r in conn.execute("SELECT note FROM review_log WHERE candidate_id = ?", (fid,))]
+    assert notes == [None, "retreats 20 m a year"], "the change is in the audit log"
+
+
+def test_each_reviewers_place_is_kept_in_the_project(project):
+    project, _, _ = project
+    from rts_mapper_plugin.core.review import ReviewSession, review_session, save_review_session
+
+    assert review_session(project, "ana") is None
+    save_review_session(project, "ana", ReviewSession("run-1", "pending", "area"))
+    save_review_session(project, "bob", ReviewSession(None, "mine", "road"))
+    save_review_session(project, " ana ", ReviewSession("run-2", "pending", "area"))
+    assert review_session(project, "ana") == ReviewSession("run-2", "pending", "area")
+    assert review_session(project, "bob") == ReviewSession(None, "mine", "road")
+
+
+def test_the_project_lists_its_candidate_sets_and_models(project, tmp_path):
+    import shutil
+
+    project, _, _ = project
+
+    from rts_mapper_plugin.core.contents import candidate_sets, contents, project_models
+    from rts_mapper_plugin.core.model import ModelCard, create_model, save_model
+
+    (first,) = candidate_sets(project)
+    total = len(project.features("candidates"))
+    assert (first.total, first.pending) == (total, total)
+    assert first.label == f"Candidates 2019, iteration 1: {total} ({total} pending)"
+    fid = project.features("candidates").attributes[0]["fid"]
+    record_decision(project, Decision(fid, "ana", "rejected"))
+    assert candidate_sets(project)[0].pending == total - 1
+    assert project_models(project) == []
+    folder = project.path.parent / "models"
+    save_model(create_model("resnet18"), ModelCard(encoder="resnet18"), folder / "m.safetensors")
+    (folder / "junk.safetensors").write_text("x\n")
+    entries = {e.path.name: e for e in project_models(project)}
+    assert entries["m.safetensors"].encoder == "resnet18" and entries["m.safetensors"].label == "models folder"
+    assert entries["junk.safetensors"].summary == "not readable as a model"
+    summary = contents(project).summary()
+    assert summary == f"5 years · 1 candidate set ({total - 1} pending) · 2 models · 0 iterations"
+    shutil.rmtree(folder)
