@@ -13,12 +13,13 @@ ZIP := $(DIST)/$(PLUGIN)-$(VERSION).zip
 QGIS_PROFILE ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
 DEMO_OUT ?= demo_output
 # Debian packages: QGIS and its Python bindings, the GDAL-linked rasterio, GEOS headers (shapely
-# is built against QGIS's GEOS), pyrcc5, a virtual screen and screenshot tools for `make screenshot`.
+# is built against QGIS's GEOS), pyrcc5, a virtual screen, a window manager and screenshot tools for
+# `make screenshot` and `make test-desktop`.
 DEB_PACKAGES := qgis python3-qgis qgis-providers python3-gdal python3-rasterio python3-scipy \
-	python3-matplotlib python3-venv python3-dev libgeos-dev gcc pyqt5-dev-tools xvfb imagemagick x11-utils xdotool
+	python3-matplotlib python3-venv python3-dev libgeos-dev gcc pyqt5-dev-tools xvfb openbox imagemagick x11-utils xdotool
 PYTEST_ENV := QT_QPA_PLATFORM=offscreen PYTHONDONTWRITEBYTECODE=1
 
-.PHONY: help setup system-packages resources test test-unit test-qgis demo lint format bench \
+.PHONY: help setup system-packages resources test test-unit test-qgis test-desktop demo lint format bench \
 	package deploy screenshot clean
 
 help:  ## list the targets
@@ -63,6 +64,9 @@ test-unit: setup
 
 test-qgis: setup
 	$(PYTEST_ENV) $(PY) -m pytest tests/qgis
+
+test-desktop: setup package  ## a person's day in the real QGIS desktop (Xvfb): screenshots to docs/img
+	$(PY) scripts/desktop_walk.py --zip $(ZIP) --shots docs/img --report $(DIST)/desktop_walk.json
 
 demo: setup  ## the main job on the built-in synthetic region
 	$(PY) -m $(PLUGIN) demo --out $(DEMO_OUT)

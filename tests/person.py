@@ -16,7 +16,7 @@ from qgis.PyQt.QtTest import QTest
 from qgis.PyQt.QtWidgets import QAbstractItemView, QApplication, QComboBox, QLineEdit, QMenu, QWidget
 
 
-class CannotDo(AssertionError):
+class CannotDo(AssertionError):  # noqa: N818 (reads as what it says)
     """What a person would have found impossible (an item not offered, a disabled button)."""
 
 
@@ -148,11 +148,13 @@ def wheel(widget: QWidget, steps: int = -1) -> None:
     settle()
 
 
-def menu_entry(menu: QMenu, text: str) -> None:
-    """Click the entry ``text`` (its text up to an ellipsis) in an open ``menu``."""
+def menu_entry(menu: QMenu, text: str, prefix: bool = False) -> None:
+    """Click the entry ``text`` (its text up to an ellipsis; with ``prefix``, the first entry that
+    starts with it) in an open ``menu``."""
     for action in menu.actions():
         label = action.text().replace("&", "")
-        if label == text or label.rstrip("…").rstrip(".") == text.rstrip("…").rstrip("."):
+        same = label.rstrip("…").rstrip(".") == text.rstrip("…").rstrip(".")
+        if label == text or same or (prefix and label.startswith(text)):
             if not action.isEnabled():
                 raise CannotDo(f"menu entry {label!r} is disabled")
             rect = menu.actionGeometry(action)

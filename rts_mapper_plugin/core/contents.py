@@ -64,10 +64,14 @@ def project_models(project: MappingProject) -> list[ModelEntry]:
     found: dict[Path, str] = {}
     for record in reversed(iterations(project)):
         if record.model_path:
-            found.setdefault(project.resolve_path(record.model_path).resolve(), f"iteration {record.iteration}")
+            found.setdefault(
+                project.resolve_path(record.model_path).resolve(), f"iteration {record.iteration}"
+            )
     for run in reversed(project.runs()):
         if run.model_path:
-            label = f"used by iteration {run.iteration}" if run.iteration is not None else f"used by {run.run_id}"
+            label = (
+                f"used by iteration {run.iteration}" if run.iteration is not None else f"used by {run.run_id}"
+            )
             found.setdefault(project.resolve_path(run.model_path).resolve(), label)
     folder = project.path.resolve().parent / "models"
     if folder.is_dir():

@@ -268,7 +268,9 @@ class MappingProject:
             gpkg.use_wal(conn)  # before the transaction: SQLite refuses it inside one
             with gpkg.transaction(conn):
                 gpkg.initialise(conn)
-                srs_id = gpkg.ensure_srs(conn, crs.to_string(), crs.to_epsg(), crs.to_wkt(version="WKT1_GDAL"))
+                srs_id = gpkg.ensure_srs(
+                    conn, crs.to_string(), crs.to_epsg(), crs.to_wkt(version="WKT1_GDAL")
+                )
                 project._create_tables(conn, srs_id)
                 conn.executemany(
                     "INSERT INTO rts_mapper_meta (key, value) VALUES (?, ?)",

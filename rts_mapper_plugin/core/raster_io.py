@@ -80,7 +80,7 @@ def _vrt_with_crs(path: Path, crs: str) -> str:
     if translated is None:
         raise RtsMapperError("cannot be given a coordinate reference system (GDAL refused it)", path)
     xml = translated.GetMetadata("xml:VRT")[0]
-    translated = None  # noqa: F841 (closes the in-memory VRT)
+    translated = None
     return xml
 
 

@@ -21,8 +21,8 @@ from ..core.environment import BASE_PACKAGES, DEEP_LEARNING_PACKAGES, install_co
 from ..tasks.base import CoreTask, TaskRunner
 
 NEEDED_FOR = {
-    **{requirement: "reviewing, imagery, analysis" for requirement in BASE_PACKAGES.values()},
-    **{requirement: "training and inference" for requirement in DEEP_LEARNING_PACKAGES.values()},
+    **dict.fromkeys(BASE_PACKAGES.values(), "reviewing, imagery, analysis"),
+    **dict.fromkeys(DEEP_LEARNING_PACKAGES.values(), "training and inference"),
     "scipy": "streams and distances (distribution report)",
     "matplotlib": "the distribution report's figures",
 }
@@ -51,7 +51,9 @@ def report_html(report) -> str:
             state = f"<span style='color:{missing}'>✘ missing</span>" + (
                 f"<br><small>installed but does not import: {html.escape(problem)}</small>" if problem else ""
             )
-        rows.append(f"<tr><td><b>{html.escape(name)}</b></td><td>{state}</td><td>{html.escape(purpose)}</td></tr>")
+        rows.append(
+            f"<tr><td><b>{html.escape(name)}</b></td><td>{state}</td><td>{html.escape(purpose)}</td></tr>"
+        )
     if report.cuda_available:
         device = f"CUDA: {html.escape(', '.join(report.cuda_devices))}"
     elif report.deep_learning_ready:

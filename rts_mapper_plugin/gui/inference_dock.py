@@ -168,7 +168,9 @@ class InferenceDock(RtsDock):
 
     # -- choices --
     def refresh_images(self, *_args) -> None:
-        fill_image_combo(self.image_combo, image_choices(QgsProject.instance(), self.project_picker.mapping_project()))
+        fill_image_combo(
+            self.image_combo, image_choices(QgsProject.instance(), self.project_picker.mapping_project())
+        )
 
     def set_model_path(self, path: str) -> None:
         self.model_widget.setFilePath(path)
@@ -247,7 +249,9 @@ class InferenceDock(RtsDock):
         image_crs = layer_crs_wkt(layer) if layer is not None else None
         if self.extent_widget.isValid():  # not null: a canvas, layer or drawn extent
             rectangle = self.extent_widget.outputExtent()
-            target = layer.crs() if layer is not None else QgsCoordinateReferenceSystem(_file_crs(choice.path))
+            target = (
+                layer.crs() if layer is not None else QgsCoordinateReferenceSystem(_file_crs(choice.path))
+            )
             transform = QgsCoordinateTransform(self.extent_widget.outputCrs(), target, QgsProject.instance())
             rectangle = transform.transformBoundingBox(rectangle)
             extent = (rectangle.xMinimum(), rectangle.yMinimum(), rectangle.xMaximum(), rectangle.yMaximum())

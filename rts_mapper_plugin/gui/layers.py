@@ -127,7 +127,9 @@ def training_layer(project_gpkg: str | Path, table: str, name: str) -> QgsVector
     return layer
 
 
-def training_layer_loaded(project_gpkg: str | Path, table: str, qgs_project: QgsProject | None = None) -> bool:
+def training_layer_loaded(
+    project_gpkg: str | Path, table: str, qgs_project: QgsProject | None = None
+) -> bool:
     qgs_project = qgs_project or QgsProject.instance()
     wanted = Path(project_gpkg).resolve()
     return any(

@@ -4,6 +4,7 @@ itself (years, candidate sets, models, iterations) with a menu to (re)load its l
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from qgis.core import QgsProject, QgsVectorLayer
@@ -179,10 +180,8 @@ class ProjectPicker(QWidget):
         """Called when the dock goes: the session's project outlives it."""
         current = current_project()
         for signal, slot in ((current.changed, self._follow), (self.file_widget.fileChanged, current.set)):
-            try:
+            with contextlib.suppress(TypeError):  # already gone
                 signal.disconnect(slot)
-            except TypeError:
-                pass
 
     def mapping_project(self):
         from ..core.project import MappingProject

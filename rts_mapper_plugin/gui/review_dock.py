@@ -146,9 +146,7 @@ class ShortcutsDialog(QDialog):
     def accept(self) -> None:
         problems = self.clashes()
         if problems:
-            QMessageBox.warning(
-                self, self.windowTitle(), "Choose other keys for:\n" + "\n".join(problems)
-            )
+            QMessageBox.warning(self, self.windowTitle(), "Choose other keys for:\n" + "\n".join(problems))
             return
         super().accept()
 
@@ -754,12 +752,12 @@ class ReviewDock(RtsDock):
         self.setFocus()
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt naming)
-        if watched is self.note and event.type() in (QEvent.ShortcutOverride, QEvent.KeyPress):
-            if event.key() == Qt.Key_Escape:  # QGIS's own Esc (stop rendering) must not take it
-                event.accept()
-                if event.type() == QEvent.KeyPress:
-                    self.cancel_note()
-                return True
+        is_key = event.type() in (QEvent.ShortcutOverride, QEvent.KeyPress)
+        if watched is self.note and is_key and event.key() == Qt.Key_Escape:
+            event.accept()  # QGIS's own Esc (stop rendering) must not take it
+            if event.type() == QEvent.KeyPress:
+                self.cancel_note()
+            return True
         return super().eventFilter(watched, event)
 
     def _next_period(self) -> None:

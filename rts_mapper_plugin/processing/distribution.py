@@ -320,13 +320,14 @@ class ClassOverlayAlgorithm(RtsAlgorithm):
 
     def run_core(self, parameters, context, feedback):
         from ..core.distribution import class_overlay
-        from ..core.vectors import FeatureSet, write_features
-
         from ..core.errors import RtsMapperError
+        from ..core.vectors import FeatureSet, write_features
 
         source, field = class_source(self, parameters, context, "CLASSES", "Class layer")
         if source is None:
-            raise RtsMapperError(class_layer_problem(self, parameters, context, "CLASSES", "Class layer", True))
+            raise RtsMapperError(
+                class_layer_problem(self, parameters, context, "CLASSES", "Class layer", True)
+            )
         inventory = _inventory(self, parameters, context)
         name = self.parameterAsString(parameters, "NAME", context) or "class"
         overlay = class_overlay(name, inventory, source, field)

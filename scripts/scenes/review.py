@@ -43,7 +43,7 @@ def open_review():
     plugin.actions["review"].setChecked(True)
     review = plugin.docks["review"]
     qgis.utils.iface.mainWindow().resizeDocks([review], [520], Qt.Horizontal)
-    review.layer_combo.setLayer(layer)
+    review.set_combo.setCurrentIndex(review.set_combo.findData(layer.customProperty("rts_mapper/run_id")))
     review.reviewer.setText("field-analyst")
     review.start_button.click()
     review.setFocus()

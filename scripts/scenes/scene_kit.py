@@ -131,3 +131,96 @@ def add_known_positives(args: dict, share: float = 1 / 3) -> tuple:
         "known slumps of the western subregion",
     )
     return project, truth, known
+
+
+# -- driving the desktop as a person: the helpers of tests/person.py, menus, modal dialogs --
+def person_module(root: str):
+    """tests/person.py of the repository, loaded by path (no `tests` package on QGIS's path)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("rts_person", Path(root) / "tests" / "person.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def record_log(path: str) -> None:
+    """Everything QGIS's message log says, into a file the walk reads afterwards."""
+    from qgis.core import QgsApplication
+
+    handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 (open for the whole session)
+
+    def write(message, tag, level):
+        handle.write(f"[{tag}] ({int(level)}) {message}\n")
+        handle.flush()
+
+    QgsApplication.messageLog().messageReceived.connect(write)
+    record_log.keep = (handle, write)
+
+
+def watch_tasks(report: dict) -> None:
+    """Every task that ends in QGIS's task manager, with how it ended (Terminated shows as
+    "Task failed" in QGIS)."""
+    from qgis.core import QgsApplication, QgsTask
+
+    manager = QgsApplication.taskManager()
+    ended = report.setdefault("tasks", [])
+
+    def changed(task_id, status):
+        task = manager.task(task_id)
+        if status in (QgsTask.Complete, QgsTask.Terminated) and task is not None:
+            ended.append(
+                {
+                    "task": task.description(),
+                    "ended": "complete" if status == QgsTask.Complete else "TERMINATED",
+                }
+            )
+
+    manager.statusChanged.connect(changed)
+    watch_tasks.keep = changed
+
+
+def open_menu(title: str):
+    """Click a menu of QGIS's menu bar (its title without "&"); returns the open QMenu."""
+    from qgis.PyQt.QtTest import QTest
+
+    bar = qgis.utils.iface.mainWindow().menuBar()
+    for action in bar.actions():
+        if action.text().replace("&", "") == title:
+            QApplication.setActiveWindow(qgis.utils.iface.mainWindow())
+            QTest.mouseClick(bar, Qt.LeftButton, Qt.NoModifier, bar.actionGeometry(action).center())
+            QApplication.processEvents()
+            return action.menu()
+    raise AssertionError(f"no menu {title!r} in {[a.text() for a in bar.actions()]}")
+
+
+def when_modal(scene: "Scene", handler, kinds=(), timeout_s: float = 60, waited: float = 0.0) -> None:
+    """Call ``handler(dialog)`` once a modal dialog (of one of ``kinds``) is up: a person answering
+    a question box or a file dialog that a click opened (the click's own call blocks meanwhile)."""
+    widget = QApplication.activeModalWidget()
+    if widget is not None and (not kinds or isinstance(widget, kinds)):
+        scene.later(400, lambda: handler(widget))
+    elif waited > timeout_s:
+        scene.done(error=f"step {scene.step}: no dialog came up within {timeout_s:.0f} s")
+    else:
+        QTimer.singleShot(200, lambda: when_modal(scene, handler, kinds, timeout_s, waited + 0.2))
+
+
+def answer_file_dialog(person, dialog, path: str) -> None:
+    """Type ``path`` into a Qt file dialog's name field and press Enter."""
+    from qgis.PyQt.QtWidgets import QLineEdit
+
+    field = dialog.findChild(QLineEdit, "fileNameEdit")
+    if field is None:
+        raise AssertionError(f"{dialog.windowTitle()}: not a file dialog with a file name field")
+    person.replace_text(field, path)
+
+
+def button(dialog, text: str):
+    """The push button of ``dialog`` whose text (without "&") is ``text``."""
+    from qgis.PyQt.QtWidgets import QAbstractButton
+
+    for candidate in dialog.findChildren(QAbstractButton):
+        if candidate.text().replace("&", "") == text and candidate.isVisible():
+            return candidate
+    raise AssertionError(f"{dialog.windowTitle()}: no button {text!r}")

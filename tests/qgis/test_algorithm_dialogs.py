@@ -28,7 +28,12 @@ def spec(tmp_path_factory):
     project, region, _run_id = review_project(folder / "p", size=400, seed=5)
     image = project.years()[-2].raster_path  # the prepared main year (2019)
     chips = make_chips(
-        image, region.truth_uri("rts"), region.truth_uri("lookalikes"), folder / "chips", size=256, buffer_m=120
+        image,
+        region.truth_uri("rts"),
+        region.truth_uri("lookalikes"),
+        folder / "chips",
+        size=256,
+        buffer_m=120,
     )
     model = trained_model()
     vegetation_polygons = class_polygons(region.vegetation, folder / "vegetation_polygons.gpkg")
@@ -103,7 +108,13 @@ def spec(tmp_path_factory):
         ("evaluate", {"PRED": {"layer": "lookalikes"}, "TRUTH": {"layer": "rts"}, "IOU": 0.5}),
         (
             "export_timelapse",
-            {"PROJECT": str(project.path), "STATUS": 2, "IDS": "1,2", "GIF": False, "OUTPUT": str(out / "tl")},
+            {
+                "PROJECT": str(project.path),
+                "STATUS": 2,
+                "IDS": "1,2",
+                "GIF": False,
+                "OUTPUT": str(out / "tl"),
+            },
         ),
         ("polygon_agreement", {"LAYERS": {"layers": ["rts", "lookalikes"]}, "IOU": 0.5, "CELL": 3.0}),
         (
@@ -206,7 +217,7 @@ def test_every_algorithm_runs_from_its_dialog_without_a_crash(spec, tmp_path):
     by_name = {}
     for outcome in outcomes:
         by_name.setdefault(outcome["algorithm"].split(":")[1], []).append(outcome)
-    rasters, polygons = by_name["distribution_report"]
+    assert len(by_name["distribution_report"]) == 2, "class layers as rasters, then as polygons"
     for folder in (out / "report_rasters", out / "report_polygons"):
         assert (folder / "report.html").stat().st_size > 10_000
     html = (out / "report_polygons" / "report.html").read_text(encoding="utf-8")
@@ -217,7 +228,7 @@ def test_every_algorithm_runs_from_its_dialog_without_a_crash(spec, tmp_path):
 
 def test_a_raster_class_layer_does_not_crash_the_report_dialog(spec, tmp_path):
     """The reported crash, on its own: choosing a raster vegetation layer in the report dialog."""
-    spec_path, out = spec
+    spec_path, _out = spec
     data = json.loads(spec_path.read_text())
     data["runs"] = [
         {

@@ -266,7 +266,10 @@ def test_a_raster_without_crs_runs_once_its_layer_is_given_one(
     model, image, _ = assets
     with rasterio.open(image) as dataset:
         bare = write_raster(
-            tmp_path / "no_crs.tif", dataset.read(), crs=None, origin=(dataset.bounds.left, dataset.bounds.top)
+            tmp_path / "no_crs.tif",
+            dataset.read(),
+            crs=None,
+            origin=(dataset.bounds.left, dataset.bounds.top),
         )
     layer = QgsRasterLayer(str(bare), "no crs", "gdal")
     QgsProject.instance().addMapLayer(layer)

@@ -63,7 +63,9 @@ def test_after_a_crash_every_dock_offers_the_work_in_the_geopackage(plugin, mapp
     assert [training_images.item(i).text() for i in range(training_images.count())] == expected
 
     review = docks["review"]
-    assert [person.items(review.set_combo)] == [[f"Candidates 2019, iteration 1: {pending} ({pending} pending)"]]
+    assert [person.items(review.set_combo)] == [
+        [f"Candidates 2019, iteration 1: {pending} ({pending} pending)"]
+    ]
     person.replace_text(review.reviewer, "ana")
     person.click(review.start_button)
     assert review.layer is not None and review.layer.customProperty(RUN_PROPERTY) == run.run_id
@@ -83,7 +85,7 @@ def test_after_a_crash_every_dock_offers_the_work_in_the_geopackage(plugin, mapp
     assert group is not None and len(group.findLayers()) == 5
     names = {layer.name() for layer in QgsProject.instance().mapLayers().values()}
     assert {"Training RTSs (positives)", "Training non-RTSs (negatives)"} <= names
-    sets = [l for l in QgsProject.instance().mapLayers().values() if l.customProperty(RUN_PROPERTY)]
+    sets = [x for x in QgsProject.instance().mapLayers().values() if x.customProperty(RUN_PROPERTY)]
     assert len(sets) == 1, "a set on the map is not loaded twice"
 
 
@@ -108,7 +110,6 @@ def test_opening_a_qgz_selects_its_mapping_project_in_every_dock(plugin, mapping
 def test_a_qgz_that_does_not_say_it_is_found_through_its_layers(plugin, mapping, tmp_path):
     from qgis.core import QgsProject as Project
 
-    (run,) = mapping.runs()
     saved = Project()
     layer = QgsVectorLayer(f"{mapping.path}|layername=candidates", "my candidates", "ogr")
     saved.addMapLayer(layer)

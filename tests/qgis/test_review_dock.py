@@ -304,7 +304,7 @@ def test_the_shortcuts_key_is_not_qgis_help(project, qgis_iface, qtbot):
     help_action = QAction("Help Contents", qgis_iface.mainWindow())
     help_action.setShortcut("F1")
     qgis_iface.mainWindow().addAction(help_action)
-    mapping, layer = project
+    _mapping, layer = project
     dock = open_dock(qgis_iface, qtbot, layer)
     assert "F1" not in dock.keys.values()
     seen = []
@@ -359,7 +359,9 @@ def test_area_and_perimeter_follow_every_geometry_edit(project, qgis_iface, qtbo
         ).fetchone()
     edited = MappingProject.open(mapping.path).features("candidates", "fid = ?", (fid,)).geometries[0]
     assert area != pytest.approx(before["area_m2"]), "the stored area changed"
-    assert area == pytest.approx(edited.area, rel=1e-6) and perimeter == pytest.approx(edited.length, rel=1e-6)
+    assert area == pytest.approx(edited.area, rel=1e-6) and perimeter == pytest.approx(
+        edited.length, rel=1e-6
+    )
 
     assert layer.startEditing()
     shrunk = layer.getFeature(fid).geometry().buffer(-5, 4)

@@ -67,7 +67,7 @@ def test_a_candidate_layer_with_rejected_and_pending_polygons_is_refused(dock, p
     person.click(dock.run_button)
     assert dock.outcome == "failed" and dock.task is None, "nothing started"
     message = dock.status.text()
-    assert f"1 rejected" in message and f"{len(fids) - 2} pending" in message
+    assert "1 rejected" in message and f"{len(fids) - 2} pending" in message
     assert PROJECT_POSITIVES in message and "\"status\" = 'accepted'" in message
 
 

@@ -144,7 +144,12 @@ def test_a_small_region_still_has_training_chips(tmp_path):
     project, region, _ = review_project(tmp_path / "p", size=400, seed=5)
     image = project.years()[-2].raster_path
     chips = make_chips(
-        image, region.truth_uri("rts"), region.truth_uri("lookalikes"), tmp_path / "chips", size=256, buffer_m=120
+        image,
+        region.truth_uri("rts"),
+        region.truth_uri("lookalikes"),
+        tmp_path / "chips",
+        size=256,
+        buffer_m=120,
     )
     summary = chips.summary()
     assert summary["train_chips"] > 0, summary
@@ -161,7 +166,13 @@ def test_an_image_without_crs_is_read_with_the_crs_its_layer_was_given(prepared,
     with pytest.raises(RtsMapperError, match="has no coordinate reference system"):
         make_chips(bare, region.truth_uri("rts"), None, tmp_path / "refused", size=192, buffer_m=90)
     chips = make_chips(
-        bare, region.truth_uri("rts"), None, tmp_path / "chips", size=192, buffer_m=90, image_crs={str(bare): crs}
+        bare,
+        region.truth_uri("rts"),
+        None,
+        tmp_path / "chips",
+        size=192,
+        buffer_m=90,
+        image_crs={str(bare): crs},
     )
     assert len(chips.chips) == len(read_features(region.truth_uri("rts")))
     with rasterio.open(chips.folder / chips.chips[0].image) as chip:

@@ -274,7 +274,9 @@ def test_a_note_changed_after_the_decision_changes_only_the_note(project):
 
     fid = project.features("candidates").attributes[0]["fid"]
     assert not update_note(project, fid, "ana", "too early"), "no decision yet: nothing to update"
-    record_decision(project, Decision(fid, "ana", "accepted", probability=80, criteria={"upslope_retreat": True}))
+    record_decision(
+        project, Decision(fid, "ana", "accepted", probability=80, criteria={"upslope_retreat": True})
+    )
     assert update_note(project, fid, "ana", "retreats 20 m a year")
     (row,) = decisions_of(project, [fid])
     assert (row["note"], row["decision"], row["probability"], row["upslope_retreat"]) == (
@@ -320,7 +322,9 @@ def test_the_project_lists_its_candidate_sets_and_models(project, tmp_path):
     save_model(create_model("resnet18"), ModelCard(encoder="resnet18"), folder / "m.safetensors")
     (folder / "junk.safetensors").write_text("x\n")
     entries = {e.path.name: e for e in project_models(project)}
-    assert entries["m.safetensors"].encoder == "resnet18" and entries["m.safetensors"].label == "models folder"
+    assert (
+        entries["m.safetensors"].encoder == "resnet18" and entries["m.safetensors"].label == "models folder"
+    )
     assert entries["junk.safetensors"].summary == "not readable as a model"
     summary = contents(project).summary()
     assert summary == f"5 years · 1 candidate set ({total - 1} pending) · 2 models · 0 iterations"
