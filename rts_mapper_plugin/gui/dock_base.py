@@ -99,7 +99,7 @@ class RtsDock(QgsDockWidget):
         self.progress = QProgressBar(self)
         self.progress.setRange(0, 100)
         self.body_layout.addWidget(self.progress)
-        self.run_button.clicked.connect(self.run)
+        self.run_button.clicked.connect(lambda _checked=False: self.run())  # not run(checked)
         self.cancel_button.clicked.connect(self.cancel)
 
     def add_status(self) -> None:

@@ -186,7 +186,8 @@ class ReviewDock(RtsDock):
         self.poll = QTimer(self)
         self.poll.setInterval(40)
         self.poll.timeout.connect(self._collect_views)
-        self.listen(QgsProject.instance().layersRemoved, self._layers_removed)
+        # WillBe: the layer still exists (on Project › Open it is deleted before layersRemoved)
+        self.listen(QgsProject.instance().layersWillBeRemoved, self._layers_removed)
         self.listen(QgsProject.instance().layersAdded, self.refresh_sets)  # a new run's layer
         self.refresh_sets()
 

@@ -195,10 +195,15 @@ def open_menu(title: str):
 
 
 def when_modal(scene: "Scene", handler, kinds=(), timeout_s: float = 60, waited: float = 0.0) -> None:
-    """Call ``handler(dialog)`` once a modal dialog (of one of ``kinds``) is up: a person answering
-    a question box or a file dialog that a click opened (the click's own call blocks meanwhile)."""
-    widget = QApplication.activeModalWidget()
-    if widget is not None and (not kinds or isinstance(widget, kinds)):
+    """Call ``handler(dialog)`` once a dialog (of one of ``kinds``) is up: a person answering a
+    question box or a file dialog that a click opened (the click's own call blocks meanwhile)."""
+    # a modal dialog, or one that runs its own loop without being modal (QGIS's algorithm dialog)
+    showing = [QApplication.activeModalWidget(), QApplication.activeWindow()]
+    showing += [w for w in QApplication.topLevelWidgets() if w.isVisible()]
+    widget = next((w for w in showing if w is not None and kinds and isinstance(w, kinds)), None)
+    if widget is None and not kinds:
+        widget = QApplication.activeModalWidget()
+    if widget is not None:
         scene.later(400, lambda: handler(widget))
     elif waited > timeout_s:
         scene.done(error=f"step {scene.step}: no dialog came up within {timeout_s:.0f} s")
@@ -216,11 +221,13 @@ def answer_file_dialog(person, dialog, path: str) -> None:
     person.replace_text(field, path)
 
 
-def button(dialog, text: str):
-    """The push button of ``dialog`` whose text (without "&") is ``text``."""
+def button(dialog, *texts: str):
+    """The first visible button of ``dialog`` whose text (without "&") is one of ``texts``."""
     from qgis.PyQt.QtWidgets import QAbstractButton
 
-    for candidate in dialog.findChildren(QAbstractButton):
-        if candidate.text().replace("&", "") == text and candidate.isVisible():
-            return candidate
-    raise AssertionError(f"{dialog.windowTitle()}: no button {text!r}")
+    buttons = [b for b in dialog.findChildren(QAbstractButton) if b.isVisible()]
+    for text in texts:
+        for candidate in buttons:
+            if candidate.text().replace("&", "") == text:
+                return candidate
+    raise AssertionError(f"{dialog.windowTitle()}: none of the buttons {texts} in {[b.text() for b in buttons]}")

@@ -96,7 +96,10 @@ def start():
         ).fetchone()[0]
     check(kept == len(decided), f"{kept} decisions kept of {len(decided)}")
     scene.report["resumed_at"] = review.index
-    scene.wait_for(review.views_ready, lambda: scene.later(1200, resumed), timeout_s=60)
+    # the years are not on the map after the crash: the project's Load menu puts them back
+    pick_from_menu_button(review.project_picker.load_button, "Time-lapse")
+    check(len(QgsProject.instance().layerTreeRoot().findGroup("Time-lapse").findLayers()) == 5, "5 years loaded")
+    scene.wait_for(review.views_ready, lambda: scene.later(1500, resumed), timeout_s=60)
 
 
 def resumed():
@@ -252,9 +255,12 @@ def reopen_project():
     scene.step = 6
 
     def answer(dialog):
-        if isinstance(dialog, QMessageBox):  # "save the changes?": the GeoPackage has them all
-            person.click(button(dialog, "Discard"))
-            when_modal(scene, answer, (QFileDialog,))
+        if isinstance(dialog, QMessageBox):
+            # "save the changes?" (the GeoPackage holds them all: discard), "temporary layers,
+            # proceed?" (the walk's files are under /tmp, which QGIS calls temporary: yes)
+            scene.report.setdefault("questions_on_open", []).append(dialog.text())
+            person.click(button(dialog, "Discard", "Close without Saving", "Yes"))
+            when_modal(scene, answer, (QMessageBox, QFileDialog))
         else:
             answer_file_dialog(person, dialog, ARGS["qgz"])
 

@@ -59,15 +59,15 @@ def decide_next():
         scene.later(800, finish)
         return
     scene.step = 10 + n
-    if review.current.mean_prob > 0.7:
+    if n % 4 != 1:  # most are slumps: the criteria, a probability, the initiation period
         for key in (Qt.Key_H, Qt.Key_S, Qt.Key_T) if n % 3 else (Qt.Key_H, Qt.Key_C):
             person.press(key)
         person.press(Qt.Key_7 + n % 3)
         person.press(Qt.Key_P)
-        decision = Qt.Key_A
-    else:
-        person.press(Qt.Key_3)
-        decision = Qt.Key_U if n % 5 == 0 else Qt.Key_R
+        decision = Qt.Key_U if n % 7 == 6 else Qt.Key_A
+    else:  # a look-alike
+        person.press(Qt.Key_2)
+        decision = Qt.Key_R
     if n == 3:  # a note: N, type, Enter hands the keyboard back, the next key decides
         person.press(Qt.Key_N)
         person.type_text(NOTE)

@@ -9,6 +9,7 @@ import shutil
 import pytest
 from qgis.core import QgsProject, QgsVectorLayer
 from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtWidgets import QPushButton
 
 from rts_mapper_plugin.core.loop import add_positives, iterations, pending_count
 from rts_mapper_plugin.core.project import MappingProject
@@ -247,3 +248,34 @@ def test_first_model_is_not_the_last_model_used_and_warns_on_another_encoder(
     assert dock.first_model.filePath() == str(model)
     assert "Fine-tunes the last iteration's model" in dock.model_note.text()
     dock.shutdown()
+
+
+def test_next_iteration_asks_before_closing_an_iteration_with_pending_candidates(
+    dock, qtbot, project, assets
+):
+    """Clicked, not called: the button once passed Qt's `checked` (False) as `confirm` and closed
+    the review without asking."""
+    from qgis.PyQt.QtCore import QTimer
+    from qgis.PyQt.QtWidgets import QApplication, QMessageBox
+
+    from tests import person
+
+    model, image, _, _ = assets
+    infer_into_project(project.path, model, image, device="cpu", iteration=1, year=2019, min_area_m2=300)
+    dock.show()
+    person.click(next(b for b in dock.findChildren(QPushButton) if b.text() == "Refresh"))
+    asked = []
+
+    def answer_no():
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox):
+            asked.append(box.text())
+            person.click(box.button(QMessageBox.No))
+        else:
+            QTimer.singleShot(100, answer_no)
+
+    QTimer.singleShot(100, answer_no)
+    person.click(dock.run_button)
+    assert asked and "still pending" in asked[0], asked
+    assert dock.task is None and dock.open == [1], "No: nothing closed, nothing started"
+    assert iterations(project) == []

@@ -370,3 +370,17 @@ def test_area_and_perimeter_follow_every_geometry_edit(project, qgis_iface, qtbo
     assert layer.getFeature(fid)["area_m2"] == pytest.approx(shrunk.area(), rel=1e-6)
     index = layer.fields().indexOf("area_m2")
     assert layer.editFormConfig().readOnly(index), "nobody types an area by hand"
+
+
+def test_opening_another_qgis_project_mid_review_is_no_error(project, qgis_iface, qtbot):
+    """Project › Open (or New) removes every layer, the reviewed one with them: the dock lets go of
+    it without touching a deleted layer (a Python error in QGIS's log, once)."""
+    _mapping, layer = project
+    dock = open_dock(qgis_iface, qtbot, layer)
+    with qtbot.captureExceptions() as raised:
+        QgsProject.instance().clear()
+        person.settle()
+    assert not raised, raised
+    assert dock.layer is None and dock.queue == [] and "removed" in dock.position.text()
+    person.press(Qt.Key_A, widget=dock)  # a decision key with nothing to decide does nothing
+    dock.shutdown()
