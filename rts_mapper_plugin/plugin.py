@@ -187,14 +187,25 @@ class RtsMapperPlugin:
         notify(self.iface, f"Time-lapse: {len(group.findLayers())} years from {path}", Qgis.Info)
 
     def open_distribution_report(self) -> None:
-        """The report's Processing dialog, filled in from the project: the inventory layer, a DEM,
-        vegetation and soil layers, found by name."""
-        from qgis import processing
+        """The report's Processing dialog, filled in from the project's layers (the inventory, a
+        DEM, vegetation and soil, found by name). Not modal: the figures and the layers come as
+        soon as the run ends, while the dialog keeps its log open (QGIS's default)."""
+        from processing.gui.AlgorithmDialog import AlgorithmDialog
 
         from .gui.layers import distribution_defaults
 
-        results = processing.execAlgorithmDialog("rts_mapper:distribution_report", distribution_defaults())
-        if results and results.get("OUTPUT"):
+        if "distribution_report" in self.dialogs:
+            self.dialogs.pop("distribution_report").close()
+        algorithm = QgsApplication.processingRegistry().createAlgorithmById("rts_mapper:distribution_report")
+        dialog = AlgorithmDialog(algorithm, False, self.iface.mainWindow())
+        dialog.setParameters(distribution_defaults())
+        dialog.algorithmFinished.connect(self._report_finished)
+        self.dialogs["distribution_report"] = dialog
+        dialog.show()
+        dialog.raise_()
+
+    def _report_finished(self, ok: bool, results: dict) -> None:
+        if ok and results.get("OUTPUT"):
             from .gui.layers import add_distribution_layers
 
             add_distribution_layers(results["LAYERS"])

@@ -24,9 +24,15 @@ def forward_message_log(qgis_app):
 
 
 @pytest.fixture
-def plugin(qgis_iface, qgis_processing):
+def plugin(qgis_iface, qgis_processing, monkeypatch):
     """The plugin, started as QGIS starts it (classFactory, initGui); unloaded afterwards."""
     import rts_mapper_plugin
+    from qgis.gui import QgsBrowserGuiModel
+
+    # Processing's dialogs ask iface for these; pytest-qgis's stand-in answers with MagicMocks
+    browser = QgsBrowserGuiModel()
+    monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser, raising=False)
+    monkeypatch.setattr(qgis_iface, "activeLayer", lambda: None, raising=False)
 
     instance = rts_mapper_plugin.classFactory(qgis_iface)
     instance.initGui()

@@ -152,3 +152,43 @@ def test_menu_defaults_put_class_polygons_in_the_polygon_parameters(region, tmp_
     defaults = distribution_defaults(project)
     assert defaults["VEGETATION_POLYGONS"] == vegetation.id() and "VEGETATION" not in defaults
     assert defaults["SOIL"] == soil.id() and "SOIL_POLYGONS" not in defaults
+
+
+def test_the_menu_opens_the_report_dialog_with_raster_classes_and_shows_the_figures(
+    plugin, region, qtbot, qgis_new_project
+):
+    """RTS Mapper › Distribution report… with raster vegetation and soil layers loaded: the dialog
+    a person gets (it crashed QGIS once), filled in, Run clicked, the figures shown."""
+    from qgis.PyQt.QtCore import QPoint
+    from qgis.PyQt.QtWidgets import QDialogButtonBox
+
+    from tests import person
+
+    project = QgsProject.instance()
+    project.addMapLayers(
+        [
+            QgsVectorLayer(region.truth_uri("rts"), "RTS inventory (12)", "ogr"),
+            QgsRasterLayer(str(region.dem), "DEM (30 m)", "gdal"),
+            QgsRasterLayer(str(region.vegetation), "Vegetation", "gdal"),
+            QgsRasterLayer(str(region.soil), "Soil texture", "gdal"),
+        ]
+    )
+    plugin.menu.popup(QPoint(10, 10))
+    qtbot.waitUntil(plugin.menu.isVisible, timeout=5_000)
+    person.menu_entry(plugin.menu, "Distribution report…")
+    dialog = plugin.dialogs["distribution_report"]
+    assert dialog.isVisible()
+    held = dialog.mainWidget().createProcessingParameters()
+    names = {k: project.mapLayer(str(v)).name() for k, v in held.items() if project.mapLayer(str(v))}
+    assert names == {
+        "INVENTORY": "RTS inventory (12)",
+        "DEM": "DEM (30 m)",
+        "VEGETATION": "Vegetation",
+        "SOIL": "Soil texture",
+    }
+    person.click(dialog.buttonBox().button(QDialogButtonBox.Ok))
+    qtbot.waitUntil(lambda: "figures" in plugin.dialogs and plugin.dialogs["figures"].isVisible(), timeout=300_000)
+    figures = plugin.dialogs["figures"]
+    names = [figures.list.item(i).text() for i in range(figures.list.count())]
+    assert "vegetation rings" in names and "soil rings" in names
+    assert project.layerTreeRoot().findGroup("Distribution") is not None
