@@ -152,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         if not any(r["note"] for r in kept):
             problems.append("the note typed in session 1 is not in the project")
         problems += [f"session 1 {p}" for p in log_problems(ready.parent)]
+        if first.get("shortcut_clashes"):
+            problems.append(f"review keys that QGIS uses too: {first['shortcut_clashes']}")
 
         # -- session 2: a fresh QGIS, an empty project, the rest of the day --
         ready = desktop.start(

@@ -230,4 +230,6 @@ def button(dialog, *texts: str):
         for candidate in buttons:
             if candidate.text().replace("&", "") == text:
                 return candidate
-    raise AssertionError(f"{dialog.windowTitle()}: none of the buttons {texts} in {[b.text() for b in buttons]}")
+    raise AssertionError(
+        f"{dialog.windowTitle()}: none of the buttons {texts} in {[b.text() for b in buttons]}"
+    )

@@ -98,7 +98,9 @@ def start():
     scene.report["resumed_at"] = review.index
     # the years are not on the map after the crash: the project's Load menu puts them back
     pick_from_menu_button(review.project_picker.load_button, "Time-lapse")
-    check(len(QgsProject.instance().layerTreeRoot().findGroup("Time-lapse").findLayers()) == 5, "5 years loaded")
+    check(
+        len(QgsProject.instance().layerTreeRoot().findGroup("Time-lapse").findLayers()) == 5, "5 years loaded"
+    )
     scene.wait_for(review.views_ready, lambda: scene.later(1500, resumed), timeout_s=60)
 
 

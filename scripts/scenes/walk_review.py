@@ -46,6 +46,16 @@ def open_review():
     scene.report["project_in_dock"] = review.project_picker.path()
     scene.report["set_offered"] = review.set_combo.currentText()
     scene.report["run_id"] = review.set_combo.currentData()
+    # no review key may be one of QGIS's own shortcuts (a shared key fires neither)
+    from qgis.gui import QgsGui
+    from qgis.PyQt.QtGui import QKeySequence
+
+    manager = QgsGui.shortcutsManager()
+    scene.report["shortcut_clashes"] = {
+        key: manager.actionForSequence(QKeySequence(key)).text()
+        for key in review.keys.values()
+        if key and manager.actionForSequence(QKeySequence(key)) is not None
+    }
     person.replace_text(review.reviewer, ARGS["reviewer"])
     person.click(review.start_button)
     scene.decided = 0

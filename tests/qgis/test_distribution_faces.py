@@ -187,7 +187,9 @@ def test_the_menu_opens_the_report_dialog_with_raster_classes_and_shows_the_figu
         "SOIL": "Soil texture",
     }
     person.click(dialog.buttonBox().button(QDialogButtonBox.Ok))
-    qtbot.waitUntil(lambda: "figures" in plugin.dialogs and plugin.dialogs["figures"].isVisible(), timeout=300_000)
+    qtbot.waitUntil(
+        lambda: "figures" in plugin.dialogs and plugin.dialogs["figures"].isVisible(), timeout=300_000
+    )
     figures = plugin.dialogs["figures"]
     names = [figures.list.item(i).text() for i in range(figures.list.count())]
     assert "vegetation rings" in names and "soil rings" in names
