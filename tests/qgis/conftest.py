@@ -26,8 +26,9 @@ def forward_message_log(qgis_app):
 @pytest.fixture
 def plugin(qgis_iface, qgis_processing, monkeypatch):
     """The plugin, started as QGIS starts it (classFactory, initGui); unloaded afterwards."""
-    import rts_mapper_plugin
     from qgis.gui import QgsBrowserGuiModel
+
+    import rts_mapper_plugin
 
     # Processing's dialogs ask iface for these; pytest-qgis's stand-in answers with MagicMocks
     browser = QgsBrowserGuiModel()
