@@ -86,11 +86,7 @@ def project_models(project: MappingProject) -> list[ModelEntry]:
         except RtsMapperError:
             entries.append(ModelEntry(path, label, "not readable as a model"))
             continue
-        trained = card.training or {}
-        summary = f"{card.encoder}, {trained.get('epochs_run', '?')} epoch(s)"
-        if trained.get("best_val_iou") is not None:
-            summary += f", IoU {trained['best_val_iou']:.2f}"
-        entries.append(ModelEntry(path, label, summary, card.encoder))
+        entries.append(ModelEntry(path, label, card.brief(), card.encoder))
     return entries
 
 

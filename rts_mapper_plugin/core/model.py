@@ -90,6 +90,13 @@ class ModelCard:
             parts.append(f"saved {self.created_at[:16].replace('T', ' ')} UTC")
         return "; ".join(parts)
 
+    def brief(self) -> str:
+        """A few words for a list of models: "resnet18, 14 epoch(s), IoU 0.89"."""
+        trained = self.training or {}
+        text = f"{self.encoder}, {trained.get('epochs_run', '?')} epoch(s)"
+        iou = trained.get("best_val_iou")
+        return text + (f", IoU {iou:.2f}" if isinstance(iou, (int, float)) else "")
+
 
 def require_torch():
     """Import torch and segmentation-models-pytorch, or raise a clear MissingDependencyError."""

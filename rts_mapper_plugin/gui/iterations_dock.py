@@ -354,10 +354,7 @@ class IterationsDock(RtsDock):
         except RtsMapperError as exc:
             self.model_note.setText(f"<span style='color:#b00020'>{html.escape(str(exc))}</span>")
             return
-        trained = card.training or {}
-        summary = f"{card.encoder}, {trained.get('epochs_run', '?')} epoch(s)"
-        if trained.get("best_val_iou") is not None:
-            summary += f", validation IoU {trained['best_val_iou']:.2f}"
+        summary = card.brief()
         if previous is not None:
             self.encoder_combo.setCurrentText(card.encoder)
             self.model_note.setText(f"Fine-tunes the last iteration's model: {Path(path).name} ({summary}).")

@@ -160,6 +160,30 @@ def review_project(folder: Path, size: int = 400, seed: int = 1):
     return project, region, run.run_id
 
 
+def copy_project(project, folder: Path):
+    """A copy of a mapping project's folder (without the synthetic region), opened: each test
+    writes to its own."""
+    import shutil
+
+    from rts_mapper_plugin.core.project import MappingProject
+
+    shutil.copytree(project.path.parent, folder, ignore=shutil.ignore_patterns("region"))
+    return MappingProject.open(folder / project.path.name)
+
+
+def on_the_map(project, run_id: str, name: str = "Candidates"):
+    """In QGIS: the project's years in the Time-lapse group and one run's candidates as a layer."""
+    from qgis.core import QgsProject
+
+    from rts_mapper_plugin.gui.layers import candidates_layer
+    from rts_mapper_plugin.gui.timelapse import load_time_lapse
+
+    load_time_lapse(project, QgsProject.instance())
+    layer = candidates_layer(project.path, run_id, name)
+    QgsProject.instance().addMapLayer(layer)
+    return layer
+
+
 if __name__ == "__main__":
     from rts_mapper_plugin.core.synthetic import render_preview
 

@@ -4,8 +4,6 @@ mapping project everywhere; the Review dock brings back each reviewer's set and 
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from qgis.core import QgsProject, QgsVectorLayer
 from qgis.PyQt.QtCore import Qt
@@ -16,7 +14,7 @@ from rts_mapper_plugin.gui.layers import RUN_PROPERTY
 from rts_mapper_plugin.gui.timelapse import GROUP_NAME
 from rts_mapper_plugin.toolbelt.preferences import PlgSettings
 from tests import person
-from tests.data.fixtures import review_project
+from tests.data.fixtures import copy_project, review_project
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +27,7 @@ def mapping(source, tmp_path, qgis_new_project, qgis_iface):
     """A copy of a project whose last run's candidates are all pending, and an empty QGIS
     project: what a person finds after QGIS died before the .qgz was saved."""
     original, _, _ = source
-    shutil.copytree(original.path.parent, tmp_path / "p", ignore=shutil.ignore_patterns("region"))
-    project = MappingProject.open(tmp_path / "p" / original.path.name)
+    project = copy_project(original, tmp_path / "p")
     PlgSettings.load().update(project_gpkg=str(project.path), reviewer_name="")
     assert not QgsProject.instance().mapLayers()
     return project

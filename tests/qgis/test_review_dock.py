@@ -4,7 +4,6 @@ layer with five registered years; decisions checked in the GeoPackage itself."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -18,13 +17,12 @@ from qgis.PyQt.QtCore import Qt, QTimer
 from qgis.PyQt.QtWidgets import QApplication
 
 from rts_mapper_plugin.core.project import MappingProject
-from rts_mapper_plugin.gui.layers import RUN_PROPERTY, candidates_layer
+from rts_mapper_plugin.gui.layers import RUN_PROPERTY
 from rts_mapper_plugin.gui.review_dock import ReviewDock
-from rts_mapper_plugin.gui.timelapse import load_time_lapse
 from rts_mapper_plugin.tasks.base import TaskRunner
 from rts_mapper_plugin.toolbelt.preferences import PlgSettings
 from tests import person
-from tests.data.fixtures import review_project
+from tests.data.fixtures import copy_project, on_the_map, review_project
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,11 +35,8 @@ def source(tmp_path_factory):
 @pytest.fixture
 def project(source, tmp_path, qgis_new_project, qgis_iface):
     original, _, run_id = source
-    shutil.copytree(original.path.parent, tmp_path / "p", ignore=shutil.ignore_patterns("region"))
-    mapping = MappingProject.open(tmp_path / "p" / original.path.name)
-    load_time_lapse(mapping, QgsProject.instance())
-    layer = candidates_layer(mapping.path, run_id, "Candidates")
-    QgsProject.instance().addMapLayer(layer)
+    mapping = copy_project(original, tmp_path / "p")
+    layer = on_the_map(mapping, run_id)
     PlgSettings.load().update(reviewer_name="", review_shortcuts="", review_order="id")
     assert layer.customProperty(RUN_PROPERTY) == run_id, "the dock reviews this run's candidates"
     return mapping, layer

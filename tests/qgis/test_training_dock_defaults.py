@@ -4,20 +4,16 @@ to train on a candidate layer's rejected or unreviewed polygons unless the layer
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 from qgis.core import QgsProject
 
-from rts_mapper_plugin.core.project import MappingProject
 from rts_mapper_plugin.core.review import Decision, record_decision
-from rts_mapper_plugin.gui.layers import candidates_layer
-from rts_mapper_plugin.gui.timelapse import load_time_lapse
 from rts_mapper_plugin.gui.training_dock import PROJECT_POSITIVES, TrainingDock
 from rts_mapper_plugin.tasks.base import TaskRunner
 from rts_mapper_plugin.toolbelt.preferences import PlgSettings
 from tests import person
-from tests.data.fixtures import review_project
+from tests.data.fixtures import copy_project, on_the_map, review_project
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +24,8 @@ def source(tmp_path_factory):
 @pytest.fixture
 def project(source, tmp_path, qgis_new_project, qgis_iface):
     original, _, run_id = source
-    shutil.copytree(original.path.parent, tmp_path / "p", ignore=shutil.ignore_patterns("region"))
-    mapping = MappingProject.open(tmp_path / "p" / original.path.name)
-    load_time_lapse(mapping, QgsProject.instance())
-    layer = candidates_layer(mapping.path, run_id, "Candidates 2019, iteration 1")
-    QgsProject.instance().addMapLayer(layer)
+    mapping = copy_project(original, tmp_path / "p")
+    layer = on_the_map(mapping, run_id, "Candidates 2019, iteration 1")
     PlgSettings.load().update(project_gpkg=str(mapping.path))
     return mapping, layer
 

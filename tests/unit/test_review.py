@@ -27,7 +27,7 @@ from rts_mapper_plugin.core.review import (
 )
 from rts_mapper_plugin.core.timelapse_export import export_timelapses
 from rts_mapper_plugin.core.vectors import FeatureSet
-from tests.data.fixtures import review_project
+from tests.data.fixtures import copy_project, review_project
 
 PEEL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / "peel"
 
@@ -40,14 +40,8 @@ def reviewed(tmp_path_factory):
 @pytest.fixture
 def project(reviewed, tmp_path):
     """A fresh copy of the review project for each test (decisions do not leak between tests)."""
-    import shutil
-
     source, region, run_id = reviewed
-    folder = tmp_path / "copy"
-    shutil.copytree(source.path.parent, folder, ignore=shutil.ignore_patterns("region"))
-    from rts_mapper_plugin.core.project import MappingProject
-
-    return MappingProject.open(folder / source.path.name), region, run_id
+    return copy_project(source, tmp_path / "copy"), region, run_id
 
 
 def candidate_ids(project) -> list[int]:
