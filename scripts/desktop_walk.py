@@ -152,8 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         if not any(r["note"] for r in kept):
             problems.append("the note typed in session 1 is not in the project")
         problems += [f"session 1 {p}" for p in log_problems(ready.parent)]
-        if first.get("shortcut_clashes"):
-            problems.append(f"review keys that QGIS uses too: {first['shortcut_clashes']}")
+        shared = first.get("shared_key_s", {})
+        if not (shared.get("criterion_toggled") and shared.get("snapping_unchanged")):
+            problems.append(f"S, which QGIS binds too, did not work as the dock's key: {shared}")
 
         # -- session 2: a fresh QGIS, an empty project, the rest of the day --
         ready = desktop.start(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from qgis.core import (
     Qgis,
+    QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsMapLayer,
     QgsProject,
@@ -29,6 +30,7 @@ from ..tasks.base import CoreTask, TaskRunner
 from ..tasks.model_tasks import InferenceRequest, inference_task
 from ..toolbelt.preferences import PlgSettings
 from .dock_base import RtsDock
+from .layers import layer_crs_wkt
 from .project_picker import ProjectPicker, model_row
 from .timelapse import YEAR_PROPERTY
 
@@ -242,10 +244,6 @@ class InferenceDock(RtsDock):
         if not Path(model).is_file():
             raise RtsMapperError("no such model file", model)
         extent = None
-        from qgis.core import QgsCoordinateReferenceSystem
-
-        from .layers import layer_crs_wkt
-
         image_crs = layer_crs_wkt(layer) if layer is not None else None
         if self.extent_widget.isValid():  # not null: a canvas, layer or drawn extent
             rectangle = self.extent_widget.outputExtent()

@@ -40,6 +40,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ..core.environment import deep_learning_missing
 from ..core.errors import RtsMapperError
+from ..core.model import ENCODERS
 from ..core.project import MappingProject
 from ..tasks.base import TaskRunner
 from ..tasks.loop_tasks import NextIterationRequest, next_iteration_task
@@ -49,7 +50,6 @@ from .dock_base import RtsDock
 from .inference_dock import fill_image_combo, image_choices
 from .project_picker import ProjectPicker, model_row
 from .road_row import RoadRow
-from .training_dock import ENCODERS
 
 INVENTORY_FORMATS = {
     "GeoPackage (*.gpkg)": ".gpkg",

@@ -15,9 +15,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from qgis.core import Qgis, QgsGeometry, QgsProject, QgsRectangle, QgsWkbTypes
 from qgis.gui import QgsRubberBand
-from qgis.PyQt.QtCore import QEvent, Qt, QTimer
+from qgis.PyQt.QtCore import QEvent, QObject, Qt, QTimer
 from qgis.PyQt.QtGui import QColor, QImage, QKeySequence, QPixmap
 from qgis.PyQt.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
     QCheckBox,
     QComboBox,
     QDialog,
@@ -31,7 +33,6 @@ from qgis.PyQt.QtWidgets import (
     QLineEdit,
     QMessageBox,
     QPushButton,
-    QShortcut,
     QSpinBox,
     QTableWidget,
     QVBoxLayout,
@@ -70,6 +71,8 @@ SHORTCUTS: dict[str, tuple[str, str]] = {
     **{f"probability_{d}": (f"Probability {d * 10} %", str(d)) for d in range(1, 10)},
     "probability_100": ("Probability 100 %", "0"),
 }
+NOT_ON_MAP = ("next", "previous", "next_unreviewed")  # the arrows pan the main map
+TEXT_INPUTS = (QLineEdit, QAbstractSpinBox, QComboBox, QKeySequenceEdit)  # keep their keys
 PREFETCH = 3  # candidates prepared ahead
 VIEW_PX = 150
 NOT_SET = "—"
@@ -101,7 +104,10 @@ class ShortcutsDialog(QDialog):
         self.setWindowTitle("RTS Mapper review: keyboard shortcuts")
         layout = QVBoxLayout(self)
         layout.addWidget(
-            QLabel("Keys work while the Review dock has focus (click it once). Change a key by clicking it.")
+            QLabel(
+                "Keys work while the Review dock has focus (click it once), and on the map during a "
+                "review; there they come before QGIS's own. Change a key by clicking it."
+            )
         )
         self.table = QTableWidget(len(SHORTCUTS), 2, self)
         self.table.setHorizontalHeaderLabels(["Action", "Key"])
@@ -128,9 +134,8 @@ class ShortcutsDialog(QDialog):
             self.editors[action].setKeySequence(QKeySequence(key))
 
     def clashes(self) -> list[str]:
-        """Keys given to two actions here, or already QGIS's own (a shared key fires neither)."""
-        from qgis.gui import QgsGui
-
+        """Keys given to two actions here (one key, one action). A key QGIS also uses is fine:
+        the dock's keys come first while it has the keyboard."""
         problems, seen = [], {}
         for action, key in self.keys().items():
             if not key:
@@ -138,9 +143,6 @@ class ShortcutsDialog(QDialog):
             if key in seen:
                 problems.append(f"{key}: both “{SHORTCUTS[seen[key]][0]}” and “{SHORTCUTS[action][0]}”")
             seen[key] = action
-            qgis_action = QgsGui.shortcutsManager().actionForSequence(QKeySequence(key))
-            if qgis_action is not None:
-                problems.append(f"{key}: QGIS's “{qgis_action.text().replace('&', '')}”")
         return problems
 
     def accept(self) -> None:
@@ -152,6 +154,27 @@ class ShortcutsDialog(QDialog):
 
     def keys(self) -> dict[str, str]:
         return {a: e.keySequence().toString() for a, e in self.editors.items()}
+
+
+class MapKeys(QObject):
+    """The review's keys on the main map while a review runs and the dock is open (they come
+    first there too, as in the dock)."""
+
+    def __init__(self, dock) -> None:
+        super().__init__(dock)
+        self.dock = dock
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt naming)
+        if event.type() not in (QEvent.ShortcutOverride, QEvent.KeyPress):
+            return False
+        dock = self.dock
+        action = dock.action_for(event) if dock.queue and dock.isVisible() else None
+        if action is None or action in NOT_ON_MAP:
+            return False
+        event.accept()
+        if event.type() == QEvent.KeyPress:
+            dock.slots[action]()
+        return True
 
 
 class ReviewDock(RtsDock):
@@ -183,19 +206,22 @@ class ReviewDock(RtsDock):
         self.setFocusPolicy(Qt.StrongFocus)  # a click on the dock gives it the keyboard
         self._build()
         self.apply_shortcuts(current_shortcuts())
+        self.map_keys = MapKeys(self)
+        if iface is not None:
+            iface.mapCanvas().installEventFilter(self.map_keys)
         self.poll = QTimer(self)
         self.poll.setInterval(40)
         self.poll.timeout.connect(self._collect_views)
         # WillBe: the layer still exists (on Project › Open it is deleted before layersRemoved)
         self.listen(QgsProject.instance().layersWillBeRemoved, self._layers_removed)
         self.listen(QgsProject.instance().layersAdded, self.refresh_sets)  # a new run's layer
-        self.refresh_sets()
+        self.project_changed()
 
     # -- widgets --
     def _build(self) -> None:
         settings = PlgSettings.load()
         self.project_picker = ProjectPicker(self)
-        self.project_picker.projectChanged.connect(self.refresh_sets)
+        self.project_picker.projectChanged.connect(self.project_changed)
         self.project_picker.loaded.connect(self.refresh_sets)
         self.body_layout.addWidget(self.project_picker)
         form = QFormLayout()
@@ -338,10 +364,13 @@ class ReviewDock(RtsDock):
             widget.setEnabled(enabled)
 
     def apply_shortcuts(self, keys: dict[str, str]) -> None:
-        """Keys work in the dock, and (all but the arrows, which pan) on the main map while a
-        review runs, so that A / R / U work straight after editing a boundary there."""
-        self._drop_shortcuts()
-        slots = {
+        """Keys work while the dock has the keyboard, and (all but the arrows, which pan) on the
+        main map while a review runs, so that A / R / U work straight after editing a boundary.
+
+        They are the dock's, not application shortcuts: while the dock (or, in a review, the map)
+        has the keyboard, its keys come first, so a key QGIS also uses (S toggles snapping, R
+        stream digitizing, T tracing) is never ambiguous and does not fire both."""
+        self.slots = {
             "accept": lambda: self.decide("accepted"),
             "reject": lambda: self.decide("rejected"),
             "unsure": lambda: self.decide("unsure"),
@@ -360,37 +389,34 @@ class ReviewDock(RtsDock):
             "probability_100": lambda: self.probability.setValue(100),
         }
         self.keys = keys
-        self.shortcuts: dict[str, QShortcut] = {}
-        self.canvas_shortcuts: list[QShortcut] = []
-        canvas = self.iface.mapCanvas() if self.iface is not None else None
-        for action, key in keys.items():
-            if not key:
-                continue
-            shortcut = QShortcut(QKeySequence(key), self)
-            shortcut.setContext(Qt.WidgetWithChildrenShortcut)
-            shortcut.activated.connect(slots[action])
-            self.shortcuts[action] = shortcut
-            if canvas is not None and action not in ("next", "previous", "next_unreviewed"):
-                on_canvas = QShortcut(QKeySequence(key), canvas)
-                on_canvas.setContext(Qt.WidgetShortcut)
-                on_canvas.activated.connect(slots[action])
-                on_canvas.setEnabled(bool(self.queue))
-                self.canvas_shortcuts.append(on_canvas)
+        self.key_actions = {QKeySequence(k).toString(): a for a, k in keys.items() if k}
 
-    def _drop_shortcuts(self) -> None:
-        for shortcut in [*getattr(self, "shortcuts", {}).values(), *getattr(self, "canvas_shortcuts", [])]:
-            shortcut.setEnabled(False)
-            shortcut.setParent(None)
-            shortcut.deleteLater()
-        self.shortcuts, self.canvas_shortcuts = {}, []
+    def action_for(self, event) -> str | None:
+        """The review action a key event means, or None."""
+        if event.key() in (Qt.Key_Shift, Qt.Key_Control, Qt.Key_Alt, Qt.Key_Meta, 0):
+            return None
+        modifiers = int(event.modifiers()) & ~int(Qt.KeypadModifier)
+        return self.key_actions.get(QKeySequence(event.key() | modifiers).toString())
 
-    def _canvas_keys(self, enabled: bool) -> None:
-        for shortcut in self.canvas_shortcuts:
-            shortcut.setEnabled(enabled)
+    def event(self, event) -> bool:
+        """The review's keys come first while the dock has the keyboard (not in its text fields)."""
+        if event.type() in (QEvent.ShortcutOverride, QEvent.KeyPress):
+            action = self.action_for(event)
+            focus = QApplication.focusWidget()
+            if action is not None and not (focus is not self and isinstance(focus, TEXT_INPUTS)):
+                event.accept()  # on ShortcutOverride: no application shortcut takes this key
+                if event.type() == QEvent.KeyPress:
+                    self.slots[action]()
+                return True
+        return super().event(event)
 
-    # -- starting --
     # -- the candidate sets of the project, from its GeoPackage --
+    def project_changed(self, *_args) -> None:
+        self.refresh_sets()
+        self.restore_session()
+
     def refresh_sets(self, *_args) -> None:
+        """List the project's candidate sets again (a run may have added one), keeping the choice."""
         from ..core.contents import candidate_sets
 
         chosen = self.set_combo.currentData()
@@ -405,7 +431,6 @@ class ReviewDock(RtsDock):
             self.set_combo.addItem("Every candidate set", ALL_SETS)
         index = self.set_combo.findData(chosen)
         self.set_combo.setCurrentIndex(index if index >= 0 else 0)
-        self.restore_session()
 
     def restore_session(self) -> None:
         """This reviewer's last candidate set, filter and order in this project, from the project."""
@@ -433,7 +458,7 @@ class ReviewDock(RtsDock):
 
     def candidate_layer(self, project: MappingProject, run_id: str | None):
         """The layer that shows the chosen set: the one on the map, else loaded now."""
-        from .layers import RUNS_GROUP, add_run_layers, candidates_layer
+        from .layers import add_run_layers, candidates_layer, runs_group
         from .project_picker import layer_of_run
 
         layer = layer_of_run(run_id, project.path)
@@ -442,8 +467,7 @@ class ReviewDock(RtsDock):
         if run_id is None:
             layer = candidates_layer(project.path, None, "Candidates (every set)")
             QgsProject.instance().addMapLayer(layer, False)
-            root = QgsProject.instance().layerTreeRoot()
-            (root.findGroup(RUNS_GROUP) or root.insertGroup(0, RUNS_GROUP)).insertLayer(0, layer)
+            runs_group(QgsProject.instance()).insertLayer(0, layer)
         else:
             run = next(r for r in project.runs() if r.run_id == run_id)
             layer = add_run_layers(project, run)[0]
@@ -517,10 +541,8 @@ class ReviewDock(RtsDock):
         if not queue:
             self.position.setText("No candidate matches: nothing to review.")
             self._set_enabled(False)
-            self._canvas_keys(False)
             return
         self._set_enabled(True)
-        self._canvas_keys(True)
         self.show_candidate(resume_index(queue, decided))
         self.setFocus()
 
@@ -729,11 +751,10 @@ class ReviewDock(RtsDock):
         the decision) and give the keyboard back to the dock, so that the next key decides."""
         self._note_before = None
         item = self.current
-        stored = False
         if item is not None and self.project is not None and self.my_decision:
             from ..core.review import update_note
 
-            stored = update_note(
+            update_note(
                 self.project,
                 item.fid,
                 self.reviewer.text().strip(),
@@ -741,9 +762,6 @@ class ReviewDock(RtsDock):
                 is_final=self.show_filter.currentData() == "conflict",
             )
         self.setFocus()
-        self.position.setToolTip(
-            "Note saved with your decision." if stored else "Note kept: it is saved with your decision."
-        )
 
     def cancel_note(self) -> None:
         """Escape: undo what was typed since N, give the keyboard back to the dock."""
@@ -919,14 +937,14 @@ class ReviewDock(RtsDock):
         if self.layer is not None and self.layer.id() in ids:
             self.queue, self.index, self.layer = [], -1, None
             self._set_enabled(False)
-            self._canvas_keys(False)
             self.position.setText("The candidate layer was removed.")
             if self.rubber_band is not None:
                 self.rubber_band.reset()
 
     def shutdown(self) -> None:
         super().shutdown()
-        self._drop_shortcuts()
+        if self.iface is not None:
+            self.iface.mapCanvas().removeEventFilter(self.map_keys)
         self.poll.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
         if self.rubber_band is not None:

@@ -20,6 +20,8 @@ from qgis.PyQt.QtWidgets import (
 
 from ..core.environment import deep_learning_missing
 from ..core.errors import RtsMapperError
+from ..core.model import ENCODERS
+from ..core.project import CANDIDATE_STATUSES
 from ..tasks.base import TaskRunner
 from ..tasks.model_tasks import TrainingRequest, training_task
 from ..toolbelt.preferences import PlgSettings
@@ -30,10 +32,7 @@ from .project_picker import ProjectPicker, model_row
 
 PROJECT_POSITIVES = "Project: training positives"
 PROJECT_NEGATIVES = "Project: training negatives"
-ENCODERS = ("resnet34", "resnet18", "resnet50", "mobilenet_v2", "efficientnet-b0")
-
-
-UNCONFIRMED = ("rejected", "pending", "unsure", "conflict")
+UNCONFIRMED = tuple(status for status in CANDIDATE_STATUSES if status != "accepted")
 
 
 def refuse_unconfirmed(layer, project_item: str) -> None:

@@ -22,9 +22,9 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
+from ..core.model import ENCODERS
 from .base import RtsAlgorithm, file_of_layer, vector_uri
 
-ENCODERS = ("resnet34", "resnet18", "resnet50", "mobilenet_v2", "efficientnet-b0")
 DEVICES = ("auto", "cpu", "cuda")
 
 

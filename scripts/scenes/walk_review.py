@@ -46,20 +46,39 @@ def open_review():
     scene.report["project_in_dock"] = review.project_picker.path()
     scene.report["set_offered"] = review.set_combo.currentText()
     scene.report["run_id"] = review.set_combo.currentData()
-    # no review key may be one of QGIS's own shortcuts (a shared key fires neither)
+    # the review keys that QGIS binds too (S toggles snapping, R stream digitizing, T tracing)
     from qgis.gui import QgsGui
     from qgis.PyQt.QtGui import QKeySequence
 
     manager = QgsGui.shortcutsManager()
-    scene.report["shortcut_clashes"] = {
+    scene.report["keys_qgis_binds_too"] = {
         key: manager.actionForSequence(QKeySequence(key)).text()
         for key in review.keys.values()
         if key and manager.actionForSequence(QKeySequence(key)) is not None
     }
+    # an editor keeps the Snapping toolbar open: QGIS's S is then live beside the dock's
+    snapping_bar = qgis.utils.iface.mainWindow().findChild(QToolBar, "mSnappingToolBar")
+    if snapping_bar is not None:
+        snapping_bar.show()
     person.replace_text(review.reviewer, ARGS["reviewer"])
     person.click(review.start_button)
     scene.decided = 0
-    scene.wait_for(review.views_ready, decide_next, timeout_s=60)
+    scene.wait_for(review.views_ready, shared_key, timeout_s=60)
+
+
+def shared_key():
+    """S in the dock toggles the criterion, not QGIS's snapping (and is not ambiguous)."""
+    review = scene.review
+    snapping = QgsProject.instance().snappingConfig().enabled()
+    box = review.criteria["arcuate_shaded_headwall"]
+    before = box.isChecked()
+    person.press(Qt.Key_S)
+    scene.report["shared_key_s"] = {
+        "criterion_toggled": box.isChecked() != before,
+        "snapping_unchanged": QgsProject.instance().snappingConfig().enabled() == snapping,
+    }
+    person.press(Qt.Key_S)  # back as it was
+    decide_next()
 
 
 def decide_next():
