@@ -36,7 +36,7 @@ class ModelEntry:
 
     path: Path
     label: str  # what made it: "iteration 2", "run it01-…", "models folder"
-    summary: str  # from its card: encoder, epochs, validation IoU ("" when unreadable)
+    summary: str  # from its card: encoder, epochs, validation IoU
     encoder: str = ""
 
 
@@ -92,12 +92,12 @@ def project_models(project: MappingProject) -> list[ModelEntry]:
 
 @dataclass(frozen=True)
 class Contents:
+    """How much the project holds, for the one line every dock shows under its project."""
+
     years: int
     candidate_sets: list[CandidateSet]
     models: int
     iterations: int
-    positives: int
-    negatives: int
 
     @property
     def pending(self) -> int:
@@ -118,13 +118,11 @@ class Contents:
 
 
 def contents(project: MappingProject) -> Contents:
-    from .loop import count, iterations
+    from .loop import iterations
 
     return Contents(
         years=len(project.years()),
         candidate_sets=candidate_sets(project),
         models=len(project_models(project)),
         iterations=len(iterations(project)),
-        positives=count(project, "training_positives"),
-        negatives=count(project, "training_negatives"),
     )

@@ -212,6 +212,11 @@ class ReviewDock(RtsDock):
         self.poll = QTimer(self)
         self.poll.setInterval(40)
         self.poll.timeout.connect(self._collect_views)
+        # the project's "N pending" follows the decisions, a moment after the last one
+        self.summary_timer = QTimer(self)
+        self.summary_timer.setSingleShot(True)
+        self.summary_timer.setInterval(1500)
+        self.summary_timer.timeout.connect(self.project_picker.refresh_summary)
         # WillBe: the layer still exists (on Project › Open it is deleted before layersRemoved)
         self.listen(QgsProject.instance().layersWillBeRemoved, self._layers_removed)
         self.listen(QgsProject.instance().layersAdded, self.refresh_sets)  # a new run's layer
@@ -836,6 +841,7 @@ class ReviewDock(RtsDock):
             return
         item.status = status
         self.last_status = status
+        self.summary_timer.start()
         self.layer.triggerRepaint()
         if self.index < len(self.queue) - 1:
             self.show_candidate(self.index + 1)

@@ -62,7 +62,8 @@ def load_time_lapse(
     qgs_project = qgs_project or QgsProject.instance()
     years = project.years()
     root = qgs_project.layerTreeRoot()
-    group = root.findGroup(GROUP_NAME) or root.insertGroup(0, GROUP_NAME)
+    # at the bottom: the years are the backdrop, candidates and results draw over them
+    group = root.findGroup(GROUP_NAME) or root.addGroup(GROUP_NAME)
     existing = {}
     for node in group.findLayers():
         layer = node.layer()

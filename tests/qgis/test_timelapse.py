@@ -170,3 +170,17 @@ def test_every_layer_of_a_new_project_opens_with_its_crs(tmp_path, qgis_new_proj
         keep.append(QgsVectorLayer(project_layer_uri(mapping.path, table), table, "ogr"))
     for layer in keep:
         assert layer.isValid() and layer.crs().authid() == "EPSG:32646", layer.name()
+
+
+def test_the_years_load_beneath_the_candidates_already_on_the_map(tmp_path, qgis_new_project):
+    """After a restart the candidates may come back before the years (Load ▾ › Time-lapse): the
+    years go to the bottom of the layer tree, or they would hide every candidate."""
+    from rts_mapper_plugin.gui.layers import RUNS_GROUP, runs_group
+
+    runs_group(QgsProject.instance())
+    image = write_raster(tmp_path / "2019.tif", np.full((3, 20, 20), 120, np.uint8))
+    mapping = MappingProject.create(tmp_path / "p.gpkg", "EPSG:32646")
+    mapping.register_year(2019, image)
+    load_time_lapse(mapping, QgsProject.instance())
+    names = [node.name() for node in QgsProject.instance().layerTreeRoot().children()]
+    assert names.index(RUNS_GROUP) < names.index(GROUP_NAME), names
