@@ -60,12 +60,21 @@ class RtsDock(QgsDockWidget):
         self._wheel_guard = WheelGuard(self)
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
-        """Guard every combo and spin box the dock holds by now (some are built after __init__)."""
+        """Guard every combo and spin box the dock holds by now (some are built after __init__);
+        let combos narrow with the dock (a long item, e.g. a candidate set, would widen it past
+        QGIS's dock area and cut the dock off on the right)."""
         for widget in [*self.findChildren(QComboBox), *self.findChildren(QAbstractSpinBox)]:
             if not widget.property("rts_wheel_guarded"):
                 widget.setFocusPolicy(Qt.StrongFocus)  # not WheelFocus: a wheel gives no focus
                 widget.installEventFilter(self._wheel_guard)
                 widget.setProperty("rts_wheel_guarded", True)
+                if isinstance(widget, QComboBox):
+                    widget.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+                    widget.setMinimumContentsLength(10)
+        # as wide as the body needs (QGIS's dock area is narrower by default, cutting it off)
+        scroll = self.widget()
+        needed = scroll.widget().minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 8
+        self.setMinimumWidth(min(needed, 620))
         super().showEvent(event)
 
     def listen(self, signal, slot) -> None:

@@ -217,6 +217,7 @@ class ReviewDock(RtsDock):
         self.summary_timer.setSingleShot(True)
         self.summary_timer.setInterval(1500)
         self.summary_timer.timeout.connect(self.project_picker.refresh_summary)
+        self.summary_timer.timeout.connect(self.refresh_sets)  # the sets' pending counts too
         # WillBe: the layer still exists (on Project › Open it is deleted before layersRemoved)
         self.listen(QgsProject.instance().layersWillBeRemoved, self._layers_removed)
         self.listen(QgsProject.instance().layersAdded, self.refresh_sets)  # a new run's layer
