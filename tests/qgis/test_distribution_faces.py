@@ -174,7 +174,7 @@ def test_the_menu_opens_the_report_dialog_with_raster_classes_and_shows_the_figu
         ]
     )
     plugin.menu.popup(QPoint(10, 10))
-    qtbot.waitUntil(plugin.menu.isVisible, timeout=5_000)
+    qtbot.waitUntil(plugin.menu.isVisible, timeout=30_000)
     person.menu_entry(plugin.menu, "Distribution report…")
     dialog = plugin.dialogs["distribution_report"]
     assert dialog.isVisible()

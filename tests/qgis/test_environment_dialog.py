@@ -11,7 +11,7 @@ from tests import person
 
 def test_the_menu_opens_a_readable_report(plugin, qtbot):
     plugin.menu.popup(QPoint(10, 10))
-    qtbot.waitUntil(plugin.menu.isVisible, timeout=5_000)
+    qtbot.waitUntil(plugin.menu.isVisible, timeout=30_000)
     person.menu_entry(plugin.menu, "Environment check…")
     dialog = plugin.dialogs["environment"]
     assert dialog.isVisible()

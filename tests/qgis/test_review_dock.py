@@ -316,7 +316,7 @@ def test_the_shortcuts_key_is_not_qgis_help(project, qgis_iface, qtbot):
     dialog.show()
     person.click(dialog.editors["unsure"])
     person.press(Qt.Key_A)
-    qtbot.waitUntil(lambda: dialog.editors["unsure"].keySequence().toString() == "A", timeout=3_000)
+    qtbot.waitUntil(lambda: dialog.editors["unsure"].keySequence().toString() == "A", timeout=30_000)
     assert any(p.startswith("A: both") for p in dialog.clashes()), dialog.clashes()
     dialog.close()
     dock.shutdown()
