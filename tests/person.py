@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from qgis.PyQt.QtCore import QEvent, QPoint, QPointF, Qt
+from qgis.PyQt.QtCore import QPoint, QPointF, Qt
 from qgis.PyQt.QtGui import QWheelEvent
 from qgis.PyQt.QtTest import QTest
 from qgis.PyQt.QtWidgets import QAbstractItemView, QApplication, QComboBox, QLineEdit, QMenu, QWidget
@@ -162,9 +162,3 @@ def menu_entry(menu: QMenu, text: str, prefix: bool = False) -> None:
             settle()
             return
     raise CannotDo(f"{text!r} is not in the menu: {[a.text() for a in menu.actions()]}")
-
-
-def send(widget: QWidget, kind: QEvent.Type) -> None:
-    """A bare event (focus, show) for the few gestures QTest has no call for."""
-    QApplication.sendEvent(widget, QEvent(kind))
-    settle()

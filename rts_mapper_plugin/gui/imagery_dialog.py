@@ -102,7 +102,7 @@ class ImageryDialog(QDialog):
         form.addRow("Output GeoTIFF", self.output_widget)
         layout.addLayout(form)
 
-        self.project_picker = ProjectPicker(self)
+        self.project_picker = ProjectPicker(self, iface)
         layout.addWidget(self.project_picker)
         self.register_check = QCheckBox("Register as this year of the mapping project", self)
         self.register_check.setChecked(True)

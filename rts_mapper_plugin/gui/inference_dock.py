@@ -101,7 +101,7 @@ class InferenceDock(RtsDock):
         if missing:
             self.add_missing_packages_banner(missing, "Inference")
 
-        self.project_picker = ProjectPicker(self)
+        self.project_picker = ProjectPicker(self, self.iface)
         self.body_layout.addWidget(self.project_picker)
         form = QFormLayout()
         self.image_combo = QComboBox(self)

@@ -141,7 +141,7 @@ class IterationsDock(RtsDock):
         self.missing = deep_learning_missing()
         if self.missing:
             self.add_missing_packages_banner(self.missing, "Training and inference")
-        self.project_picker = ProjectPicker(self)
+        self.project_picker = ProjectPicker(self, self.iface)
         self.project_picker.projectChanged.connect(self.refresh)
         self.project_picker.projectChanged.connect(self.refresh_images)
         self.body_layout.addWidget(self.project_picker)

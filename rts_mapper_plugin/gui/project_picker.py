@@ -123,8 +123,9 @@ class ProjectPicker(QWidget):
     projectChanged = pyqtSignal(str)  # noqa: N815 (Qt naming)
     loaded = pyqtSignal()  # layers of the project were added by the Load menu
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, iface=None) -> None:
         super().__init__(parent)
+        self.iface = iface  # for the temporal controller when the years are loaded
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("Mapping project", self), 0, 0)
@@ -230,7 +231,7 @@ class ProjectPicker(QWidget):
             on_map = layer_of_run(candidate_set.run.run_id, project.path) is not None
             action = menu.addAction(candidate_set.label + (" (on the map)" if on_map else ""))
             action.triggered.connect(
-                lambda _=False, run=candidate_set.run: (add_run_layers(project, run), self.loaded.emit())
+                lambda _=False, run=candidate_set.run: self._load(add_run_layers, project, run)
             )
         menu.addSeparator()
         for table, label in (
@@ -240,21 +241,21 @@ class ProjectPicker(QWidget):
             on_map = training_layer_loaded(project.path, table)
             action = menu.addAction(label + (" (on the map)" if on_map else ""))
             action.triggered.connect(
-                lambda _=False, t=table, n=label: (add_training_layer(project.path, t, n), self.loaded.emit())
+                lambda _=False, t=table, n=label: self._load(add_training_layer, project.path, t, n)
             )
         menu.addSeparator()
         menu.addAction("Everything not on the map", self.load_everything)
+
+    def _load(self, add, *args) -> None:
+        add(*args)
+        self.loaded.emit()
 
     def load_time_lapse(self) -> None:
         from .timelapse import load_time_lapse
 
         project = self.mapping_project()
         if project is not None:
-            navigation = None
-            from qgis.utils import iface
-
-            if iface is not None:
-                navigation = iface.mapCanvas().temporalController()
+            navigation = self.iface.mapCanvas().temporalController() if self.iface is not None else None
             load_time_lapse(project, QgsProject.instance(), navigation)
             self.loaded.emit()
 

@@ -226,7 +226,7 @@ class ReviewDock(RtsDock):
     # -- widgets --
     def _build(self) -> None:
         settings = PlgSettings.load()
-        self.project_picker = ProjectPicker(self)
+        self.project_picker = ProjectPicker(self, self.iface)
         self.project_picker.projectChanged.connect(self.project_changed)
         self.project_picker.loaded.connect(self.refresh_sets)
         self.body_layout.addWidget(self.project_picker)

@@ -74,7 +74,7 @@ class TrainingDock(RtsDock):
         if missing:
             self.add_missing_packages_banner(missing, "Training")
 
-        self.project_picker = ProjectPicker(self)
+        self.project_picker = ProjectPicker(self, self.iface)
         self.body_layout.addWidget(self.project_picker)
         form = QFormLayout()
         self.positives_combo = QgsMapLayerComboBox(self)
