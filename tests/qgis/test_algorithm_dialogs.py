@@ -20,6 +20,18 @@ ROOT = HERE.parents[1]
 ENV = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
+def open_dialogs(spec_path, report) -> subprocess.CompletedProcess:
+    """Run algorithm_dialogs.py on a spec in a process of its own (a crash ends only that)."""
+    return subprocess.run(
+        [sys.executable, str(HERE / "algorithm_dialogs.py"), str(spec_path), str(report)],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=1800,  # a limit for a hung dialog, far above the minute the runs take
+    )
+
+
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory):
     from rts_mapper_plugin.core.chips import make_chips
@@ -196,14 +208,7 @@ def test_every_algorithm_runs_from_its_dialog_without_a_crash(spec, tmp_path):
 
     spec_path, out = spec
     report = tmp_path / "report.json"
-    done = subprocess.run(
-        [sys.executable, str(HERE / "algorithm_dialogs.py"), str(spec_path), str(report)],
-        cwd=ROOT,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
+    done = open_dialogs(spec_path, report)
     outcomes = json.loads(report.read_text()) if report.exists() else []
     assert done.returncode == 0, (
         f"the dialog process ended with {done.returncode} after {[o['algorithm'] for o in outcomes]}:\n"
@@ -246,14 +251,7 @@ def test_a_raster_class_layer_does_not_crash_the_report_dialog(spec, tmp_path):
     one = tmp_path / "one.json"
     one.write_text(json.dumps(data))
     report = tmp_path / "report.json"
-    done = subprocess.run(
-        [sys.executable, str(HERE / "algorithm_dialogs.py"), str(one), str(report)],
-        cwd=ROOT,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = open_dialogs(one, report)
     assert done.returncode == 0, done.stderr[-2000:]
     (outcome,) = json.loads(report.read_text())
     assert not outcome["ok"], "a raster and polygons for one class layer is refused"
