@@ -31,7 +31,7 @@ from ..tasks.model_tasks import InferenceRequest, inference_task
 from ..toolbelt.preferences import PlgSettings
 from .dock_base import RtsDock
 from .layers import layer_crs_wkt
-from .project_picker import ProjectPicker, model_row
+from .project_picker import ProjectPicker, model_row, read_card_or_say
 from .timelapse import YEAR_PROPERTY
 
 DEVICES = (("auto", "Auto"), ("cpu", "CPU"), ("cuda", "CUDA"))
@@ -181,12 +181,9 @@ class InferenceDock(RtsDock):
         if not path:
             self.card_label.setText("Choose a model file (.safetensors) trained by RTS Mapper.")
             return
-        from ..core.model import read_card
-
-        try:
-            card = read_card(path)
-        except RtsMapperError as exc:
-            self.card_label.setText(f"<span style='color:#b00020'>{exc}</span>")
+        card, problem = read_card_or_say(path)
+        if card is None:
+            self.card_label.setText(problem)
             return
         self.card_label.setText(card.summary())
         self.threshold_spin.setValue(card.threshold)

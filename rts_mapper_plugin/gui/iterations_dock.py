@@ -48,7 +48,7 @@ from ..toolbelt.log_handler import notify
 from ..toolbelt.preferences import PlgSettings
 from .dock_base import RtsDock
 from .inference_dock import fill_image_combo, image_choices
-from .project_picker import ProjectPicker, model_row
+from .project_picker import ProjectPicker, model_row, read_card_or_say
 from .road_row import RoadRow
 
 INVENTORY_FORMATS = {
@@ -335,7 +335,6 @@ class IterationsDock(RtsDock):
         """Which model the next iteration fine-tunes, what it is, and whether its encoder is the
         one chosen: the last iteration's model once there is one, else the First model given."""
         from ..core.loop import previous_model
-        from ..core.model import read_card
 
         project = project if project is not None else self.project()
         previous = previous_model(project) if project is not None else None
@@ -349,10 +348,9 @@ class IterationsDock(RtsDock):
         if not path:
             self.model_note.setText(f"A new {self.encoder_combo.currentText()} model is trained.")
             return
-        try:
-            card = read_card(path)
-        except RtsMapperError as exc:
-            self.model_note.setText(f"<span style='color:#b00020'>{html.escape(str(exc))}</span>")
+        card, problem = read_card_or_say(path)
+        if card is None:
+            self.model_note.setText(problem)
             return
         summary = card.brief()
         if previous is not None:

@@ -307,6 +307,19 @@ class ProjectPicker(QWidget):
         return path
 
 
+def read_card_or_say(path: str):
+    """(the model card, "") or (None, what is wrong with the file as red HTML): what a dock shows
+    under a model field."""
+    import html
+
+    from ..core.model import read_card
+
+    try:
+        return read_card(path), ""
+    except RtsMapperError as exc:
+        return None, f"<span style='color:#b00020'>{html.escape(str(exc))}</span>"
+
+
 def model_row(file_widget: QgsFileWidget, picker: ProjectPicker, parent: QWidget) -> QWidget:
     """``[model file] [Project ▾]``: the file field, and a menu of the models the mapping project
     holds (its iterations', its runs', its models folder), newest first."""
