@@ -10,6 +10,7 @@ BENCHMARKS = {
     "model_engine": "benchmarks.model_engine",
     "review_latency": "benchmarks.review_latency",
     "terrain": "benchmarks.terrain",
+    "training_speed": "benchmarks.training_speed",
 }
 
 

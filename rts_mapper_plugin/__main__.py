@@ -91,7 +91,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         crop_size=args.crop_size,
+        crops_per_chip=args.crops_per_chip,
         learning_rate=args.lr,
+        precision=args.precision,
         patience=args.patience,
         seed=args.seed,
         device=args.device,
@@ -102,18 +104,34 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )
 
     def on_epoch(entry: dict) -> None:
-        iou = "-" if entry["val_iou"] is None else f"{entry['val_iou']:.3f}"
+        if entry["val_iou"] is None:
+            scores = "no validation chips"
+        else:
+            scores = (
+                f"validation F1 {entry['val_f1']:.3f} (P {entry['val_precision']:.2f} R {entry['val_recall']:.2f} "
+                f"at {entry['val_threshold']:.2f}, {entry['val_min_area_m2']:.0f} m²), IoU {entry['val_iou']:.3f}"
+            )
         print(
-            f"epoch {entry['epoch']:3d}: loss {entry['train_loss']:.4f}, validation IoU {iou}, "
-            f"{entry['seconds']:.1f} s{' *' if entry['improved'] else ''}",
+            f"epoch {entry['epoch']:3d}: loss {entry['train_loss']:.4f}, {scores}, "
+            f"{entry['seconds']:.1f} s ({entry['seconds_per_step']:.2f} s/step){' *' if entry['improved'] else ''}",
             flush=True,
         )
 
     result = train_model(
-        args.chips, args.out, config, feedback=_console_feedback(args), on_epoch=on_epoch, resume=args.resume
+        args.chips,
+        args.out,
+        config,
+        feedback=_console_feedback(args),
+        on_epoch=on_epoch,
+        resume=args.resume,
+        on_estimate=lambda estimate: print(f"expected: {estimate.describe()}", flush=True),
     )
+    card = result.card
     iou = (
-        "no validation chips" if result.best_val_iou is None else f"validation IoU {result.best_val_iou:.3f}"
+        "no validation chips"
+        if result.best_val_iou is None
+        else f"validation F1 {result.best_val_f1:.3f} at IoU 0.5, pixel IoU {result.best_val_iou:.3f}; "
+        f"calibrated threshold {card.threshold:.2f}, minimum area {card.min_area_m2:.0f} m²"
     )
     print(
         f"{result.model_path}: best epoch {result.best_epoch} ({iou}), {result.epochs_run} epochs on "
@@ -142,6 +160,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         min_area_m2=args.min_area,
         known=args.known,
         feedback=_console_feedback(args),
+        tta=args.tta,
     )
     for candidate in result.candidates:
         candidate.year, candidate.iteration = args.year, args.iteration
@@ -353,23 +372,40 @@ def build_parser() -> argparse.ArgumentParser:
     chips.add_argument("--seed", type=int, default=0)
     chips.set_defaults(func=_cmd_chips)
 
+    from .core.model import TTA_VIEWS
+    from .core.training import PRECISIONS, TrainConfig
+
+    defaults = TrainConfig()  # the recipe's defaults are said once, in TrainConfig
     train = commands.add_parser("train", help="train or fine-tune DeepLabv3+ on chips")
     train.add_argument("--chips", required=True, help="chip folder made by `chips`")
     train.add_argument("--out", required=True, help="model file to write (.safetensors)")
-    train.add_argument("--encoder", default="resnet34")
-    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--encoder", default=defaults.encoder)
+    train.add_argument("--epochs", type=int, default=defaults.epochs)
     train.add_argument(
         "--weights", default=None, help="local ImageNet encoder weights (nothing is downloaded)"
     )
     train.add_argument("--init-model", default=None, help="fine-tune from this model file")
-    train.add_argument("--batch-size", type=int, default=8)
-    train.add_argument("--crop-size", type=int, default=256)
-    train.add_argument("--lr", type=float, default=5e-4)
-    train.add_argument("--patience", type=int, default=8)
-    train.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    train.add_argument("--tile-size", type=int, default=512, help="inference tile size written to the card")
-    train.add_argument("--overlap", type=int, default=64, help="inference overlap written to the card")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    train.add_argument("--crop-size", type=int, default=defaults.crop_size)
+    train.add_argument(
+        "--crops-per-chip", type=int, default=defaults.crops_per_chip, help="crops per chip per epoch"
+    )
+    train.add_argument("--lr", type=float, default=defaults.learning_rate)
+    train.add_argument("--patience", type=int, default=defaults.patience)
+    train.add_argument("--device", default=defaults.device, help="auto, cpu or cuda")
+    train.add_argument(
+        "--precision",
+        default=defaults.precision,
+        choices=PRECISIONS,
+        help="auto: bfloat16 where the processor computes it natively, else float32",
+    )
+    train.add_argument(
+        "--tile-size", type=int, default=defaults.tile_size, help="inference tile size written to the card"
+    )
+    train.add_argument(
+        "--overlap", type=int, default=defaults.overlap, help="inference overlap written to the card"
+    )
+    train.add_argument("--seed", type=int, default=defaults.seed)
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint next to --out")
     train.set_defaults(func=_cmd_train)
 
@@ -380,11 +416,23 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--prob", default=None, help="also keep the probability GeoTIFF here")
     infer.add_argument("--known", default=None, help="confirmed RTS: candidates touching them are set aside")
     infer.add_argument("--threshold", type=float, default=None, help="default: the model card's")
-    infer.add_argument("--min-area", type=float, default=500.0, help="smallest candidate in m² (0.05 ha)")
+    infer.add_argument(
+        "--min-area",
+        type=float,
+        default=None,
+        help="smallest candidate in m² (default: the model card's, calibrated in training)",
+    )
     infer.add_argument("--extent", default=None, help="minx,miny,maxx,maxy in the image CRS")
     infer.add_argument("--device", default="auto")
     infer.add_argument(
         "--batch-size", type=int, default=None, help="tiles per pass (default: 1 on CPU, 8 on GPU)"
+    )
+    infer.add_argument(
+        "--tta",
+        type=int,
+        default=1,
+        choices=TTA_VIEWS,
+        help="test-time ensemble: views (flips, rotations) averaged per tile; N views cost N times the model time",
     )
     infer.add_argument("--year", type=int, default=None, help="recorded on each candidate")
     infer.add_argument("--iteration", type=int, default=None, help="recorded on each candidate")

@@ -24,10 +24,10 @@ from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 from shapely.ops import unary_union
 from shapely.strtree import STRtree
 
+from .model import DEFAULT_MIN_AREA_M2
 from .vectors import FeatureSet, as_multipolygon, write_features
 
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
-DEFAULT_MIN_AREA_M2 = 500.0  # 0.05 ha
 
 
 @dataclass

@@ -25,9 +25,9 @@ import numpy as np
 from rasterio.enums import MaskFlags
 from rasterio.windows import Window, from_bounds
 
-from .candidates import DEFAULT_MIN_AREA_M2, Candidate, CandidateBuilder, set_aside_known
+from .candidates import Candidate, CandidateBuilder, set_aside_known
 from .errors import RtsMapperError
-from .model import ModelCard, configure_threads, load_model, pick_device, require_torch
+from .model import TTA_VIEWS, ModelCard, configure_threads, load_model, pick_device, require_torch
 from .progress import Feedback
 from .raster_io import (
     GTIFF_PROFILE,
@@ -179,9 +179,12 @@ def optimise_for_inference(model, device: str, tile: int):
 class _Predictor:
     """Runs batches through the model; on out-of-memory halves the batch, then moves to the CPU."""
 
-    def __init__(self, model, device: str, batch_size: int, torch, tile: int, card: ModelCard) -> None:
+    def __init__(
+        self, model, device: str, batch_size: int, torch, tile: int, card: ModelCard, tta: int = 1
+    ) -> None:
         self.original, self.device, self.batch_size, self.torch = model, device, max(1, batch_size), torch
         self.tile = tile
+        self.views = tta_views(tta)
         # normalisation as one multiply-add per channel, done by torch on the uint8 tiles
         norm = card.normalisation
         std = np.asarray(norm["std"], dtype=np.float32)
@@ -217,7 +220,12 @@ class _Predictor:
                 torch.from_numpy(chunk).to(self.device).to(dtype=torch.float32, memory_format=memory_format)
             )
             tensor = tensor * self.scale.to(self.device) + self.offset.to(self.device)
-            probability = torch.sigmoid(self.model(tensor)[:, 0]).float().cpu().numpy()
+            total = None
+            for view, back in self.views:
+                seen = view(tensor).contiguous(memory_format=memory_format)
+                one = back(torch.sigmoid(self.model(seen)[:, 0].float()))
+                total = one if total is None else total + one
+            probability = (total / len(self.views)).cpu().numpy()
         self.forward_seconds += time.perf_counter() - started
         return probability
 
@@ -239,6 +247,23 @@ class _Predictor:
             ) from exc
 
 
+def tta_views(count: int) -> list[tuple]:
+    """The first ``count`` of the eight flips/rotations of a square tile, each with its inverse
+    (applied to the (n, h, w) output): identity, flips, transpose, quarter turns."""
+    d = (-2, -1)
+    views = [
+        (lambda x: x, lambda y: y),
+        (lambda x: x.flip(-1), lambda y: y.flip(-1)),
+        (lambda x: x.flip(-2), lambda y: y.flip(-2)),
+        (lambda x: x.transpose(-2, -1), lambda y: y.transpose(-2, -1)),
+        (lambda x: x.flip(d), lambda y: y.flip(d)),
+        (lambda x: x.rot90(1, d), lambda y: y.rot90(-1, d)),
+        (lambda x: x.rot90(-1, d), lambda y: y.rot90(1, d)),
+        (lambda x: x.transpose(-2, -1).flip(d), lambda y: y.flip(d).transpose(-2, -1)),
+    ]
+    return views[:count]
+
+
 def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
 
@@ -251,7 +276,7 @@ def predict_raster(
     device: str = "auto",
     batch_size: int | None = None,
     threshold: float | None = None,
-    min_area_m2: float = DEFAULT_MIN_AREA_M2,
+    min_area_m2: float | None = None,
     known: str | os.PathLike | FeatureSet | None = None,
     tile_size: int | None = None,
     overlap: int | None = None,
@@ -259,6 +284,7 @@ def predict_raster(
     model=None,
     card: ModelCard | None = None,
     image_crs: str | None = None,
+    tta: int = 1,
 ) -> InferenceResult:
     """Infer RTS probability over ``image_path`` (or ``extent`` of it, in the image's CRS).
 
@@ -271,11 +297,13 @@ def predict_raster(
         batch_size: tiles per forward pass; None: 1 on the CPU (fastest per tile there, measured
             in docs/benchmarks.md), 8 on a GPU. Shrunk automatically on out-of-memory.
         threshold: probability threshold (default: the card's).
-        min_area_m2: smallest candidate kept (default 0.05 ha).
+        min_area_m2: smallest candidate kept (default: the card's, calibrated in training).
         known: confirmed RTS polygons: candidates that touch them are set aside.
         tile_size, overlap: override the card's.
         model, card: an already loaded model (the benchmarks reuse one).
         image_crs: the CRS to assume when the image file has none (its QGIS layer's).
+        tta: views of each tile averaged (test-time ensemble of flips and rotations): 1 (off),
+            2, 4 or 8; the model time grows as many times.
 
     Raises:
         RtsMapperError: bad model or image, extent outside the image, unwritable output.
@@ -298,6 +326,11 @@ def predict_raster(
             f"tile size {tile} must be a multiple of 32 (>= 64) and overlap {overlap} below half of it"
         )
     threshold = card.threshold if threshold is None else float(threshold)
+    min_area_m2 = card.min_area_m2 if min_area_m2 is None else float(min_area_m2)
+    if tta not in TTA_VIEWS:
+        raise RtsMapperError(
+            f"the test-time ensemble takes {', '.join(map(str, TTA_VIEWS))} views, not {tta}"
+        )
     known_features = (
         read_features(known, polygons_only=True) if isinstance(known, (str, os.PathLike)) else known
     )
@@ -310,7 +343,7 @@ def predict_raster(
         stride = tile - overlap
         rows, cols = tile_origins(height, tile, stride), tile_origins(width, tile, stride)
         weights = blend_weights(tile, overlap)
-        predictor = _Predictor(model, device, batch_size, torch, tile, card)
+        predictor = _Predictor(model, device, batch_size, torch, tile, card, tta)
         builder = CandidateBuilder(window_transform, dataset.crs, threshold)
         profile = {
             **GTIFF_PROFILE,
@@ -368,7 +401,8 @@ def predict_raster(
         batch_size=predictor.batch_size,
         card=card,
         crs=crs.to_string(),
-        notes=predictor.notes,
+        notes=predictor.notes
+        + ([f"test-time ensemble of {tta} views ({tta}x the model time)"] if tta > 1 else []),
     )
 
 

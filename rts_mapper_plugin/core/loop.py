@@ -20,6 +20,7 @@ from pathlib import Path
 
 from . import gpkg
 from .errors import RtsMapperError
+from .model import DEFAULT_MIN_AREA_M2
 from .progress import Feedback
 from .project import MappingProject
 from .vectors import FeatureSet, as_multipolygon
@@ -248,7 +249,7 @@ class IterationSettings:
     tile_size: int = 384
     imagenet_weights: str | None = None
     init_model: str | None = None  # None: fine-tune from the last iteration's model, if any
-    min_area_m2: float = 500.0
+    min_area_m2: float = DEFAULT_MIN_AREA_M2
     device: str = "auto"
     notes: str = ""
 

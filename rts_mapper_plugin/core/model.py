@@ -26,6 +26,10 @@ CARD_VERSION = 1
 ARCHITECTURE = "DeepLabV3Plus"
 # Encoders offered in the docks; any other segmentation-models-pytorch encoder name also works.
 ENCODERS = ("resnet34", "resnet18", "resnet50", "mobilenet_v2", "efficientnet-b0")
+# The smallest candidate kept, unless a card calibrated another (0.05 ha: the paper's smallest slump).
+DEFAULT_MIN_AREA_M2 = 500.0
+# Views a test-time ensemble may average per tile (flips and rotations of a square tile).
+TTA_VIEWS = (1, 2, 4, 8)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -46,6 +50,7 @@ class ModelCard:
     tile_size: int = 512
     overlap: int = 64
     threshold: float = 0.5
+    min_area_m2: float = DEFAULT_MIN_AREA_M2
     classes: list[str] = field(default_factory=lambda: ["background", "rts"])
     encoder_init: str = "random (no ImageNet weights given)"
     training: dict[str, Any] = field(default_factory=dict)

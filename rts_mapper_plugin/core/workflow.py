@@ -22,13 +22,14 @@ def infer_into_project(
     extent: tuple[float, float, float, float] | None = None,
     device: str = "auto",
     threshold: float | None = None,
-    min_area_m2: float = 500.0,
+    min_area_m2: float | None = None,
     iteration: int | None = None,
     year: int | None = None,
     set_aside_confirmed: bool = True,
     batch_size: int | None = None,
     feedback: Feedback | None = None,
     image_crs: str | None = None,
+    tta: int = 1,
 ) -> RunRecord:
     """Run inference and record the run, its probability raster and its candidates in the project.
 
@@ -62,6 +63,7 @@ def infer_into_project(
         known=known,
         feedback=feedback,
         image_crs=image_crs,
+        tta=tta,
     )
     try:
         image_crs = CRS.from_user_input(result.crs)
@@ -82,7 +84,7 @@ def infer_into_project(
             model_path=project.store_path(model_path),
             prob_path=project.store_path(prob_path),
             threshold=result.card.threshold if threshold is None else threshold,
-            min_area_m2=min_area_m2,
+            min_area_m2=result.card.min_area_m2 if min_area_m2 is None else min_area_m2,
             set_aside_known=result.set_aside_known,
             area_km2=round(result.area_km2, 4),
             seconds=round(result.seconds, 2),

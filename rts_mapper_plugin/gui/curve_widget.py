@@ -1,4 +1,4 @@
-"""A small live plot of training: loss and validation IoU per epoch (QPainter, no extra packages)."""
+"""A small live plot of training: loss, validation F1 and IoU per epoch (QPainter, no extra packages)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from qgis.PyQt.QtWidgets import QSizePolicy, QWidget
 
 LOSS_COLOUR = QColor("#2b83ba")
 IOU_COLOUR = QColor("#1a9641")
+F1_COLOUR = QColor("#d7191c")
 
 
 class CurveWidget(QWidget):
-    """Training loss (left axis, scaled to its first value) and validation IoU (right axis, 0-1)."""
+    """Training loss (left axis, scaled to its first value); validation polygon F1 at IoU 0.5 (what
+    selects the model) and pixel IoU (right axis, 0-1)."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -42,7 +44,11 @@ class CurveWidget(QWidget):
         painter.setPen(self.palette().text().color())
         painter.drawText(QRectF(area.left(), area.bottom() + 3, area.width(), 18), Qt.AlignCenter, "epoch")
         painter.drawText(QRectF(0, area.top() - 4, 32, 14), Qt.AlignRight, "loss")
-        painter.drawText(QRectF(area.right() + 2, area.top() - 4, 32, 14), Qt.AlignLeft, "IoU")
+        painter.setPen(F1_COLOUR)
+        painter.drawText(QRectF(area.right() + 2, area.top() - 4, 32, 14), Qt.AlignLeft, "F1")
+        painter.setPen(IOU_COLOUR)
+        painter.drawText(QRectF(area.right() + 2, area.top() + 26, 32, 14), Qt.AlignLeft, "IoU")
+        painter.setPen(self.palette().text().color())
         painter.drawText(QRectF(area.right() + 2, area.bottom() - 12, 32, 14), Qt.AlignLeft, "0")
         painter.drawText(QRectF(area.right() + 2, area.top() + 8, 32, 14), Qt.AlignLeft, "1")
         if not self.points:
@@ -57,6 +63,7 @@ class CurveWidget(QWidget):
         for key, colour, scale in (
             ("train_loss", LOSS_COLOUR, lambda v: v / first_loss / max(1e-9, top_loss)),
             ("val_iou", IOU_COLOUR, lambda v: v),
+            ("val_f1", F1_COLOUR, lambda v: v),
         ):
             values = [(p["epoch"], p[key]) for p in self.points if p.get(key) is not None]
             painter.setPen(QPen(colour, 2))
@@ -68,7 +75,7 @@ class CurveWidget(QWidget):
                 painter.drawEllipse(point, 2.5, 2.5)
                 previous = point
         if self.best_epoch:
-            painter.setPen(QPen(IOU_COLOUR, 1, Qt.DashLine))
+            painter.setPen(QPen(F1_COLOUR, 1, Qt.DashLine))
             painter.drawLine(
                 QPointF(x(self.best_epoch), area.top()), QPointF(x(self.best_epoch), area.bottom())
             )

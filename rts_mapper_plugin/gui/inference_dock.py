@@ -86,6 +86,14 @@ def _file_crs(path: str) -> str:
     return QgsRasterLayer(path, "probe", "gdal").crs().toWkt()
 
 
+TTA_CHOICES = (
+    (1, "Off (1 view)"),
+    (2, "2 views (2× the model time)"),
+    (4, "4 views (4× the model time)"),
+    (8, "8 views (8× the model time)"),
+)
+
+
 class InferenceDock(RtsDock):
     title = "RTS Mapper: Inference"
     object_name = "RtsMapperInferenceDock"
@@ -146,9 +154,19 @@ class InferenceDock(RtsDock):
         self.min_area_spin.setSuffix(" m²")
         self.min_area_spin.setValue(settings.min_area_m2)
         self.min_area_spin.setToolTip(
-            "Smallest candidate kept; the paper's smallest slump is 0.05 ha (500 m²)"
+            "Smallest candidate kept; choosing a model sets the value calibrated on its validation "
+            "chips (the paper's smallest slump is 0.05 ha, 500 m²)"
         )
         form.addRow("Minimum area", self.min_area_spin)
+        self.tta_combo = QComboBox(self)
+        self.tta_combo.setObjectName("ttaCombo")
+        for views, label in TTA_CHOICES:
+            self.tta_combo.addItem(label, views)
+        self.tta_combo.setToolTip(
+            "Test-time ensemble: each tile is also seen flipped and rotated and the probabilities are "
+            "averaged (smoother, more complete outlines); N views take N times the model time"
+        )
+        form.addRow("Ensemble", self.tta_combo)
         self.iteration_spin = QSpinBox(self)
         self.iteration_spin.setRange(1, 999)
         form.addRow("Iteration", self.iteration_spin)
@@ -186,7 +204,9 @@ class InferenceDock(RtsDock):
             self.card_label.setText(problem)
             return
         self.card_label.setText(card.summary())
+        # the operating point calibrated on the validation chips (the user may still change it)
         self.threshold_spin.setValue(card.threshold)
+        self.min_area_spin.setValue(card.min_area_m2)
 
     def _project_changed(self, path: str) -> None:
         from ..core.project import MappingProject
@@ -261,6 +281,7 @@ class InferenceDock(RtsDock):
             iteration=self.iteration_spin.value(),
             year=choice.year,
             image_crs=image_crs,
+            tta=self.tta_combo.currentData(),
         )
 
     def run(self) -> None:

@@ -35,6 +35,17 @@ PROJECT_NEGATIVES = "Project: training negatives"
 UNCONFIRMED = tuple(status for status in CANDIDATE_STATUSES if status != "accepted")
 
 
+def epoch_scores(entry: dict) -> str:
+    """ "loss 0.412, validation F1 0.71 (threshold 0.45, 500 m²), IoU 0.52" for the status line."""
+    text = f"loss {entry['train_loss']:.3f}"
+    if entry.get("val_f1") is None:
+        return text + ", no validation chips"
+    return (
+        f"{text}, validation F1 {entry['val_f1']:.2f} (threshold {entry['val_threshold']:.2f}, "
+        f"{entry['val_min_area_m2']:.0f} m²), IoU {entry['val_iou']:.2f}"
+    )
+
+
 def refuse_unconfirmed(layer, project_item: str) -> None:
     """A candidate layer trains a model only on its accepted features: rejected or unreviewed
     ones would teach it that look-alikes are slumps."""
@@ -69,6 +80,7 @@ class TrainingDock(RtsDock):
         self.runner = runner or TaskRunner()
         self.result = None
         self._started = 0.0
+        self._estimate = ""
         settings = PlgSettings.load()
         missing = deep_learning_missing()
         if missing:
@@ -140,6 +152,8 @@ class TrainingDock(RtsDock):
 
         self.add_run_controls("Train", "Cancel (keep best)")
         self.eta_label = QLabel("", self)
+        self.eta_label.setObjectName("etaLabel")
+        self.eta_label.setWordWrap(True)
         self.body_layout.addWidget(self.eta_label)
         self.curve = CurveWidget(self)
         self.body_layout.addWidget(self.curve)
@@ -272,6 +286,8 @@ class TrainingDock(RtsDock):
         self.result = None
         self._model_out = request.model_out
         self.curve.reset(request.epochs)
+        self._estimate = ""
+        self.eta_label.setText("The expected duration is measured on the first training steps…")
         self._started = time.monotonic()
         self.start_task(
             training_task(request),
@@ -287,7 +303,9 @@ class TrainingDock(RtsDock):
         elapsed = time.monotonic() - self._started
         if value > 1:
             remaining = elapsed * (100 - value) / value
-            self.eta_label.setText(f"{elapsed / 60:.1f} min elapsed, about {remaining / 60:.1f} min to go")
+            self.eta_label.setText(
+                f"{self._estimate}\n{elapsed / 60:.1f} min elapsed, about {remaining / 60:.1f} min to go".strip()
+            )
 
     def _drain_events(self) -> None:
         if self.task is None:
@@ -302,23 +320,25 @@ class TrainingDock(RtsDock):
                 self.status.setText(
                     f"{event['chips']} chips ({event['train_chips']} training, {event['val_chips']} validation); training…"
                 )
+            elif event["kind"] == "estimate":
+                self._estimate = f"Expected: {event['text']}"
+                self.eta_label.setText(self._estimate)
             elif event["kind"] == "epoch":
                 self.curve.add(event)
-                iou = "-" if event["val_iou"] is None else f"{event['val_iou']:.3f}"
-                self.status.setText(
-                    f"Epoch {event['epoch']}: loss {event['train_loss']:.3f}, validation IoU {iou}"
-                )
+                self.status.setText(f"Epoch {event['epoch']}: {epoch_scores(event)}")
 
     def _succeeded(self, result) -> None:
         self._drain_events()
         self.result = result
-        iou = (
+        card = result.card
+        scores = (
             "no validation chips"
             if result.best_val_iou is None
-            else f"validation IoU {result.best_val_iou:.3f}"
+            else f"validation F1 {result.best_val_f1:.2f} at IoU 0.5, calibrated threshold "
+            f"{card.threshold:.2f} and minimum area {card.min_area_m2:.0f} m²"
         )
         message = (
-            f"Model saved: {result.model_path.name} (best epoch {result.best_epoch}, {iou}; "
+            f"Model saved: {result.model_path.name} (best epoch {result.best_epoch}, {scores}; "
             f"{result.epochs_run} epochs in {result.seconds / 60:.1f} min on {result.device}). "
             "It is now offered in the Inference dock."
         )

@@ -22,7 +22,7 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
-from ..core.model import ENCODERS
+from ..core.model import ENCODERS, TTA_VIEWS
 from .base import RtsAlgorithm, file_of_layer, vector_uri
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -177,14 +177,22 @@ class InferAlgorithm(RtsAlgorithm):
         self.addParameter(
             QgsProcessingParameterNumber(
                 "MIN_AREA",
-                "Minimum area (m²)",
+                "Minimum area (m², empty: the model's)",
                 QgsProcessingParameterNumber.Double,
-                defaultValue=500.0,
+                optional=True,
                 minValue=0,
             )
         )
         self.addParameter(
             QgsProcessingParameterEnum("DEVICE", "Device", options=list(DEVICES), defaultValue=0)
+        )
+        self.addParameter(
+            QgsProcessingParameterEnum(
+                "TTA",
+                "Test-time ensemble (views per tile; N views take N times the model time)",
+                options=[str(v) for v in TTA_VIEWS],
+                defaultValue=0,
+            )
         )
         self.addParameter(
             QgsProcessingParameterBoolean("KEEP_PROBABILITY", "Keep the probability raster", True)
@@ -218,6 +226,7 @@ class InferAlgorithm(RtsAlgorithm):
         if self.parameterAsBool(parameters, "KEEP_PROBABILITY", context):
             probability = self.parameterAsOutputLayer(parameters, "PROBABILITY", context)
         has_threshold = parameters.get("THRESHOLD") not in (None, "")
+        has_min_area = parameters.get("MIN_AREA") not in (None, "")
         result = predict_raster(
             self.parameterAsFile(parameters, "MODEL", context),
             file_of_layer(image),
@@ -225,9 +234,10 @@ class InferAlgorithm(RtsAlgorithm):
             extent=extent,
             device=DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)],
             threshold=self.parameterAsDouble(parameters, "THRESHOLD", context) if has_threshold else None,
-            min_area_m2=self.parameterAsDouble(parameters, "MIN_AREA", context),
+            min_area_m2=self.parameterAsDouble(parameters, "MIN_AREA", context) if has_min_area else None,
             known=vector_uri(known) if known is not None else None,
             feedback=self.core_feedback(feedback),
+            tta=TTA_VIEWS[self.parameterAsEnum(parameters, "TTA", context)],
         )
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         if not output.lower().endswith((".gpkg", ".geojson", ".shp")):

@@ -21,11 +21,12 @@ class InferenceRequest:
     extent: tuple[float, float, float, float] | None = None  # in the image's CRS
     device: str = "auto"
     threshold: float | None = None
-    min_area_m2: float = 500.0
+    min_area_m2: float | None = None  # None: the model card's
     iteration: int | None = None
     year: int | None = None
     batch_size: int | None = None
     image_crs: str | None = None  # WKT: the image layer's CRS, used when the file has none
+    tta: int = 1  # views averaged per tile (test-time ensemble)
 
 
 def inference_task(request: InferenceRequest) -> CoreTask:
@@ -47,6 +48,7 @@ def inference_task(request: InferenceRequest) -> CoreTask:
             batch_size=request.batch_size,
             feedback=feedback,
             image_crs=request.image_crs,
+            tta=request.tta,
         )
 
     return CoreTask(f"RTS Mapper: inference on {request.image_path.rsplit('/', 1)[-1]}", job)
@@ -104,6 +106,9 @@ def training_task(request: TrainingRequest) -> CoreTask:
             config,
             feedback=feedback.scaled(0.05, 1.0),
             on_epoch=lambda entry: task.events.put({"kind": "epoch", **entry}),
+            on_estimate=lambda estimate: task.events.put(
+                {"kind": "estimate", "text": estimate.describe(), "total_s": estimate.total_seconds}
+            ),
         )
 
     task = CoreTask(f"RTS Mapper: training {request.encoder}", job)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from shapely.geometry import box
 
@@ -74,3 +75,26 @@ def test_cli_prints_json(tmp_path):
         and done.stderr.startswith("error: ")
         and "nope.gpkg: no such file" in done.stderr
     )
+
+
+def test_component_counts_over_operating_points():
+    """Pixel components matched at IoU 0.5 like polygons, for each threshold x minimum size."""
+    from rts_mapper_plugin.core.evaluation import count_components
+
+    truth = np.zeros((60, 60), bool)
+    truth[5:15, 5:15] = True  # 100 px, predicted well
+    truth[30:50, 30:50] = True  # 400 px, predicted at half its size only when the threshold is high
+    probability = np.zeros((60, 60), np.float32)
+    probability[5:15, 5:15] = 0.9
+    probability[30:50, 30:50] = 0.4
+    probability[30:50, 30:40] = 0.8
+    probability[55:58, 55:58] = 0.9  # a 9 px false positive
+    valid = np.ones_like(truth)
+    counts = count_components(probability, truth, valid, np.array([0.3, 0.6]), np.array([1, 20]))
+    assert counts.truths == 2
+    # threshold 0.3: both slumps whole + the speck; 0.6: the big one at half (IoU 0.5, still a match)
+    assert counts.true_positives.tolist() == [[2, 2], [2, 2]]
+    assert counts.predictions.tolist() == [[3, 2], [3, 2]]
+    valid[30:50, 30:40] = False  # nodata over half the big one: its prediction shrinks with it
+    counts = count_components(probability, truth, valid, np.array([0.6]), np.array([1]))
+    assert counts.true_positives.tolist() == [[1]] and counts.predictions.tolist() == [[2]]

@@ -131,3 +131,66 @@ def test_without_validation_chips_the_first_epoch_is_saved(chips, tmp_path):
     result = train_model(no_val, tmp_path / "m.safetensors", tiny(epochs=1))
     assert result.history[0]["train_loss"] > 1.0, "the case this guards: a loss above 1"
     assert result.best_val_iou is None and result.model_path.is_file()
+
+
+def test_model_selection_on_polygon_f1_writes_the_operating_point_into_the_card(chips, tmp_path):
+    from rts_mapper_plugin.core.training import MIN_AREA_GRID_M2, THRESHOLD_GRID
+
+    estimates = []
+    result = train_model(chips, tmp_path / "m.safetensors", tiny(epochs=2), on_estimate=estimates.append)
+    for entry in result.history:
+        assert 0 <= entry["val_f1"] <= 1 and 0 <= entry["val_iou"] <= 1
+        assert entry["val_threshold"] in THRESHOLD_GRID and entry["val_min_area_m2"] in MIN_AREA_GRID_M2
+        assert entry["seconds_per_step"] > 0 and entry["train_seconds"] <= entry["seconds"]
+    best = next(h for h in result.history if h["epoch"] == result.best_epoch)
+    assert best["val_f1"] == max(h["val_f1"] for h in result.history), "the best F1 is kept"
+    card = read_card(result.model_path)
+    assert (card.threshold, card.min_area_m2) == (best["val_threshold"], best["val_min_area_m2"])
+    calibration = card.training["calibration"]
+    assert calibration["f1"] == best["val_f1"] and calibration["iou_threshold"] == 0.5
+    assert result.best_val_f1 == best["val_f1"]
+    assert len(estimates) == 1 and estimates[0].seconds_per_step > 0
+    assert "2 epochs ≈" in estimates[0].describe()
+
+
+def test_estimate_times_real_steps(chips):
+    from rts_mapper_plugin.core.training import estimate_training
+
+    estimate = estimate_training(chips, tiny(epochs=30), timed_steps=1)
+    assert estimate.seconds_per_step > 0 and estimate.steps_per_epoch == -(-len(chips.train) // 4)
+    assert estimate.total_seconds == pytest.approx(estimate.seconds_per_epoch * 30)
+    assert estimate.describe().startswith("30 epochs ≈ ") and "per step" in estimate.describe()
+
+
+def test_augmentation_keeps_nodata_labels_and_range():
+    import numpy as np
+
+    from rts_mapper_plugin.core.chips import IGNORE
+    from rts_mapper_plugin.core.training import _augment, _crop
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(1, 256, (3, 120, 120), dtype=np.uint8)
+    image[:, :, :30] = 0  # nodata strip
+    label = np.zeros((120, 120), np.uint8)
+    label[40:80, 50:90] = 1
+    label[:, :30] = IGNORE
+    for _ in range(20):
+        crop, crop_label = _crop(image, label, 64, rng, 1.0, (0.7, 1.4))
+        assert crop.shape == (3, 64, 64) and crop_label.shape == (64, 64)
+        out, out_label = _augment(crop, crop_label, rng)
+        invalid = ~crop.any(axis=0) | (crop_label == IGNORE)
+        zero = out.max(axis=0) == 0
+        assert out.dtype == np.float32 and out.min() >= 0 and out.max() <= 255
+        assert set(np.unique(out_label)) <= {0, 1, IGNORE}
+        # nodata is rotated and flipped with its label and stays 0; valid pixels never become 0
+        assert zero.sum() == invalid.sum() and zero[out_label == IGNORE].all()
+        assert (out_label == 1).sum() == (crop_label == 1).sum()
+
+
+def test_bfloat16_only_where_native():
+    from rts_mapper_plugin.core.training import resolve_precision
+
+    assert resolve_precision("float32", "cpu") == "float32"
+    assert resolve_precision("auto", "cpu") in ("bfloat16", "float32")
+    with pytest.raises(RtsMapperError, match="precision"):
+        resolve_precision("fp8", "cpu")
