@@ -25,7 +25,6 @@ from .model import (
     ModelCard,
     configure_threads,
     create_model,
-    load_encoder_weights,
     load_model,
     pick_device,
     read_card,
@@ -33,6 +32,7 @@ from .model import (
     save_model,
 )
 from .progress import Feedback
+from .weights import load_start_weights
 
 EpochCallback = Callable[[dict], None]
 
@@ -266,7 +266,7 @@ def train_model(
         model = create_model(config.encoder)
         encoder_init = "random (no ImageNet weights given)"
         if config.imagenet_weights:
-            encoder_init = load_encoder_weights(model, config.imagenet_weights)
+            encoder_init = load_start_weights(model, config.encoder, config.imagenet_weights)
     model.to(device)
     if device == "cpu":
         model.to(memory_format=torch.channels_last)
