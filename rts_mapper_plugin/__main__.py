@@ -85,7 +85,10 @@ def _cmd_chips(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from .core.training import TrainConfig, train_model
+    from .core.weights import fetch_imagenet_weights, is_imagenet
 
+    if is_imagenet(args.weights) and not args.init_model:
+        fetch_imagenet_weights(args.encoder)  # before the chips are read: offline fails at once
     config = TrainConfig(
         encoder=args.encoder,
         epochs=args.epochs,
@@ -382,7 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--encoder", default=defaults.encoder)
     train.add_argument("--epochs", type=int, default=defaults.epochs)
     train.add_argument(
-        "--weights", default=None, help="local ImageNet encoder weights (nothing is downloaded)"
+        "--weights",
+        default=None,
+        help="encoder start: `imagenet` (segmentation-models-pytorch's ImageNet weights, downloaded "
+        "into the Hugging Face cache once, then reused), or a local weights FILE (.safetensors, .pth)",
     )
     train.add_argument("--init-model", default=None, help="fine-tune from this model file")
     train.add_argument("--batch-size", type=int, default=defaults.batch_size)

@@ -34,7 +34,6 @@ from .model import (
     ModelCard,
     configure_threads,
     create_model,
-    load_encoder_weights,
     load_model,
     pick_device,
     read_card,
@@ -42,6 +41,7 @@ from .model import (
     save_model,
 )
 from .progress import Feedback
+from .weights import load_start_weights
 
 EpochCallback = Callable[[dict], None]
 # The operating points tried on the validation chips each epoch (threshold x minimum area).
@@ -441,7 +441,7 @@ def _build(config: TrainConfig, notes: list[str]):
         return model, f"fine-tuned from {Path(config.init_model).name} ({init_card.encoder_init})"
     model = create_model(config.encoder)
     if config.imagenet_weights:
-        return model, load_encoder_weights(model, config.imagenet_weights)
+        return model, load_start_weights(model, config.encoder, config.imagenet_weights)
     return model, "random (no ImageNet weights given)"
 
 

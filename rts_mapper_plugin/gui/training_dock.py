@@ -22,6 +22,7 @@ from ..core.environment import deep_learning_missing
 from ..core.errors import RtsMapperError
 from ..core.model import ENCODERS
 from ..core.project import CANDIDATE_STATUSES
+from ..core.weights import IMAGENET, is_imagenet
 from ..tasks.base import TaskRunner
 from ..tasks.model_tasks import TrainingRequest, training_task
 from ..toolbelt.preferences import PlgSettings
@@ -32,6 +33,10 @@ from .project_picker import ProjectPicker, model_row
 
 PROJECT_POSITIVES = "Project: training positives"
 PROJECT_NEGATIVES = "Project: training negatives"
+WEIGHTS_NONE = "None (random start)"
+WEIGHTS_IMAGENET = "ImageNet (download or cache)"
+WEIGHTS_FROM_FILE = "From file…"
+WEIGHTS_CHOICES = (WEIGHTS_NONE, WEIGHTS_IMAGENET, WEIGHTS_FROM_FILE)
 UNCONFIRMED = tuple(status for status in CANDIDATE_STATUSES if status != "accepted")
 
 
@@ -118,13 +123,23 @@ class TrainingDock(RtsDock):
         self.encoder_combo.addItems(ENCODERS)
         self.encoder_combo.setCurrentText(settings.encoder)
         form.addRow("Encoder", self.encoder_combo)
-        self.weights_widget = QgsFileWidget(self)
-        self.weights_widget.setFilter("Weights (*.safetensors *.pth *.pt)")
-        self.weights_widget.setToolTip(
-            "Local ImageNet weights for the encoder (nothing is downloaded); empty: start from scratch"
+        self.weights_combo = QComboBox(self)
+        self.weights_combo.setObjectName("weightsCombo")
+        self.weights_combo.addItems(WEIGHTS_CHOICES)
+        self.weights_combo.setToolTip(
+            "How the encoder starts: at random; from segmentation-models-pytorch's ImageNet weights "
+            "(downloaded once into the Hugging Face cache, then reused offline); or from a local file"
         )
-        self.weights_widget.setFilePath(settings.imagenet_weights)
-        form.addRow("ImageNet weights", self.weights_widget)
+        form.addRow("ImageNet weights", self.weights_combo)
+        self.weights_widget = QgsFileWidget(self)
+        self.weights_widget.setObjectName("weightsFile")
+        self.weights_widget.setFilter("Weights (*.safetensors *.pth *.pt)")
+        self.weights_widget.setToolTip("Local ImageNet weights for the encoder (.safetensors, .pth)")
+        form.addRow("Weights file", self.weights_widget)
+        self.weights_combo.currentTextChanged.connect(
+            lambda choice: self.weights_widget.setEnabled(choice == WEIGHTS_FROM_FILE)
+        )
+        self._restore_weights(settings.imagenet_weights)
         self.init_widget = QgsFileWidget(self)
         self.init_widget.setFilter("RTS Mapper model (*.safetensors)")
         self.init_widget.setToolTip("Fine-tune from a previous model (the iterative loop); empty: train anew")
@@ -172,6 +187,28 @@ class TrainingDock(RtsDock):
         self._suggest_output()
 
     # -- choices --
+    def _restore_weights(self, saved: str) -> None:
+        """The saved choice: "" (none), "imagenet", or a file path."""
+        if is_imagenet(saved):
+            choice = WEIGHTS_IMAGENET
+        else:
+            choice = WEIGHTS_FROM_FILE if saved else WEIGHTS_NONE
+            self.weights_widget.setFilePath(saved)
+        self.weights_combo.setCurrentText(choice)
+        self.weights_widget.setEnabled(choice == WEIGHTS_FROM_FILE)
+
+    def chosen_weights(self) -> str | None:
+        """None, "imagenet" or a weights file path, as TrainConfig takes it."""
+        choice = self.weights_combo.currentText()
+        if choice == WEIGHTS_IMAGENET:
+            return IMAGENET
+        if choice == WEIGHTS_FROM_FILE:
+            path = self.weights_widget.filePath().strip()
+            if not path:
+                raise RtsMapperError("choose the weights file, or set ImageNet weights to None or ImageNet")
+            return path
+        return None
+
     def refresh_images(self, *_args) -> None:
         checked = set(self.checked_images())
         first = self.images_list.count() == 0
@@ -266,7 +303,7 @@ class TrainingDock(RtsDock):
             encoder=self.encoder_combo.currentText(),
             epochs=self.epochs_spin.value(),
             batch_size=self.batch_spin.value(),
-            imagenet_weights=self.weights_widget.filePath() or None,
+            imagenet_weights=self.chosen_weights(),
             init_model=self.init_widget.filePath() or None,
             chip_size=self.chip_spin.value(),
             image_crs=self._image_crs(),
@@ -289,9 +326,12 @@ class TrainingDock(RtsDock):
         self._estimate = ""
         self.eta_label.setText("The expected duration is measured on the first training steps…")
         self._started = time.monotonic()
+        fetching = is_imagenet(request.imagenet_weights) and not request.init_model
         self.start_task(
             training_task(request),
-            "Cutting chips…",
+            "Getting the ImageNet weights (cache or download), then cutting chips…"
+            if fetching
+            else "Cutting chips…",
             succeeded=self._succeeded,
             cancelled=self._cancelled,
             progress=self._progress,

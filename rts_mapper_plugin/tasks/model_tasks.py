@@ -80,7 +80,11 @@ def training_task(request: TrainingRequest) -> CoreTask:
     def job(feedback):
         from ..core.chips import make_chips
         from ..core.training import TrainConfig, train_model
+        from ..core.weights import DOCK_ALTERNATIVE, fetch_imagenet_weights, is_imagenet
 
+        if is_imagenet(request.imagenet_weights) and not request.init_model:
+            # before the chips are cut: offline fails at once, pointing to the dock's file choice
+            fetch_imagenet_weights(request.encoder, alternative=DOCK_ALTERNATIVE)
         chips = make_chips(
             list(request.images),
             request.positives,

@@ -6,10 +6,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from qgis.core import QgsProject
+from qgis.core import Qgis, QgsProject
 
+from rts_mapper_plugin.core import weights
 from rts_mapper_plugin.core.review import Decision, record_decision
-from rts_mapper_plugin.gui.training_dock import PROJECT_POSITIVES, TrainingDock
+from rts_mapper_plugin.gui.training_dock import (
+    PROJECT_POSITIVES,
+    WEIGHTS_FROM_FILE,
+    WEIGHTS_IMAGENET,
+    WEIGHTS_NONE,
+    TrainingDock,
+)
 from rts_mapper_plugin.tasks.base import TaskRunner
 from rts_mapper_plugin.toolbelt.preferences import PlgSettings
 from tests import person
@@ -26,8 +33,9 @@ def project(source, tmp_path, qgis_new_project, qgis_iface):
     original, _, run_id = source
     mapping = copy_project(original, tmp_path / "p")
     layer = on_the_map(mapping, run_id, "Candidates 2019, iteration 1")
-    PlgSettings.load().update(project_gpkg=str(mapping.path))
-    return mapping, layer
+    PlgSettings.load().update(project_gpkg=str(mapping.path), imagenet_weights="")
+    yield mapping, layer
+    PlgSettings.load().update(imagenet_weights="")  # a remembered "imagenet" would reach for the network
 
 
 @pytest.fixture
@@ -83,3 +91,50 @@ def test_a_layer_filtered_to_accepted_candidates_trains_on_exactly_those(dock, p
     assert dock.outcome == "succeeded", dock.status.text()
     index = json.loads((out.with_suffix("").parent / "filtered_chips" / "index.json").read_text())
     assert index["summary"]["positives"] == 3, "the layer's filter decided what was trained on"
+
+
+def test_imagenet_weights_offline_say_in_the_message_bar_what_to_fetch(
+    dock, project, qtbot, qgis_iface, tmp_path, monkeypatch
+):
+    from huggingface_hub import constants
+
+    def offline(*_args, **_kwargs):
+        raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))  # an empty cache
+    monkeypatch.setattr(weights, "_download", offline)
+    qgis_iface.messageBar().clear_messages()
+    mapping, layer = project
+    fids = [f.id() for f in layer.getFeatures()]
+    record_decision(mapping, Decision(fids[0], "alice", "accepted"))
+    assert layer.setSubsetString(f"{layer.subsetString()} AND \"status\" = 'accepted'")
+    person.choose(dock.positives_combo, layer.name())
+    assert person.items(dock.weights_combo) == [WEIGHTS_NONE, WEIGHTS_IMAGENET, WEIGHTS_FROM_FILE]
+    assert dock.weights_combo.currentText() == WEIGHTS_NONE and not dock.weights_widget.isEnabled()
+    person.choose(dock.weights_combo, WEIGHTS_IMAGENET)
+    out = mapping.path.parent / "models" / "imagenet.safetensors"
+    person.type_path(dock.output_widget, str(out))
+    assert dock.request().imagenet_weights == "imagenet", "a plain string travels to the task"
+    person.click(dock.run_button)
+    qtbot.waitUntil(lambda: dock.outcome is not None, timeout=60_000)
+    assert dock.outcome == "failed"
+    source = weights.imagenet_source(dock.encoder_combo.currentText())
+    message = dock.status.text()
+    assert "\n" not in message and source.url in message and str(source.cache_path()) in message
+    assert message.endswith(weights.DOCK_ALTERNATIVE) and "--weights" not in message
+    (in_the_bar,) = qgis_iface.messageBar().get_messages(Qgis.Critical)
+    assert in_the_bar.endswith(message)
+    assert not (out.parent / "imagenet_chips").exists(), "it failed before cutting chips"
+
+    # the choice is remembered; a file choice needs its file
+    again = TrainingDock(qgis_iface)
+    qtbot.addWidget(again)
+    again.show()
+    assert again.weights_combo.currentText() == WEIGHTS_IMAGENET
+    person.choose(again.weights_combo, WEIGHTS_FROM_FILE)
+    assert again.weights_widget.isEnabled()
+    person.choose(again.positives_combo, layer.name())
+    person.type_path(again.output_widget, str(out))
+    person.click(again.run_button)
+    assert again.outcome == "failed" and "choose the weights file" in again.status.text()
+    again.shutdown()
