@@ -410,6 +410,12 @@ def read_planet_xml(path: Path) -> _PlanetMetadata:
     )
 
 
+def _evidence(metadata: _PlanetMetadata) -> str:
+    facts = [f"{metadata.band_count} bands"] if metadata.band_count else []
+    facts += [f"instrument {metadata.instrument}"] if metadata.instrument else []
+    return metadata.source.name + (f" ({', '.join(facts)})" if facts else "")
+
+
 def _planetscope(path: Path, match: re.Match, dataset, mask, override) -> Scene:
     if "udm" in match["asset"].lower():
         raise RtsMapperError(
@@ -455,12 +461,7 @@ def _planetscope(path: Path, match: re.Match, dataset, mask, override) -> Scene:
                 "8-band product (only SuperDove, PSB.SD, does)",
                 path,
             )
-        evidence = "; ".join(
-            f"{m.source.name}"
-            + (f": {m.band_count} bands" if m.band_count else "")
-            + (f", instrument {m.instrument}" if m.instrument else "")
-            for m in metadata
-        )
+        evidence = " and ".join(_evidence(m) for m in metadata)
         kind = "8-band SuperDove" if count == 8 else f"{count}-band"
         bands = BandChoice(
             layout.index("red") + 1,
