@@ -349,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument(
         "--sensor",
         default=None,
-        help="sensor recorded with the year (default: from the metadata, else PlanetScope)",
+        help="sensor recorded with the year (default: from the scenes' metadata)",
     )
     prepare.add_argument(
         "--dates",
