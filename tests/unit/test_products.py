@@ -72,8 +72,9 @@ def test_band_descriptions_win_over_position_and_sidecars(tmp_path):
     assert result.bands.reason.startswith("GeoTIFF band descriptions (coastal_blue, blue, green_i")
 
 
-def test_planet_scene_without_names_or_metadata_is_refused(tmp_path):
-    delivery = planetscope_scene(tmp_path, bands=8, with_json=False, with_xml=False, with_udm2=False)
+@pytest.mark.parametrize("bands", [4, 8])
+def test_planet_scene_without_names_or_metadata_is_refused(tmp_path, bands):
+    delivery = planetscope_scene(tmp_path, bands=bands, with_json=False, with_xml=False, with_udm2=False)
     with pytest.raises(RtsMapperError) as raised:
         prepare_image(delivery.scene, tmp_path / "out.tif")
     message = str(raised.value)
@@ -82,7 +83,7 @@ def test_planet_scene_without_names_or_metadata_is_refused(tmp_path):
     assert_nothing_left(tmp_path)
     # the user says which bands: then it goes through
     assert (
-        prepare_image(delivery.scene, tmp_path / "out.tif", bands="6,4,2").bands.reason == "given explicitly"
+        prepare_image(delivery.scene, tmp_path / "out.tif", bands="3,2,1").bands.reason == "given explicitly"
     )
 
 
@@ -385,10 +386,11 @@ def test_scl_of_the_wrong_grid_is_refused(tmp_path, scl_origin, scl_crs):
 
 
 def test_mixed_crs_reprojected_to_the_first_and_said(tmp_path):
+    """B (UTM 45N, right of A) is warped onto A's grid, and so is its UDM2: B's cloud stays out."""
     from rasterio.warp import transform as warp
 
     a = planetscope_scene(tmp_path / "a", bands=4, udm2_regions={})
-    (x45,), (y45,) = warp("EPSG:32646", "EPSG:32645", [491_100.0], [3_860_950.0])
+    (x45,), (y45,) = warp("EPSG:32646", "EPSG:32645", [491_001.0 + 240.0], [3_861_003.0])
     b = planetscope_scene(
         tmp_path / "b", "20220706_031500_1027", bands=4, crs="EPSG:32645", origin=(x45, y45)
     )
@@ -396,6 +398,17 @@ def test_mixed_crs_reprojected_to_the_first_and_said(tmp_path):
     assert result.crs == "EPSG:32646"
     (note,) = [n for n in result.notes if "reprojected" in n]
     assert note.startswith(b.scene.name) and "EPSG:32645" in note and "WarpedVRT" in note
+    with rasterio.open(result.path) as dataset:
+        image = dataset.read()
+
+        def at(col, row):  # B's pixel (col, row) in the mosaic
+            (x,), (y,) = warp("EPSG:32645", "EPSG:32646", [x45 + 3 * col + 1.5], [y45 - 3 * row - 1.5])
+            r, c = dataset.index(x, y)
+            return image[:, r, c]
+
+        assert (at(8, 8) == 0).all(), "B's cloud (its UDM2, warped too)"
+        assert (at(50, 35) > 0).all(), "B's clear land"
+        assert (image[:, 30, 30] > 0).all(), "A"
 
 
 # -- the command line: sidecars found by name, --mask, one-line errors --
