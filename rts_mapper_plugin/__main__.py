@@ -47,6 +47,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
         bands=args.bands,
         percentiles=args.percentiles,
         feedback=_console_feedback(args),
+        masks=args.mask or None,
     )
     low = ", ".join(f"{v:g}" for v in result.stretch.low)
     high = ", ".join(f"{v:g}" for v in result.stretch.high)
@@ -55,8 +56,15 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
         f"(bands R,G,B = {result.bands.red},{result.bands.green},{result.bands.blue}: {result.bands.reason}; "
         f"stretch {low} .. {high}) in {result.seconds:.1f} s"
     )
+    for note in result.notes:
+        print(f"  {note}")
     if args.project is not None:
-        print(f"registered as {args.year} in {args.project}")
+        dated = (
+            f", acquired {result.date_start}..{result.date_end}"
+            if result.date_start and not args.dates
+            else ""
+        )
+        print(f"registered as {args.year} in {args.project}{dated}")
     return 0
 
 
@@ -360,8 +368,23 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--percentiles", default=None, help="stretch limits LO,HI (default 2,98)")
     prepare.add_argument("--year", type=int, default=None, help="register the output as this year ...")
     prepare.add_argument("--project", default=None, help="... in this mapping project GeoPackage")
-    prepare.add_argument("--sensor", default="PlanetScope", help="sensor recorded with the year")
-    prepare.add_argument("--dates", default=None, help="acquisition date range START,END (ISO dates)")
+    prepare.add_argument(
+        "--sensor",
+        default=None,
+        help="sensor recorded with the year (default: from the scenes' metadata)",
+    )
+    prepare.add_argument(
+        "--dates",
+        default=None,
+        help="acquisition date range START,END (ISO dates; default: the scenes' own metadata)",
+    )
+    prepare.add_argument(
+        "--mask",
+        action="append",
+        metavar="FILE|auto|none",
+        help="usable-data mask (Planet UDM2, Sentinel-2 SCL) of each SRC in order, when not found "
+        "beside it by name (auto, the default) or to use none",
+    )
     prepare.set_defaults(func=_cmd_prepare)
 
     chips = commands.add_parser("chips", help="cut training chips around RTS and non-RTS polygons")

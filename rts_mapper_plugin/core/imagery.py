@@ -1,21 +1,27 @@
-"""Imagery preparation: any multispectral scene (or a year's mosaic) to 8-bit RGB for the model.
+"""Imagery preparation: delivered scenes (or a year's mosaic of them) to 8-bit RGB for the model.
 
-PlanetScope analytic scenes are 4-band BGRN surface reflectance (x10000, UInt16); Sentinel-2
-and Landsat chips come as UInt16 or Float32 reflectance; some users bring 8-bit RGB already.
-:func:`prepare_image` picks the RGB bands, computes one linear stretch per mosaic from a sample
-of valid pixels (so that every tile of a year gets the same mapping), and streams the image
-window by window into a tiled, compressed GeoTIFF with overviews: values 1-255, 0 = nodata.
+Inputs are recognised as their vendor delivers them (see :mod:`.products`): PlanetScope analytic
+scenes (4-band BGRN or 8-band SuperDove, UInt16 reflectance x 10000) with their UDM2 and
+metadata sidecars, Planet basemap quads (8-bit visual RGBA, kept as delivered), Sentinel-2 L2A
+(a .SAFE folder, its band files, or a stacked file) with its SCL, or any other raster whose band
+descriptions, colour interpretation or band count say which bands are RGB.
+
+:func:`prepare_image` masks each scene's unusable pixels (cloud, shadow, haze, snow) first,
+mosaics the scenes of one year (each pixel from the first scene usable there), computes one
+linear stretch for the whole mosaic from a sample of usable pixels (so every tile of a year gets
+the same mapping), and streams the result window by window into a tiled, compressed GeoTIFF with
+overviews: values 1-255, 0 = nodata.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import re
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -23,42 +29,31 @@ from rasterio.enums import ColorInterp, Resampling
 from rasterio.windows import Window
 
 from .errors import RtsMapperError
+from .products import BandChoice, Scene, choose_rgb_bands, describe_scene, expand_sources
 from .progress import Feedback
 from .raster_io import (
     GTIFF_PROFILE,
     atomic_output,
     block_windows,
-    check_readable,
     gdal_env,
-    open_raster,
     overview_factors,
     reading,
-    require_crs,
 )
 
+__all__ = [
+    "DEFAULT_PERCENTILES",
+    "DEFAULT_SENSOR",
+    "BandChoice",
+    "PreparedImage",
+    "Stretch",
+    "choose_rgb_bands",
+    "compute_stretch",
+    "prepare_and_register",
+    "prepare_image",
+]
+
 DEFAULT_PERCENTILES = (2.0, 98.0)
-# Band descriptions that name a colour. Bare "B2/B3/B4" follow Sentinel-2 and Landsat 8-9 (blue,
-# green, red); older Landsat numbering differs, so such files need an explicit --bands.
-_BAND_NAMES = {
-    "red": re.compile(r"^(red|r|sr_b4|b0?4|band ?4 ?\(?red\)?)$", re.IGNORECASE),
-    "green": re.compile(r"^(green|g|sr_b3|b0?3|band ?3 ?\(?green\)?)$", re.IGNORECASE),
-    "blue": re.compile(r"^(blue|b|sr_b2|b0?2|band ?2 ?\(?blue\)?)$", re.IGNORECASE),
-}
-_COLOR_INTERP = {"red": ColorInterp.red, "green": ColorInterp.green, "blue": ColorInterp.blue}
-
-
-@dataclass(frozen=True)
-class BandChoice:
-    """Which 1-based bands give red, green and blue, and how that was decided."""
-
-    red: int
-    green: int
-    blue: int
-    reason: str
-
-    @property
-    def indexes(self) -> tuple[int, int, int]:
-        return (self.red, self.green, self.blue)
+DEFAULT_SENSOR = "PlanetScope"  # recorded with a year when neither the user nor the metadata says
 
 
 @dataclass(frozen=True)
@@ -85,23 +80,31 @@ class Stretch:
 
 @dataclass
 class PreparedImage:
-    """What :func:`prepare_image` wrote."""
+    """What :func:`prepare_image` wrote, and what it found out about its inputs."""
 
     path: Path
     width: int
     height: int
     crs: str
-    bands: BandChoice
+    bands: BandChoice  # the first scene's; each scene's is in ``scenes``
     stretch: Stretch
     seconds: float
     sources: list[Path] = field(default_factory=list)
+    scenes: list[Scene] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    date_start: str = ""  # ISO dates: the earliest and latest acquisition of the scenes
+    date_end: str = ""
+    sensor: str = ""  # from the products' metadata ("" when none says)
 
 
 def parse_band_override(text: str | Sequence[int] | None) -> tuple[int, int, int] | None:
     """``"auto"``/None -> None; ``"3,2,1"`` or (3, 2, 1) -> (3, 2, 1)."""
     if text is None or (isinstance(text, str) and text.strip().lower() in ("", "auto")):
         return None
-    parts = [int(p) for p in text.split(",")] if isinstance(text, str) else [int(p) for p in text]
+    try:
+        parts = [int(p) for p in text.split(",")] if isinstance(text, str) else [int(p) for p in text]
+    except ValueError:
+        parts = []
     if len(parts) != 3 or min(parts) < 1:
         raise RtsMapperError(f"--bands wants three 1-based band numbers R,G,B, not {text!r}")
     return parts[0], parts[1], parts[2]
@@ -110,55 +113,13 @@ def parse_band_override(text: str | Sequence[int] | None) -> tuple[int, int, int
 def parse_percentiles(text: str | Sequence[float] | None) -> tuple[float, float]:
     if text is None:
         return DEFAULT_PERCENTILES
-    parts = [float(p) for p in text.split(",")] if isinstance(text, str) else [float(p) for p in text]
+    try:
+        parts = [float(p) for p in text.split(",")] if isinstance(text, str) else [float(p) for p in text]
+    except ValueError:
+        parts = []
     if len(parts) != 2 or not 0 <= parts[0] < parts[1] <= 100:
         raise RtsMapperError(f"--percentiles wants LO,HI with 0 <= LO < HI <= 100, not {text!r}")
     return parts[0], parts[1]
-
-
-def choose_rgb_bands(
-    dataset, path: str | os.PathLike, override: tuple[int, int, int] | None = None
-) -> BandChoice:
-    """Red, green, blue band numbers: explicit override, else the file's own band descriptions
-    or colour interpretation, else by band count (3 = RGB, 4 = PlanetScope BGRN)."""
-    count = dataset.count
-    if count < 3:
-        raise RtsMapperError(
-            f"has {count} band{'s' if count > 1 else ''}; RTS Mapper needs at least 3 (RGB) "
-            "or 4 (PlanetScope blue, green, red, NIR)",
-            path,
-        )
-    if override is not None:
-        bad = [b for b in override if b > count]
-        if bad:
-            raise RtsMapperError(f"has {count} bands, so band {bad[0]} in --bands does not exist", path)
-        return BandChoice(*override, reason="given explicitly")
-
-    found: dict[str, int] = {}
-    for index, description in enumerate(dataset.descriptions, start=1):
-        for colour, pattern in _BAND_NAMES.items():
-            if description and colour not in found and pattern.match(description.strip()):
-                found[colour] = index
-    if len(found) == 3:
-        return BandChoice(found["red"], found["green"], found["blue"], reason="band descriptions")
-
-    found = {}
-    for index, interp in enumerate(dataset.colorinterp, start=1):
-        for colour, wanted in _COLOR_INTERP.items():
-            if interp == wanted and colour not in found:
-                found[colour] = index
-    if len(found) == 3:
-        return BandChoice(found["red"], found["green"], found["blue"], reason="colour interpretation")
-
-    if count == 3:
-        return BandChoice(1, 2, 3, reason="3 bands: assumed red, green, blue")
-    if count == 4:
-        return BandChoice(3, 2, 1, reason="4 bands: assumed PlanetScope blue, green, red, NIR")
-    raise RtsMapperError(
-        f"has {count} bands without red/green/blue descriptions: say which with --bands R,G,B "
-        "(e.g. 3,2,1 when bands 1-3 are blue, green, red as in Sentinel-2 B2,B3,B4)",
-        path,
-    )
 
 
 def valid_mask(dataset, indexes: Sequence[int], window: Window, values: np.ndarray) -> np.ndarray:
@@ -179,6 +140,18 @@ def _has_mask_band(dataset, indexes: Sequence[int]) -> bool:
     return any(MaskFlags.all_valid not in dataset.mask_flag_enums[i - 1] for i in indexes)
 
 
+class _DatasetRgb:
+    """One open dataset read as RGB + validity, the way :class:`~.mosaic.YearMosaic` reads."""
+
+    def __init__(self, dataset, bands: BandChoice) -> None:
+        self.dataset, self.bands = dataset, bands
+        self.width, self.height = dataset.width, dataset.height
+
+    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
+        values = self.dataset.read(list(self.bands.indexes), window=window)
+        return values, valid_mask(self.dataset, self.bands.indexes, window, values)
+
+
 def sample_windows(width: int, height: int, budget_pixels: int = 4_000_000, size: int = 256) -> list[Window]:
     """Windows to sample for the stretch: the whole image when small, else an even grid."""
     if width * height <= budget_pixels:
@@ -190,24 +163,28 @@ def sample_windows(width: int, height: int, budget_pixels: int = 4_000_000, size
 
 
 def compute_stretch(
-    dataset,
+    source,
     path: str | os.PathLike,
-    bands: BandChoice,
+    bands: BandChoice | None = None,
     percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
     budget_pixels: int = 4_000_000,
 ) -> Stretch:
-    """Percentile limits per band from a sample of valid pixels, computed once per mosaic."""
+    """Percentile limits per band from a sample of usable pixels, computed once per mosaic.
+
+    ``source`` is a :class:`~.mosaic.YearMosaic` (masks already applied), or an open dataset
+    together with its ``bands``.
+    """
+    reader = _DatasetRgb(source, bands) if bands is not None else source
     samples: list[np.ndarray] = []
-    for window in sample_windows(dataset.width, dataset.height, budget_pixels):
-        values = dataset.read(list(bands.indexes), window=window)
-        valid = valid_mask(dataset, bands.indexes, window, values)
+    for window in sample_windows(reader.width, reader.height, budget_pixels):
+        values, valid = reader.read(window)
         if valid.any():
             samples.append(values[:, valid])
     sample = np.concatenate(samples, axis=1) if samples else np.empty((3, 0))
-    if sample.shape[1] < 1000 and dataset.width * dataset.height > budget_pixels:
-        sample = _decimated_sample(dataset, bands, budget_pixels)
+    if sample.shape[1] < 1000 and reader.width * reader.height > budget_pixels:
+        sample = _strided_sample(reader, budget_pixels)
     if sample.shape[1] == 0:
-        raise RtsMapperError("contains no valid pixels (everything is nodata)", path)
+        raise RtsMapperError("contains no valid pixels (everything is nodata or masked)", path)
     low = np.percentile(sample, percentiles[0], axis=1)
     high = np.percentile(sample, percentiles[1], axis=1)
     return Stretch(
@@ -218,16 +195,24 @@ def compute_stretch(
     )
 
 
-def _decimated_sample(dataset, bands: BandChoice, budget_pixels: int) -> np.ndarray:
-    """Sparse valid data (a mostly empty mosaic): sample the whole image at reduced resolution."""
-    factor = math.ceil(math.sqrt(dataset.width * dataset.height / budget_pixels))
-    shape = (3, max(1, dataset.height // factor), max(1, dataset.width // factor))
-    values = dataset.read(list(bands.indexes), out_shape=shape, resampling=Resampling.nearest)
-    masks = dataset.read_masks(list(bands.indexes), out_shape=shape, resampling=Resampling.nearest)
-    valid = np.all(masks > 0, axis=0)
-    if np.issubdtype(values.dtype, np.floating):
-        valid &= np.all(np.isfinite(values), axis=0)
-    return values[:, valid]
+def _strided_sample(reader, budget_pixels: int) -> np.ndarray:
+    """Sparse usable data (a mostly empty or cloudy mosaic): every n-th pixel of the whole image,
+    read window by window."""
+    factor = math.ceil(math.sqrt(reader.width * reader.height / budget_pixels))
+    size = factor * math.ceil(1024 / factor)  # windows start on the stride, so the lattice is even
+    samples = []
+    for window in block_windows(reader.width, reader.height, size):
+        values, valid = reader.read(window)
+        values, valid = values[:, ::factor, ::factor], valid[::factor, ::factor]
+        if valid.any():
+            samples.append(values[:, valid])
+    return np.concatenate(samples, axis=1) if samples else np.empty((3, 0))
+
+
+# valid 8-bit values copied as they are; a valid 0 becomes 1 (0 is nodata)
+AS_DELIVERED = Stretch((1.0, 1.0, 1.0), (255.0, 255.0, 255.0), (0.0, 100.0), 0)
+# other 8-bit RGB keeps its look: 0..255 -> 1..255
+EIGHT_BIT_KEPT = Stretch((0.0, 0.0, 0.0), (255.0, 255.0, 255.0), (0.0, 100.0), 0)
 
 
 def prepare_image(
@@ -237,65 +222,94 @@ def prepare_image(
     percentiles: str | Sequence[float] | None = None,
     feedback: Feedback | None = None,
     window_size: int = 1024,
+    masks: Sequence[str | os.PathLike | None] | None = None,
 ) -> PreparedImage:
-    """Turn one scene, or several scenes of one year (first = on top), into 8-bit RGB.
+    """Turn one scene, or several scenes of one year (first = highest priority), into 8-bit RGB.
 
     Args:
-        sources: one raster, or several to mosaic in priority order (the first wins overlaps).
+        sources: rasters, Sentinel-2 .SAFE folders or Planet basemap mosaic folders, in priority
+            order: each output pixel comes from the first scene usable there.
         out: the GeoTIFF to write (tiled, deflate, overviews; 0 = nodata).
-        bands: "auto", "R,G,B" or a 3-tuple of 1-based band numbers.
-        percentiles: stretch limits "LO,HI" (default 2,98), computed once over the whole input;
-            8-bit input is kept as it is (0..255 -> 1..255) unless percentiles are given.
+        bands: "auto", "R,G,B" or a 3-tuple of 1-based band numbers (applies to every scene).
+        percentiles: stretch limits "LO,HI" (default 2,98), computed once over the whole masked
+            mosaic; 8-bit input is kept as it is unless percentiles are given, and Planet basemap
+            quads are always used as delivered.
         feedback: progress and cancellation.
         window_size: pixels per side of the windows streamed through memory.
+        masks: one usable-data mask per source: a path, None / "auto" (find it by the product's
+            naming: Planet ``<id>_3B_udm2.tif``, the SAFE's SCL) or "none" (no mask).
 
     Raises:
         RtsMapperError: bad input; nothing is written.
         Cancelled: the user cancelled; nothing is left behind.
     """
+    from .mosaic import YearMosaic
+
     feedback = feedback or Feedback()
     started = time.perf_counter()
     out = Path(out)
-    source_list = [Path(sources)] if isinstance(sources, (str, os.PathLike)) else [Path(s) for s in sources]
-    if not source_list:
+    given = [Path(sources)] if isinstance(sources, (str, os.PathLike)) else [Path(s) for s in sources]
+    if not given:
         raise RtsMapperError("no input image given")
+    mask_list = list(masks) if masks is not None else [None] * len(given)
+    if len(mask_list) != len(given):
+        raise RtsMapperError(f"{len(mask_list)} masks for {len(given)} scenes: give one per scene (or auto)")
     override = parse_band_override(bands)
     limits = parse_percentiles(percentiles)
-    if any(out.resolve() == s.resolve() for s in source_list):
+    if any(out.resolve() == s.resolve() for s in given):
         raise RtsMapperError("the output would overwrite an input", out)
 
-    with tempfile.TemporaryDirectory(prefix="rts_mosaic_", dir=_temp_dir_near(out)) as scratch:
-        if len(source_list) == 1:
-            source = source_list[0]
-        else:
-            from .mosaic import build_mosaic_vrt
-
-            source = build_mosaic_vrt(source_list, Path(scratch) / "mosaic.vrt")
+    with tempfile.TemporaryDirectory(prefix="rts_mosaic_", dir=_temp_dir_near(out)) as scratch, gdal_env():
+        pairs = []
+        for source, mask in zip(given, mask_list):
+            expanded = expand_sources([source])
+            if len(expanded) > 1 and mask not in (None, "auto", "none"):
+                raise RtsMapperError("is a mosaic folder: a mask file cannot go with it", source)
+            pairs.extend((path, mask) for path in expanded)
+        label = pairs[0][0] if len(pairs) == 1 else out
+        scenes = [describe_scene(path, mask, override, scratch) for path, mask in pairs]
         feedback.step(0.02)
-        with gdal_env(), open_raster(source) as dataset:
-            label = source_list[0] if len(source_list) == 1 else out
-            require_crs(dataset, label)
-            choice = choose_rgb_bands(dataset, label, override)
-            check_readable(dataset, label)
-            with reading(label):
-                if percentiles is None and dataset.dtypes[0] == "uint8":
-                    # already 8-bit: keep the look, only move 0 out of the way of nodata
-                    stretch = Stretch((0.0, 0.0, 0.0), (255.0, 255.0, 255.0), (0.0, 100.0), 0)
-                else:
-                    stretch = compute_stretch(dataset, label, choice, limits)
-                feedback.step(0.05)
-                _write_stretched(dataset, choice, stretch, out, feedback.scaled(0.05, 1.0), window_size)
-            width, height, crs = dataset.width, dataset.height, dataset.crs.to_string()
+        with YearMosaic(scenes, label) as mosaic, reading(label):
+            notes = [note for scene in scenes for note in scene.notes] + mosaic.notes
+            if mosaic.visual_8bit:
+                stretch = AS_DELIVERED
+                if percentiles is not None:
+                    notes.append("percentiles ignored: Planet basemap quads are display-ready 8-bit")
+            elif percentiles is None and mosaic.dtype == np.uint8:
+                stretch = EIGHT_BIT_KEPT
+            else:
+                stretch = compute_stretch(mosaic, label, percentiles=limits)
+            feedback.step(0.05)
+            start, end = _date_range(scenes, notes)
+            _write_stretched(
+                mosaic, scenes, stretch, out, feedback.scaled(0.05, 1.0), window_size, notes, (start, end)
+            )
+            width, height, crs = mosaic.width, mosaic.height, mosaic.crs.to_string()
+    sensors = list(dict.fromkeys(s.sensor for s in scenes if s.sensor))
     return PreparedImage(
         path=out,
         width=width,
         height=height,
         crs=crs,
-        bands=choice,
+        bands=scenes[0].bands,
         stretch=stretch,
         seconds=time.perf_counter() - started,
-        sources=source_list,
+        sources=[path for path, _ in pairs],
+        scenes=scenes,
+        notes=notes,
+        date_start=start,
+        date_end=end,
+        sensor=", ".join(sensors),
     )
+
+
+def _date_range(scenes: Sequence[Scene], notes: list[str]) -> tuple[str, str]:
+    """Earliest and latest acquisition of the scenes (ISO), noting scenes without a date."""
+    days: list[date] = [d for s in scenes if s.acquired for d in s.acquired]
+    undated = [s.source.name for s in scenes if not s.acquired]
+    if days and undated:
+        notes.append(f"acquisition date unknown for {', '.join(undated)}: the year's dates cover the others")
+    return (min(days).isoformat(), max(days).isoformat()) if days else ("", "")
 
 
 def _temp_dir_near(out: Path) -> str | None:
@@ -304,43 +318,53 @@ def _temp_dir_near(out: Path) -> str | None:
 
 
 def _write_stretched(
-    dataset, choice: BandChoice, stretch: Stretch, out: Path, feedback: Feedback, size: int
+    mosaic, scenes, stretch: Stretch, out: Path, feedback: Feedback, size: int, notes, dates
 ) -> None:
     import rasterio
 
     profile = {
         **GTIFF_PROFILE,
-        "width": dataset.width,
-        "height": dataset.height,
+        "width": mosaic.width,
+        "height": mosaic.height,
         "count": 3,
         "dtype": "uint8",
         "nodata": 0,
-        "crs": dataset.crs,
-        "transform": dataset.transform,
+        "crs": mosaic.crs,
+        "transform": mosaic.transform,
         "photometric": "RGB",
         "interleave": "pixel",
     }
-    windows = block_windows(dataset.width, dataset.height, size)
+    choices = list(
+        dict.fromkeys(
+            f"red {s.bands.red}, green {s.bands.green}, blue {s.bands.blue} ({s.bands.reason})"
+            for s in scenes
+        )
+    )
+    tags = {
+        "RTS_MAPPER_STRETCH": (
+            f"percentiles {stretch.percentiles[0]:g}-{stretch.percentiles[1]:g}; "
+            f"low {', '.join(f'{v:g}' for v in stretch.low)}; "
+            f"high {', '.join(f'{v:g}' for v in stretch.high)}"
+        ),
+        "RTS_MAPPER_BANDS": "; ".join(choices),
+    }
+    if dates[0]:
+        tags["RTS_MAPPER_ACQUIRED"] = f"{dates[0]}/{dates[1]}"
+    if notes:
+        tags["RTS_MAPPER_NOTES"] = " | ".join(notes)
+    windows = block_windows(mosaic.width, mosaic.height, size)
     with atomic_output(out) as partial:
         with rasterio.open(partial, "w", **profile) as dst:
             dst.colorinterp = (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
             for band, name in enumerate(("red", "green", "blue"), start=1):
                 dst.set_band_description(band, name)
-            dst.update_tags(
-                RTS_MAPPER_STRETCH=(
-                    f"percentiles {stretch.percentiles[0]:g}-{stretch.percentiles[1]:g}; "
-                    f"low {', '.join(f'{v:g}' for v in stretch.low)}; "
-                    f"high {', '.join(f'{v:g}' for v in stretch.high)}"
-                ),
-                RTS_MAPPER_BANDS=f"red {choice.red}, green {choice.green}, blue {choice.blue} ({choice.reason})",
-            )
+            dst.update_tags(**tags)
             for done, window in enumerate(windows):
-                values = dataset.read(list(choice.indexes), window=window)
-                valid = valid_mask(dataset, choice.indexes, window, values)
-                dst.write(stretch.apply(values, valid), window=window)
+                values, usable = mosaic.read(window)
+                dst.write(stretch.apply(values, usable), window=window)
                 feedback.step(0.9 * (done + 1) / len(windows))
         with rasterio.open(partial, "r+") as dst:
-            dst.build_overviews(overview_factors(dataset.width, dataset.height), Resampling.average)
+            dst.build_overviews(overview_factors(mosaic.width, mosaic.height), Resampling.average)
             dst.update_tags(ns="rio_overview", resampling="average")
         feedback.step(1.0)
 
@@ -350,20 +374,33 @@ def prepare_and_register(
     out: str | os.PathLike,
     year: int | None = None,
     project_path: str | os.PathLike | None = None,
-    sensor: str = "",
+    sensor: str | None = None,
     dates: tuple[str, str] = ("", ""),
     bands: str | Sequence[int] | None = "auto",
     percentiles: str | Sequence[float] | None = None,
     feedback: Feedback | None = None,
+    masks: Sequence[str | os.PathLike | None] | None = None,
 ) -> PreparedImage:
     """:func:`prepare_image`, then record the result as ``year`` in the mapping project (created
-    in the image's CRS when it does not exist yet). Every face uses this one function."""
+    in the image's CRS when it does not exist yet). Every face uses this one function.
+
+    The year's sensor and date range come from the products' metadata (the earliest and latest
+    acquisition of its scenes) unless ``sensor`` / ``dates`` are given; the sensor falls back to
+    :data:`DEFAULT_SENSOR`.
+    """
     from .project import MappingProject
 
     if (year is None) != (project_path is None):
         raise RtsMapperError("a year and a mapping project go together (register the output as that year)")
-    result = prepare_image(sources, out, bands=bands, percentiles=percentiles, feedback=feedback)
+    result = prepare_image(sources, out, bands=bands, percentiles=percentiles, feedback=feedback, masks=masks)
     if project_path is not None:
+        start, end = dates if dates[0] else (result.date_start, result.date_end)
         project = MappingProject.open_or_create(project_path, result.crs)
-        project.register_year(int(year), result.path, sensor=sensor, date_start=dates[0], date_end=dates[1])
+        project.register_year(
+            int(year),
+            result.path,
+            sensor=sensor or result.sensor or DEFAULT_SENSOR,
+            date_start=start,
+            date_end=end,
+        )
     return result

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import shapely
 from rasterio.crs import CRS
 
 from .errors import RtsMapperError
-from .project import MappingProject, initiation_periods
+from .project import MappingProject, YearLayer, initiation_periods
 from .vectors import FeatureSet, write_features
 
 ARTS_NAMESPACE = uuid.UUID("a3b7a1f8-6f0e-5d1b-9d1e-2a7c4f0b5e11")  # RTS Mapper's namespace for UIDs
@@ -40,6 +41,24 @@ class InventoryMetadata:
     base_map_resolution_m: float = 3.0
     label_type: str = "Polygon"
     notes: str = ""
+
+
+def base_map_fields(years: Sequence[YearLayer]) -> dict[str, str]:
+    """BaseMapDate and BaseMapSource for :class:`InventoryMetadata`, from the year registry.
+
+    The base map is the latest registered year's mosaic. Its date range was read from the
+    scenes' own metadata when the year was prepared (see :func:`~.imagery.prepare_and_register`):
+    "START/END", one date when the scenes are of one day, the year when no date is known. The
+    source is that year's sensor, left out (the default stays) when unknown.
+    """
+    if not years:
+        return {}
+    latest = max(years, key=lambda layer: layer.year)
+    start, end = latest.date_start, latest.date_end
+    fields = {"base_map_date": (f"{start}/{end}" if end and end != start else start) or str(latest.year)}
+    if latest.sensor:
+        fields["base_map_source"] = latest.sensor
+    return fields
 
 
 def arts_uid(

@@ -30,7 +30,7 @@ from ..tasks.imagery import PrepareImageryRequest, prepare_imagery_task
 from ..toolbelt.log_handler import notify
 from .project_picker import ProjectPicker
 
-RASTER_FILTER = "Rasters (*.tif *.tiff *.vrt *.jp2 *.img);;All files (*)"
+RASTER_FILTER = "Rasters (*.tif *.tiff *.vrt *.jp2 *.img);;Sentinel-2 SAFE (MTD_MSIL2A.xml);;All files (*)"
 
 
 class ImageryDialog(QDialog):
@@ -81,12 +81,14 @@ class ImageryDialog(QDialog):
         self.year_spin.setRange(1970, 2100)
         self.year_spin.setValue(2019)
         form.addRow("Year", self.year_spin)
-        self.sensor_edit = QLineEdit("PlanetScope", self)
+        self.sensor_edit = QLineEdit("", self)
+        self.sensor_edit.setPlaceholderText("from the scenes' metadata")
         form.addRow("Sensor", self.sensor_edit)
         self.bands_edit = QLineEdit("auto", self)
         self.bands_edit.setObjectName("bandsEdit")
         self.bands_edit.setToolTip(
-            "auto: from band names, colour interpretation, or 4 bands = PlanetScope BGRN.\n"
+            "auto: from band names, the product's metadata (Planet _metadata.json / .xml, a Sentinel-2\n"
+            "SAFE), colour interpretation, or 4 bands = PlanetScope BGRN.\n"
             "Or R,G,B band numbers, e.g. 3,2,1 for Sentinel-2 / Landsat chips starting with B2,B3,B4."
         )
         form.addRow("RGB bands", self.bands_edit)
@@ -222,6 +224,8 @@ class ImageryDialog(QDialog):
             f"{result.bands.red},{result.bands.green},{result.bands.blue} ({result.bands.reason}), "
             f"{result.seconds:.1f} s"
         )
+        if result.date_start:
+            message += f", acquired {result.date_start}..{result.date_end}"
         if request.project_gpkg:
             message += f"; registered as {request.year}"
             if self.load_check.isChecked():

@@ -525,7 +525,7 @@ class IterationsDock(RtsDock):
 
     # -- inventory --
     def build_inventory(self):
-        from ..core.inventory import InventoryMetadata, build_inventory, inventory_summary
+        from ..core.inventory import InventoryMetadata, base_map_fields, build_inventory, inventory_summary
 
         project = self.project()
         if project is None:
@@ -543,14 +543,10 @@ class IterationsDock(RtsDock):
         registered = project.years()
         years = [y.year for y in registered]
         metadata = InventoryMetadata(
-            region_name=self.region_name.text().strip(), creator_lab=self.creator_lab.text().strip()
+            region_name=self.region_name.text().strip(),
+            creator_lab=self.creator_lab.text().strip(),
+            **base_map_fields(registered),  # the latest year's acquisition dates and sensor
         )
-        if registered:  # the base map is the latest year's mosaic
-            latest = registered[-1]
-            metadata.base_map_date = (
-                f"{latest.date_start}/{latest.date_end}" if latest.date_start else str(latest.year)
-            )
-            metadata.base_map_source = latest.sensor or metadata.base_map_source
         inventory = build_inventory(
             project, roads=roads, near_road_m=self.near_road.value(), metadata=metadata
         )

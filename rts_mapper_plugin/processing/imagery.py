@@ -52,10 +52,10 @@ class _ImageryAlgorithm(RtsAlgorithm):
             )
         )
         self.addParameter(
-            QgsProcessingParameterString("SENSOR", "Sensor", defaultValue="PlanetScope", optional=True)
+            QgsProcessingParameterString("SENSOR", "Sensor (empty: from the scenes' metadata)", optional=True)
         )
 
-    def run_prepare(self, sources, parameters, context, feedback) -> dict:
+    def run_prepare(self, sources, parameters, context, feedback, masks=None) -> dict:
         from ..core.imagery import prepare_and_register
 
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
@@ -68,15 +68,18 @@ class _ImageryAlgorithm(RtsAlgorithm):
             output,
             year=self.parameterAsInt(parameters, "YEAR", context) if project_path else None,
             project_path=project_path,
-            sensor=self.parameterAsString(parameters, "SENSOR", context),
+            sensor=self.parameterAsString(parameters, "SENSOR", context).strip() or None,
             bands=self.parameterAsString(parameters, "BANDS", context),
             percentiles=self.parameterAsString(parameters, "PERCENTILES", context) or None,
             feedback=self.core_feedback(feedback),
+            masks=masks,
         )
         feedback.pushInfo(
             f"Bands R,G,B = {result.bands.red},{result.bands.green},{result.bands.blue} ({result.bands.reason}); "
             f"stretch {result.stretch.low} .. {result.stretch.high} from {result.stretch.sampled_pixels} pixels"
         )
+        for note in result.notes:
+            feedback.pushInfo(note)
         if project_path:
             feedback.pushInfo(f"Registered {output} as {parameters['YEAR']} in {project_path}")
         return {"OUTPUT": output}
@@ -86,22 +89,32 @@ class PrepareImageryAlgorithm(_ImageryAlgorithm):
     algorithm_id = "prepare_imagery"
     display_name = "Prepare imagery"
     help_text = (
-        "Turns a PlanetScope scene (4-band BGRN, 16-bit), a Sentinel-2 or Landsat chip (choose the bands), "
-        "or an 8-bit RGB image into the 8-bit RGB GeoTIFF the model uses: a linear stretch between "
-        "percentiles of the valid pixels, computed once for the whole image, values 1-255 with 0 "
-        "for nodata, tiled and compressed with overviews. Optionally registers the result as a year "
-        "of the mapping project's time-lapse."
+        "Turns a delivered scene into the 8-bit RGB GeoTIFF the model uses: a PlanetScope analytic scene "
+        "(4- or 8-band; RGB from its band names or its _metadata.json / _metadata.xml, its _udm2.tif "
+        "found beside it), a Sentinel-2 L2A band file (B04; B03, B02 and the SCL found in the SAFE "
+        "layout), a Planet basemap quad (used as delivered), or any raster whose bands say which is RGB. "
+        "Cloud, shadow, haze and snow pixels become nodata; then a linear stretch between percentiles "
+        "of the usable pixels, values 1-255 with 0 for nodata, tiled and compressed with overviews. "
+        "Optionally registers the result, with its acquisition dates, as a year of the mapping project."
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", "Scene"))
+        self.addParameter(
+            QgsProcessingParameterFile(
+                "MASK",
+                "Usable-data mask (Planet UDM2 or Sentinel-2 SCL; empty: found beside the scene by name)",
+                optional=True,
+            )
+        )
         self.add_common_parameters()
         self.add_registry_parameters(year_optional=True)
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", "Prepared 8-bit RGB"))
 
     def run_core(self, parameters, context, feedback):
         layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
-        return self.run_prepare(file_of_layer(layer), parameters, context, feedback)
+        mask = self.parameterAsFile(parameters, "MASK", context) or None
+        return self.run_prepare(file_of_layer(layer), parameters, context, feedback, [mask])
 
 
 class BuildYearlyMosaicAlgorithm(_ImageryAlgorithm):
@@ -109,9 +122,11 @@ class BuildYearlyMosaicAlgorithm(_ImageryAlgorithm):
     display_name = "Build yearly mosaics"
     help_text = (
         "Mosaics the scenes of one year (overlapping, different extents; a scene in another CRS is "
-        "reprojected) in the order given — the first scene is drawn on top, so list the least cloudy "
-        "first — then applies one stretch over the whole mosaic and writes 8-bit RGB. Registers the "
-        "result as that year of the mapping project when a project is given."
+        "reprojected to the first one's, and the log says so). Each pixel comes from the first scene, "
+        "in the order given, that is usable there: cloud, shadow, haze and snow (from each scene's "
+        "UDM2 or SCL, found beside it by name) are filled from the next scene, so list the least cloudy "
+        "first. Then one stretch over the whole mosaic, 8-bit RGB. Registers the result, with the "
+        "scenes' acquisition date range, as that year of the mapping project when a project is given."
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802

@@ -15,7 +15,7 @@ class PrepareImageryRequest:
     out: str
     year: int | None = None
     project_gpkg: str | None = None
-    sensor: str = ""
+    sensor: str = ""  # "": from the scenes' metadata
     bands: str = "auto"
     percentiles: str | None = None
 
@@ -31,7 +31,7 @@ def prepare_imagery_task(request: PrepareImageryRequest) -> CoreTask:
             request.out,
             year=request.year if request.project_gpkg else None,
             project_path=request.project_gpkg,
-            sensor=request.sensor,
+            sensor=request.sensor or None,
             bands=request.bands,
             percentiles=request.percentiles,
             feedback=feedback,

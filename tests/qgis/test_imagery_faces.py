@@ -120,3 +120,38 @@ def test_processing_bad_input_raises_processing_exception(plugin, tmp_path):
         )
     assert not (tmp_path / "o.tif").exists()
     QgsProject.instance().clear()
+
+
+def test_processing_takes_a_planet_delivery_as_is(plugin, tmp_path):
+    """Sidecars found by name (RGB from the metadata, UDM2 applied, dates into the year); MASK
+    names a mask kept elsewhere."""
+    import shutil
+
+    from qgis import processing
+
+    from tests.data.products import planetscope_scene
+
+    delivery = planetscope_scene(tmp_path / "order", bands=8)
+    project = tmp_path / "project.gpkg"
+    result = processing.run(
+        "rts_mapper:prepare_imagery",
+        {
+            "INPUT": str(delivery.scene),
+            "YEAR": 2022,
+            "PROJECT": str(project),
+            "OUTPUT": str(tmp_path / "2022.tif"),
+        },
+    )
+    with rasterio.open(result["OUTPUT"]) as dataset:
+        assert (dataset.read()[:, delivery.unusable] == 0).all()
+    (year,) = MappingProject.open(project).years()
+    assert (year.date_start, year.sensor) == ("2022-07-05", "PlanetScope SuperDove (PSB.SD)")
+
+    kept = tmp_path / "kept_udm2.tif"
+    shutil.move(delivery.sidecars["udm2"], kept)
+    result = processing.run(
+        "rts_mapper:prepare_imagery",
+        {"INPUT": str(delivery.scene), "MASK": str(kept), "OUTPUT": str(tmp_path / "masked.tif")},
+    )
+    with rasterio.open(result["OUTPUT"]) as dataset:
+        assert (dataset.read()[:, delivery.unusable] == 0).all()
