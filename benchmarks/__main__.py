@@ -8,6 +8,7 @@ import sys
 BENCHMARKS = {
     "imagery_memory": "benchmarks.imagery_memory",
     "model_engine": "benchmarks.model_engine",
+    "real_chips": "benchmarks.real_chips",
     "review_latency": "benchmarks.review_latency",
     "terrain": "benchmarks.terrain",
     "training_speed": "benchmarks.training_speed",
