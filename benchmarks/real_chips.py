@@ -99,21 +99,26 @@ def build_mosaic(data: Path, split: str, out: Path, subset: str | None) -> tuple
 
 
 def cli(*args: str) -> str:
+    """Run a command of the plugin's CLI, echoing its output as it comes; return the output."""
     started = time.perf_counter()
-    done = subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, "-m", "rts_mapper_plugin", *args],
         cwd=ROOT,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
     )
-    if done.returncode:
-        raise RuntimeError(f"{' '.join(args[:1])} failed:\n{done.stderr[-3000:]}")
-    print(
-        f"[{time.perf_counter() - started:.0f} s] {args[0]}: {done.stdout.strip().splitlines()[-1]}",
-        flush=True,
-    )
-    return done.stdout
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if args[0] == "train":
+            print(f"  {line.rstrip()}", flush=True)
+    error = process.stderr.read()
+    if process.wait():
+        raise RuntimeError(f"{args[0]} failed:\n{error[-3000:]}")
+    output = "".join(lines)
+    print(f"[{time.perf_counter() - started:.0f} s] {args[0]}: {output.strip().splitlines()[-1]}", flush=True)
+    return output
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -360,7 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     env.set_defaults(func=_cmd_env)
 
     prepare = commands.add_parser(
-        "prepare", help="scene(s) of one year -> 8-bit RGB GeoTIFF (several scenes: a mosaic, first on top)"
+        "prepare",
+        help="scene(s) of one year -> 8-bit RGB GeoTIFF (several scenes: a mosaic taking each pixel from the first scene usable there)",
     )
     prepare.add_argument("sources", nargs="+", metavar="SRC", help="input raster(s), highest priority first")
     prepare.add_argument("--out", required=True, help="output GeoTIFF")

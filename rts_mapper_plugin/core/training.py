@@ -137,6 +137,13 @@ class ChipData:
         self.folder = chip_set.folder
         self.chips = chips
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._positives: dict[int, np.ndarray] = {}
+
+    def positives(self, index: int) -> np.ndarray:
+        """(n, 2) row/col of the chip's slump pixels (found once: crops are centred on them)."""
+        if index not in self._positives:
+            self._positives[index] = np.argwhere(self.load(index)[1] == 1)
+        return self._positives[index]
 
     def __len__(self) -> int:
         return len(self.chips)
@@ -165,7 +172,9 @@ def normalise(rgb_uint8: np.ndarray, card: ModelCard) -> np.ndarray:
     return (rgb_uint8.astype(np.float32) * np.float32(norm["scale"]) - mean) / std
 
 
-def _crop(image, label, size, rng, positive_share, scale_range=(1.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
+def _crop(
+    image, label, size, rng, positive_share, scale_range=(1.0, 1.0), positive=None
+) -> tuple[np.ndarray, np.ndarray]:
     """A ``size`` crop (most centred near a slump pixel) of the chip zoomed by a random factor."""
     low, high = scale_range
     zoom = float(np.exp(rng.uniform(np.log(low), np.log(high)))) if high > low else 1.0
@@ -176,7 +185,8 @@ def _crop(image, label, size, rng, positive_share, scale_range=(1.0, 1.0)) -> tu
         image = np.pad(image, ((0, 0), (0, pad_h), (0, pad_w)))
         label = np.pad(label, ((0, pad_h), (0, pad_w)), constant_values=IGNORE)
         _, height, width = image.shape
-    positive = np.argwhere(label == 1)
+    if positive is None:
+        positive = np.argwhere(label == 1)
     if len(positive) and rng.random() < positive_share:
         row, col = positive[rng.integers(len(positive))]
         margin = max(1, source // 8)
@@ -266,7 +276,13 @@ def _batch(data: ChipData, picks, config: TrainConfig, card: ModelCard, rng):
     for index in picks:
         image, label = data.load(index)
         image, label = _crop(
-            image, label, config.crop_size, rng, config.positive_crop_share, tuple(config.scale_range)
+            image,
+            label,
+            config.crop_size,
+            rng,
+            config.positive_crop_share,
+            tuple(config.scale_range),
+            data.positives(index),
         )
         image, label = _augment(image, label, rng)
         images.append(normalise(image, card))
@@ -453,11 +469,11 @@ class _Trainer:
         self.model, self.optimizer, self.config, self.card = model, optimizer, config, card
         self.device, self.precision = device, precision
 
-    def step(self, data: ChipData, picks, rng, lr: float) -> float:
+    def step(self, batch: tuple[np.ndarray, np.ndarray], lr: float) -> float:
         torch = self.torch
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        images, labels = _batch(data, picks, self.config, self.card, rng)
+        images, labels = batch
         # contiguous, not channels-last: faster for training here (docs/benchmarks.md)
         tensor = torch.from_numpy(images).to(self.device)
         target = torch.from_numpy(labels.astype(np.int64)).to(self.device)
@@ -468,6 +484,34 @@ class _Trainer:
         loss.backward()
         self.optimizer.step()
         return float(loss.item())
+
+
+PREFETCH = True
+
+
+def _batches(data: ChipData, picks: np.ndarray, config: TrainConfig, card: ModelCard, rng):
+    """The batches of ``picks`` in order, each made in a helper thread while the model trains on
+    the one before (the crops and colour changes overlap the step instead of adding to it). The
+    one thread draws from ``rng`` in order, so a run stays deterministic."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    size = config.batch_size
+    count = len(picks) // size
+
+    def make(step: int):
+        return _batch(data, picks[step * size : (step + 1) * size], config, card, rng)
+
+    if not PREFETCH:
+        for step in range(count):
+            yield make(step)
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="rts-batches") as pool:
+        future = pool.submit(make, 0)
+        for step in range(count):
+            batch = future.result()
+            if step + 1 < count:
+                future = pool.submit(make, step + 1)
+            yield batch
 
 
 def _learning_rate(config: TrainConfig, step: int, total: int) -> float:
@@ -502,10 +546,15 @@ def estimate_training(
     trainer = _Trainer(model, optimizer, config, ModelCard(encoder=config.encoder), device, precision)
     rng = np.random.default_rng(config.seed)
     picks = np.resize(np.arange(len(train_data)), config.batch_size)
-    trainer.step(train_data, picks, rng, config.learning_rate * 1e-3)  # warm-up: allocations, kernels
+    batches = iter(
+        _batches(
+            train_data, np.resize(picks, config.batch_size * (timed_steps + 1)), config, trainer.card, rng
+        )
+    )
+    trainer.step(next(batches), config.learning_rate * 1e-3)  # warm-up: allocations, kernels
     started = time.perf_counter()
-    for _ in range(timed_steps):
-        trainer.step(train_data, picks, rng, config.learning_rate * 1e-3)
+    for batch in batches:
+        trainer.step(batch, config.learning_rate * 1e-3)
     per_step = (time.perf_counter() - started) / timed_steps
     validation = 0.0
     if len(val_data):
@@ -606,12 +655,11 @@ def train_model(
                 np.resize(np.arange(len(train_data)), steps_per_epoch * config.batch_size)
             )
             timed_from = None
-            for step in range(steps_per_epoch):
+            for step, batch in enumerate(_batches(train_data, picks, config, card, rng)):
                 if step == 1:
                     timed_from = time.perf_counter()  # the first step warms up (allocations, kernels)
                 lr = _learning_rate(config, (epoch - 1) * steps_per_epoch + step, total_steps)
-                batch = picks[step * config.batch_size : (step + 1) * config.batch_size]
-                losses.append(trainer.step(train_data, batch, rng, lr))
+                losses.append(trainer.step(batch, lr))
                 feedback.step(((epoch - 1) * steps_per_epoch + step + 1) / total_steps)
                 if estimate_due and step == min(3, steps_per_epoch - 1) and timed_from is not None:
                     estimate_due = False

@@ -1,7 +1,8 @@
-"""Scene: the Training dock in the real QGIS desktop, trained while the map renders.
+"""Scene: the Training dock in the real QGIS desktop, trained while the map renders (the expected
+duration measured on the first steps, the loss and validation F1 curves).
 
 The known slumps of the western third become the project's training positives; the dock trains
-from "Project: training positives" on the newest year for two epochs while five year layers
+from "Project: training positives" on the newest year for three epochs while five year layers
 render (the situation that once crashed QGIS in a chip write), and the live curve is captured.
 Runs inside QGIS (``qgis --code``).
 """
@@ -25,7 +26,7 @@ def start():
     dock.positives_combo.setLayer(None)
     dock.positives_combo.setCurrentIndex(dock.positives_combo.findText("Project: training positives"))
     dock.encoder_combo.setCurrentText("resnet18")
-    dock.epochs_spin.setValue(2)
+    dock.epochs_spin.setValue(3)
     dock.chip_spin.setValue(256)
     dock.output_widget.setFilePath(
         str(ARGS["project"]).replace("rts_project.gpkg", "models/scene.safetensors")

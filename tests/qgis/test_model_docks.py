@@ -18,6 +18,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import Qt
 
+from rts_mapper_plugin.core.model import read_card
 from rts_mapper_plugin.core.project import MappingProject
 from rts_mapper_plugin.gui.inference_dock import InferenceDock
 from rts_mapper_plugin.gui.layers import RUNS_GROUP
@@ -74,8 +75,13 @@ def test_inference_dock_puts_editable_styled_candidates_on_the_map(
 ):
     model, _, _ = assets
     assert inference_dock.image_combo.currentText() == "2019 (registered year)", "registered years come first"
+    inference_dock.min_area_spin.setValue(12345)
     inference_dock.model_widget.setFilePath(str(model))
     assert "DeepLabv3+ / resnet18" in inference_dock.card_label.text()
+    card = read_card(model)
+    assert (inference_dock.threshold_spin.value(), inference_dock.min_area_spin.value()) == pytest.approx(
+        (card.threshold, card.min_area_m2)
+    ), "choosing a model sets its calibrated operating point"
     assert run_dock(inference_dock, qtbot) == "succeeded", inference_dock.status.text()
 
     candidates, probability = run_layers()
@@ -114,6 +120,15 @@ def test_inference_dock_puts_editable_styled_candidates_on_the_map(
     assert len(run_layers()) == 4
     assert [r.iteration for r in MappingProject.open(project.path).runs()] == [1, 2]
     assert candidates.featureCount() == run.candidates, "the first layer still shows only its own run"
+
+
+def test_the_ensemble_a_person_picks_goes_to_the_run(inference_dock, assets):
+    model, _, _ = assets
+    inference_dock.model_widget.setFilePath(str(model))
+    assert inference_dock.request().tta == 1, "off by default"
+    person.choose(inference_dock.tta_combo, "4 views")
+    assert inference_dock.tta_combo.currentText().endswith("(4× the model time)")
+    assert inference_dock.request().tta == 4
 
 
 def test_cancel_mid_run_adds_nothing(inference_dock, qtbot, assets, project, qgis_iface):
@@ -199,8 +214,15 @@ def test_training_dock_trains_with_a_live_curve_and_offers_the_model(
     dock.output_widget.setFilePath(str(tmp_path / "models" / "new.safetensors"))
     offered = []
     dock.modelTrained.connect(offered.append)
-    assert run_dock(dock, qtbot, timeout=300_000) == "succeeded", dock.status.text()
+    qtbot.mouseClick(dock.run_button, Qt.LeftButton)
+    # the duration is measured on the first steps and said before the first epoch ends
+    qtbot.waitUntil(lambda: dock.eta_label.text().startswith("Expected: 2 epochs ≈"), timeout=300_000)
+    assert not dock.curve.points and "s per step" in dock.eta_label.text()
+    qtbot.waitUntil(lambda: dock.outcome is not None, timeout=300_000)
+    assert dock.outcome == "succeeded", dock.status.text()
     assert [p["epoch"] for p in dock.curve.points] == [1, 2]
+    assert all(0 <= p["val_f1"] <= 1 for p in dock.curve.points), "the F1 curve is drawn from these"
+    assert "validation F1" in dock.status.text() and "calibrated threshold" in dock.status.text()
     assert offered == [str(tmp_path / "models" / "new.safetensors")]
     assert PlgSettings.load().model_path == offered[0]
     assert "offered in the Inference dock" in dock.status.text()
