@@ -81,10 +81,16 @@ class ModelCard:
         trained = self.training
         parts = [f"DeepLabv3+ / {self.encoder}", f"tile {self.tile_size} px, overlap {self.overlap}"]
         if trained:
-            iou = trained.get("best_val_iou")
-            quality = (
-                f"best validation IoU {iou:.3f}" if isinstance(iou, (int, float)) else "no validation chips"
-            )
+            iou, f1 = trained.get("best_val_iou"), trained.get("best_val_f1")
+            if isinstance(f1, (int, float)):
+                quality = (
+                    f"validation F1 {f1:.2f} at IoU 0.5 (threshold {self.threshold:.2f}, "
+                    f"minimum area {self.min_area_m2:.0f} m²), pixel IoU {iou:.3f}"
+                )
+            elif isinstance(iou, (int, float)):
+                quality = f"best validation IoU {iou:.3f}"
+            else:
+                quality = "no validation chips"
             parts.append(
                 f"trained on {trained.get('positives', '?')} RTS and {trained.get('negatives', '?')} non-RTS "
                 f"polygons ({trained.get('train_chips', '?')} + {trained.get('val_chips', '?')} chips), "
@@ -96,10 +102,13 @@ class ModelCard:
         return "; ".join(parts)
 
     def brief(self) -> str:
-        """A few words for a list of models: "resnet18, 14 epoch(s), IoU 0.89"."""
+        """A few words for a list of models: "resnet18, 14 epoch(s), F1 0.71" (IoU for models that
+        predate polygon F1)."""
         trained = self.training or {}
         text = f"{self.encoder}, {trained.get('epochs_run', '?')} epoch(s)"
-        iou = trained.get("best_val_iou")
+        f1, iou = trained.get("best_val_f1"), trained.get("best_val_iou")
+        if isinstance(f1, (int, float)):
+            return text + f", F1 {f1:.2f}"
         return text + (f", IoU {iou:.2f}" if isinstance(iou, (int, float)) else "")
 
 

@@ -526,6 +526,16 @@ def _steps_per_epoch(train_chips: int, config: TrainConfig) -> int:
     return max(1, math.ceil(train_chips * config.crops_per_chip / config.batch_size))
 
 
+def _validation_seconds(model, chip_set: ChipSet, card, device, threshold, precision) -> float:
+    """The time of one epoch's validation, from one chip timed (then the model trains on)."""
+    if not chip_set.val:
+        return 0.0
+    started = time.perf_counter()
+    evaluate_chips(model, ChipData(chip_set, chip_set.val[:1]), card, device, threshold, precision=precision)
+    model.train()
+    return (time.perf_counter() - started) * len(chip_set.val)
+
+
 def estimate_training(
     chips: str | os.PathLike | ChipSet, config: TrainConfig | None = None, timed_steps: int = 2
 ) -> TrainingEstimate:
@@ -534,7 +544,7 @@ def estimate_training(
     torch, _ = require_torch()
     config = TrainConfig(**asdict(config or TrainConfig()))
     chip_set = chips if isinstance(chips, ChipSet) else load_chip_set(chips)
-    train_data, val_data = ChipData(chip_set, chip_set.train), ChipData(chip_set, chip_set.val)
+    train_data = ChipData(chip_set, chip_set.train)
     if not len(train_data):
         raise RtsMapperError("there are no training chips", chip_set.folder)
     device = pick_device(config.device)
@@ -556,16 +566,12 @@ def estimate_training(
     for batch in batches:
         trainer.step(batch, config.learning_rate * 1e-3)
     per_step = (time.perf_counter() - started) / timed_steps
-    validation = 0.0
-    if len(val_data):
-        one = ChipData(chip_set, chip_set.val[:1])
-        started = time.perf_counter()
-        evaluate_chips(model, one, trainer.card, device, config.threshold, precision=precision)
-        validation = (time.perf_counter() - started) * len(val_data)
     return TrainingEstimate(
         seconds_per_step=per_step,
         steps_per_epoch=_steps_per_epoch(len(train_data), config),
-        validation_seconds=validation,
+        validation_seconds=_validation_seconds(
+            model, chip_set, trainer.card, device, config.threshold, precision
+        ),
         epochs=config.epochs,
         device=device,
         precision=precision,
@@ -663,11 +669,14 @@ def train_model(
                 feedback.step(((epoch - 1) * steps_per_epoch + step + 1) / total_steps)
                 if estimate_due and step == min(3, steps_per_epoch - 1) and timed_from is not None:
                     estimate_due = False
+                    per_step = (time.perf_counter() - timed_from) / step
                     on_estimate(
                         TrainingEstimate(
-                            seconds_per_step=(time.perf_counter() - timed_from) / step,
+                            seconds_per_step=per_step,
                             steps_per_epoch=steps_per_epoch,
-                            validation_seconds=0.0,
+                            validation_seconds=_validation_seconds(
+                                model, chip_set, card, device, config.threshold, precision
+                            ),
                             epochs=config.epochs - epoch + 1,
                             device=device,
                             precision=precision,
