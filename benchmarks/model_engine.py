@@ -4,8 +4,9 @@
   PlanetScope region, and what the whole 54,000 km² corridor would take at that rate;
 * overhead = end-to-end ``predict_raster`` time / the bare forward passes over the same tiles
   (same batches, same threads, tensors already in memory);
-* peak memory of ``infer`` on a 4096² image and on a 16384² one (a VRT of the same image 4 x 4);
-* training time per epoch.
+* peak memory of ``infer`` on a 4096² image and on a 16384² one (a VRT of the same image 4 x 4).
+
+Training speed has its own benchmark (benchmarks/training_speed.py).
 
 Each measurement runs in its own child process (``python -m benchmarks.model_engine worker ...``).
 """
@@ -118,23 +119,6 @@ def worker_infer(model: str, image: str, bare: bool) -> dict:
     return figures
 
 
-def worker_train(chips: str, encoder: str) -> dict:
-    from rts_mapper_plugin.core.chips import load_chip_set
-    from rts_mapper_plugin.core.training import TrainConfig, train_model
-
-    chip_set = load_chip_set(chips)
-    config = TrainConfig(encoder=encoder, epochs=1, batch_size=8, crop_size=256)
-    started = time.perf_counter()
-    result = train_model(chip_set, OUT / f"bench_{encoder}.safetensors", config)
-    return {
-        "seconds_per_epoch": time.perf_counter() - started,
-        "train_chips": len(chip_set.train),
-        "val_chips": len(chip_set.val),
-        "steps": -(-len(chip_set.train) * config.crops_per_chip // config.batch_size),
-        "device": result.device,
-    }
-
-
 def _child(*args: str) -> dict:
     run = run_measured(["-m", "benchmarks.model_engine", "worker", *args])
     figures = json.loads(run["stdout"].strip().splitlines()[-1])
@@ -174,11 +158,6 @@ def main() -> dict:
         "ratio_16k_over_4k": round(big["peak_mib"] / small_peak, 3),
         "seconds_16384": round(big["seconds"], 1),
     }
-    for encoder in info["models"]:
-        training = _child("train", info["chips"], encoder)
-        results[f"training_{encoder}"] = {
-            k: (round(v, 1) if isinstance(v, float) else v) for k, v in training.items()
-        }
     record("model_engine", results)
     return results
 
@@ -187,8 +166,6 @@ if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "worker":
     kind = sys.argv[2]
     if kind == "build":
         output = build_region()
-    elif kind == "infer":
-        output = worker_infer(sys.argv[3], sys.argv[4], sys.argv[5] == "bare")
     else:
-        output = worker_train(sys.argv[3], sys.argv[4])
+        output = worker_infer(sys.argv[3], sys.argv[4], sys.argv[5] == "bare")
     print(json.dumps(output))

@@ -45,7 +45,7 @@ from .weights import load_start_weights
 
 EpochCallback = Callable[[dict], None]
 # The operating points tried on the validation chips each epoch (threshold x minimum area).
-THRESHOLD_GRID = tuple(round(0.25 + 0.05 * i, 2) for i in range(11))  # 0.25 .. 0.75
+THRESHOLD_GRID = tuple(round(0.1 + 0.05 * i, 2) for i in range(15))  # 0.10 .. 0.80
 MIN_AREA_GRID_M2 = (100.0, 250.0, DEFAULT_MIN_AREA_M2, 1000.0)
 PRECISIONS = ("auto", "bfloat16", "float32")
 
