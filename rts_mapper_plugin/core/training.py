@@ -469,7 +469,7 @@ class _Trainer:
         self.model, self.optimizer, self.config, self.card = model, optimizer, config, card
         self.device, self.precision = device, precision
         # channels-last only where it measured faster: float32 on the CPU (1.2x for resnet34);
-        # in bfloat16 contiguous tensors are faster (docs/benchmarks.md)
+        # in bfloat16 it makes no measurable difference (docs/benchmarks.md)
         channels_last = device == "cpu" and precision == "float32"
         self.memory_format = self.torch.channels_last if channels_last else self.torch.contiguous_format
         self.model.to(memory_format=self.memory_format)

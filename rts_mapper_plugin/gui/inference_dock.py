@@ -181,8 +181,11 @@ class InferenceDock(RtsDock):
         project = QgsProject.instance()
         for signal in (project.layersAdded, project.layersRemoved):
             self.listen(signal, self.refresh_images)
+        # the remembered model comes back with the threshold and area the user ran it with
+        self.model_widget.blockSignals(True)
         self.model_widget.setFilePath(settings.model_path)
-        self._show_card(settings.model_path)
+        self.model_widget.blockSignals(False)
+        self._show_card(settings.model_path, operating_point=False)
         self._project_changed(self.project_picker.path())  # the images too
         self._detect_devices()
 
@@ -195,7 +198,7 @@ class InferenceDock(RtsDock):
     def set_model_path(self, path: str) -> None:
         self.model_widget.setFilePath(path)
 
-    def _show_card(self, path: str) -> None:
+    def _show_card(self, path: str, operating_point: bool = True) -> None:
         if not path:
             self.card_label.setText("Choose a model file (.safetensors) trained by RTS Mapper.")
             return
@@ -204,9 +207,9 @@ class InferenceDock(RtsDock):
             self.card_label.setText(problem)
             return
         self.card_label.setText(card.summary())
-        # the operating point calibrated on the validation chips (the user may still change it)
-        self.threshold_spin.setValue(card.threshold)
-        self.min_area_spin.setValue(card.min_area_m2)
+        if operating_point:  # a model chosen: its operating point calibrated on validation chips
+            self.threshold_spin.setValue(card.threshold)
+            self.min_area_spin.setValue(card.min_area_m2)
 
     def _project_changed(self, path: str) -> None:
         from ..core.project import MappingProject

@@ -124,6 +124,7 @@ def test_inference_dock_puts_editable_styled_candidates_on_the_map(
 
 def test_the_ensemble_a_person_picks_goes_to_the_run(inference_dock, assets):
     model, _, _ = assets
+    inference_dock.show()
     inference_dock.model_widget.setFilePath(str(model))
     assert inference_dock.request().tta == 1, "off by default"
     person.choose(inference_dock.tta_combo, "4 views")
@@ -189,7 +190,7 @@ def test_settings_are_remembered_per_project(inference_dock, qtbot, assets, qgis
     assert ok and stored == str(model)
     again = InferenceDock(qgis_iface, TaskRunner())
     assert again.model_widget.filePath() == str(model)
-    assert again.min_area_spin.value() == 800
+    assert (again.threshold_spin.value(), again.min_area_spin.value()) == (0.35, 800), "not the card's"
     again.shutdown()
 
 
