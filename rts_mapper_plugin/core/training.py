@@ -462,7 +462,8 @@ def _build(config: TrainConfig, notes: list[str]):
 
 
 class _Trainer:
-    """One optimisation step at a time: the loop and the estimate run exactly the same code."""
+    """One optimisation step: a batch in, the loss out (the model in the precision and memory
+    layout that measured fastest for this device)."""
 
     def __init__(self, model, optimizer, config: TrainConfig, card: ModelCard, device: str, precision: str):
         self.torch, _ = require_torch()
@@ -538,48 +539,6 @@ def _validation_seconds(model, chip_set: ChipSet, card, device, threshold, preci
     evaluate_chips(model, ChipData(chip_set, chip_set.val[:1]), card, device, threshold, precision=precision)
     model.train()
     return (time.perf_counter() - started) * len(chip_set.val)
-
-
-def estimate_training(
-    chips: str | os.PathLike | ChipSet, config: TrainConfig | None = None, timed_steps: int = 2
-) -> TrainingEstimate:
-    """Time real steps of the loop (after one warm-up step) and one validation chip on this
-    machine, and project the run. A few seconds on a CPU; nothing is saved."""
-    torch, _ = require_torch()
-    config = TrainConfig(**asdict(config or TrainConfig()))
-    chip_set = chips if isinstance(chips, ChipSet) else load_chip_set(chips)
-    train_data = ChipData(chip_set, chip_set.train)
-    if not len(train_data):
-        raise RtsMapperError("there are no training chips", chip_set.folder)
-    device = pick_device(config.device)
-    precision = resolve_precision(config.precision, device)
-    configure_threads()
-    model, _ = _build(config, [])
-    model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
-    trainer = _Trainer(model, optimizer, config, ModelCard(encoder=config.encoder), device, precision)
-    rng = np.random.default_rng(config.seed)
-    picks = np.resize(np.arange(len(train_data)), config.batch_size)
-    batches = iter(
-        _batches(
-            train_data, np.resize(picks, config.batch_size * (timed_steps + 1)), config, trainer.card, rng
-        )
-    )
-    trainer.step(next(batches), config.learning_rate * 1e-3)  # warm-up: allocations, kernels
-    started = time.perf_counter()
-    for batch in batches:
-        trainer.step(batch, config.learning_rate * 1e-3)
-    per_step = (time.perf_counter() - started) / timed_steps
-    return TrainingEstimate(
-        seconds_per_step=per_step,
-        steps_per_epoch=_steps_per_epoch(len(train_data), config),
-        validation_seconds=_validation_seconds(
-            model, chip_set, trainer.card, device, config.threshold, precision
-        ),
-        epochs=config.epochs,
-        device=device,
-        precision=precision,
-    )
 
 
 def train_model(

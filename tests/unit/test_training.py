@@ -153,15 +153,6 @@ def test_model_selection_on_polygon_f1_writes_the_operating_point_into_the_card(
     assert "2 epochs ≈" in estimates[0].describe()
 
 
-def test_estimate_times_real_steps(chips):
-    from rts_mapper_plugin.core.training import estimate_training
-
-    estimate = estimate_training(chips, tiny(epochs=30), timed_steps=1)
-    assert estimate.seconds_per_step > 0 and estimate.steps_per_epoch == -(-len(chips.train) // 4)
-    assert estimate.total_seconds == pytest.approx(estimate.seconds_per_epoch * 30)
-    assert estimate.describe().startswith("30 epochs ≈ ") and "per step" in estimate.describe()
-
-
 def test_augmentation_keeps_nodata_labels_and_range():
     import numpy as np
 
