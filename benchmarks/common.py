@@ -55,6 +55,16 @@ def run_measured(args: list[str], env: dict | None = None, poll_s: float = 0.05)
     return {"seconds": time.perf_counter() - started, "peak_mib": peak, "stdout": stdout}
 
 
+def worker_figures(module: str, *args: str) -> dict:
+    """Run ``python -m MODULE worker ARGS...`` in a child; its last output line (JSON) plus its
+    peak memory (MiB) and wall seconds."""
+    run = run_measured(["-m", module, "worker", *args])
+    figures = json.loads(run["stdout"].strip().splitlines()[-1])
+    figures["peak_mib"] = round(run["peak_mib"], 1)
+    figures["wall_seconds"] = round(run["seconds"], 1)
+    return figures
+
+
 def record(name: str, result: dict) -> None:
     """Print a result and append it to bench_output/results.jsonl."""
     OUT.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from .common import OUT, machine, record, run_measured
+from .common import OUT, machine, record, run_measured, worker_figures
 from .imagery_memory import make_mosaic_vrt
 
 CORRIDOR_KM2 = 54_000
@@ -120,11 +120,7 @@ def worker_infer(model: str, image: str, bare: bool) -> dict:
 
 
 def _child(*args: str) -> dict:
-    run = run_measured(["-m", "benchmarks.model_engine", "worker", *args])
-    figures = json.loads(run["stdout"].strip().splitlines()[-1])
-    figures["peak_mib"] = round(run["peak_mib"], 1)
-    figures["wall_seconds"] = round(run["seconds"], 1)
-    return figures
+    return worker_figures("benchmarks.model_engine", *args)
 
 
 def main() -> dict:

@@ -20,7 +20,7 @@ import json
 import sys
 import time
 
-from .common import OUT, machine, record, run_measured
+from .common import OUT, machine, record, run_measured, worker_figures
 
 CACHE = OUT / "cache" / "training_speed"
 BARE_STEPS = 6
@@ -123,10 +123,7 @@ def worker_loop(chips: str, encoder: str, precision: str) -> dict:
 
 
 def _child(*args: str) -> dict:
-    run = run_measured(["-m", "benchmarks.training_speed", "worker", *args])
-    figures = json.loads(run["stdout"].strip().splitlines()[-1])
-    figures["peak_mib"] = round(run["peak_mib"], 1)
-    return figures
+    return worker_figures("benchmarks.training_speed", *args)
 
 
 def main() -> dict:

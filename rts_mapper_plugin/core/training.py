@@ -491,9 +491,6 @@ class _Trainer:
         return float(loss.item())
 
 
-PREFETCH = True
-
-
 def _batches(data: ChipData, picks: np.ndarray, config: TrainConfig, card: ModelCard, rng):
     """The batches of ``picks`` in order, each made in a helper thread while the model trains on
     the one before (the crops and colour changes overlap the step instead of adding to it). The
@@ -506,10 +503,6 @@ def _batches(data: ChipData, picks: np.ndarray, config: TrainConfig, card: Model
     def make(step: int):
         return _batch(data, picks[step * size : (step + 1) * size], config, card, rng)
 
-    if not PREFETCH:
-        for step in range(count):
-            yield make(step)
-        return
     with ThreadPoolExecutor(1, thread_name_prefix="rts-batches") as pool:
         future = pool.submit(make, 0)
         for step in range(count):

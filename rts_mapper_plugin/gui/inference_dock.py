@@ -26,6 +26,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ..core.environment import deep_learning_missing
 from ..core.errors import RtsMapperError
+from ..core.model import TTA_VIEWS
 from ..tasks.base import CoreTask, TaskRunner
 from ..tasks.model_tasks import InferenceRequest, inference_task
 from ..toolbelt.preferences import PlgSettings
@@ -86,12 +87,7 @@ def _file_crs(path: str) -> str:
     return QgsRasterLayer(path, "probe", "gdal").crs().toWkt()
 
 
-TTA_CHOICES = (
-    (1, "Off (1 view)"),
-    (2, "2 views (2× the model time)"),
-    (4, "4 views (4× the model time)"),
-    (8, "8 views (8× the model time)"),
-)
+TTA_CHOICES = tuple((n, "Off (1 view)" if n == 1 else f"{n} views ({n}× the model time)") for n in TTA_VIEWS)
 
 
 class InferenceDock(RtsDock):
