@@ -61,7 +61,7 @@ class TrainingRequest:
     negatives: str | FeatureSet | None
     chips_dir: str
     model_out: str
-    encoder: str = "resnet34"
+    encoder: str = "resnet18"
     epochs: int = 30
     batch_size: int = 8
     imagenet_weights: str | None = None

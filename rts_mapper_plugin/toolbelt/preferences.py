@@ -32,7 +32,7 @@ class PlgSettings:
     device: str = per_project("auto")
     threshold: float = per_project(0.5)
     min_area_m2: float = per_project(500.0)
-    encoder: str = per_project("resnet34")
+    encoder: str = per_project("resnet18")  # TrainConfig's default (core stays importable without QGIS)
     epochs: int = per_project(30)
     batch_size: int = per_project(8)
     imagenet_weights: str = per_project("")
