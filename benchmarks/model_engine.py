@@ -39,8 +39,8 @@ def build_region() -> dict:
     done = cache / "ready.json"
     from rts_mapper_plugin.core.chips import make_chips
     from rts_mapper_plugin.core.imagery import prepare_image
-    from rts_mapper_plugin.core.synthetic import RegionConfig, generate_region
     from rts_mapper_plugin.core.training import TrainConfig, train_model
+    from rts_mapper_plugin.example.synthetic import RegionConfig, generate_region
 
     region = generate_region(cache / "region", RegionConfig(size=REGION_SIZE, seed=7))
     image = prepare_image(region.scenes[2019], cache / "2019.tif").path

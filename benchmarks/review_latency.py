@@ -61,9 +61,9 @@ def main() -> dict:
     from qgis.core import QgsApplication, QgsProject
 
     from rts_mapper_plugin.core.project import MappingProject
-    from rts_mapper_plugin.gui.layers import candidates_layer
     from rts_mapper_plugin.gui.review_dock import ReviewDock
-    from rts_mapper_plugin.gui.timelapse import load_time_lapse
+    from rts_mapper_plugin.qgis_layers.layers import candidates_layer
+    from rts_mapper_plugin.qgis_layers.timelapse import load_time_lapse
     from rts_mapper_plugin.tasks.base import TaskRunner
     from tests.data.fixtures import review_project
 

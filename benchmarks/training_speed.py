@@ -51,7 +51,7 @@ def chips_folder() -> str:
 def build() -> dict:
     from rts_mapper_plugin.core.chips import make_chips
     from rts_mapper_plugin.core.imagery import prepare_image
-    from rts_mapper_plugin.core.synthetic import RegionConfig, generate_region
+    from rts_mapper_plugin.example.synthetic import RegionConfig, generate_region
 
     region = generate_region(CACHE / "region", RegionConfig(size=4096, seed=7))
     image = prepare_image(region.scenes[2019], CACHE / "2019.tif").path

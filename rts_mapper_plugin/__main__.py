@@ -286,7 +286,7 @@ def _cmd_model_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from .core.synthetic import RegionConfig, generate_region, render_preview
+    from .example.synthetic import RegionConfig, generate_region, render_preview
 
     config = RegionConfig(size=args.size, seed=args.seed, shapes_path=args.shapes)
     region = generate_region(args.out, config, feedback=_console_feedback(args))
@@ -318,12 +318,12 @@ def _console_feedback(args: argparse.Namespace):
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .core.demo import DemoConfig, run_demo
+    from .example.demo import DemoConfig, run_demo
 
     config = DemoConfig(size=args.size, max_iterations=args.max_iterations)
     result = run_demo(args.out, config)
     try:
-        from .gui.project_file import write_qgis_project
+        from .qgis_layers.project_file import write_qgis_project
     except ImportError:
         print("note: QGIS's Python bindings are not importable here: no QGIS project file written")
         return 0
@@ -354,6 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"RTS Mapper {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    from .core.defaults import CHIP_BUFFER_M, CHIP_SIZE, DEVICES, TTA_VIEWS
+    from .core.training import PRECISIONS, TrainConfig
 
     env = commands.add_parser("env", help="report versions, CUDA and missing packages")
     env.add_argument("--json", action="store_true", help="print JSON")
@@ -393,14 +396,11 @@ def build_parser() -> argparse.ArgumentParser:
     chips.add_argument("--positives", required=True, help="RTS polygons (file or file|layername=x)")
     chips.add_argument("--negatives", default=None, help="non-RTS polygons (representative false positives)")
     chips.add_argument("--out", required=True, help="chip folder (replaced)")
-    chips.add_argument("--size", type=int, default=480, help="smallest chip side in pixels")
-    chips.add_argument("--buffer", type=float, default=300.0, help="metres around each polygon")
+    chips.add_argument("--size", type=int, default=CHIP_SIZE, help="smallest chip side in pixels")
+    chips.add_argument("--buffer", type=float, default=CHIP_BUFFER_M, help="metres around each polygon")
     chips.add_argument("--val-fraction", type=float, default=0.2)
     chips.add_argument("--seed", type=int, default=0)
     chips.set_defaults(func=_cmd_chips)
-
-    from .core.model import TTA_VIEWS
-    from .core.training import PRECISIONS, TrainConfig
 
     defaults = TrainConfig()  # the recipe's defaults are said once, in TrainConfig
     train = commands.add_parser("train", help="train or fine-tune DeepLabv3+ on chips")
@@ -422,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--lr", type=float, default=defaults.learning_rate)
     train.add_argument("--patience", type=int, default=defaults.patience)
-    train.add_argument("--device", default=defaults.device, help="auto, cpu or cuda")
+    train.add_argument("--device", default=defaults.device, help=", ".join(DEVICES))
     train.add_argument(
         "--precision",
         default=defaults.precision,
@@ -453,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="smallest candidate in m² (default: the model card's, calibrated in training)",
     )
     infer.add_argument("--extent", default=None, help="minx,miny,maxx,maxy in the image CRS")
-    infer.add_argument("--device", default="auto")
+    infer.add_argument("--device", default=DEVICES[0], help=", ".join(DEVICES))
     infer.add_argument(
         "--batch-size", type=int, default=None, help="tiles per pass (default: 1 on CPU, 8 on GPU)"
     )

@@ -168,7 +168,7 @@ class RtsMapperPlugin:
 
         from .core.errors import RtsMapperError
         from .core.project import MappingProject
-        from .gui.timelapse import load_time_lapse
+        from .qgis_layers.timelapse import load_time_lapse
         from .toolbelt.log_handler import notify
         from .toolbelt.preferences import PlgSettings
 
@@ -192,7 +192,7 @@ class RtsMapperPlugin:
         soon as the run ends, while the dialog keeps its log open (QGIS's default)."""
         from processing.gui.AlgorithmDialog import AlgorithmDialog
 
-        from .gui.layers import distribution_defaults
+        from .qgis_layers.layers import distribution_defaults
 
         if "distribution_report" in self.dialogs:
             self.dialogs.pop("distribution_report").close()
@@ -206,7 +206,7 @@ class RtsMapperPlugin:
 
     def _report_finished(self, ok: bool, results: dict) -> None:
         if ok and results.get("OUTPUT"):
-            from .gui.layers import add_distribution_layers
+            from .qgis_layers.layers import add_distribution_layers
 
             add_distribution_layers(results["LAYERS"])
             self.show_figures(results["OUTPUT"])

@@ -55,7 +55,7 @@ def build_day(cache: Path) -> Path:
     from rts_mapper_plugin.core.project import MappingProject
     from rts_mapper_plugin.core.vectors import FeatureSet, read_features
     from rts_mapper_plugin.core.workflow import infer_into_project
-    from rts_mapper_plugin.gui.project_file import write_qgis_project
+    from rts_mapper_plugin.qgis_layers.project_file import write_qgis_project
 
     demo = build(cache / "demo")
     partial = cache / "day.partial"

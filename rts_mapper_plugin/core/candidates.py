@@ -24,7 +24,7 @@ from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 from shapely.ops import unary_union
 from shapely.strtree import STRtree
 
-from .model import DEFAULT_MIN_AREA_M2
+from .defaults import MIN_AREA_M2
 from .vectors import FeatureSet, as_multipolygon, write_features
 
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
@@ -126,9 +126,7 @@ class CandidateBuilder:
             for x, y in set(zip(a[both].tolist(), b[both].tolist())):
                 self._union(x, y)
 
-    def finish(
-        self, min_area_m2: float = DEFAULT_MIN_AREA_M2, fill_holes_m2: float | None = None
-    ) -> list[Candidate]:
+    def finish(self, min_area_m2: float = MIN_AREA_M2, fill_holes_m2: float | None = None) -> list[Candidate]:
         """Merge, clean and measure every component."""
         merged: dict[int, _Component] = {}
         for index, component in enumerate(self._components):

@@ -28,6 +28,7 @@ from rasterio.windows import Window, from_bounds
 from shapely.geometry import box
 from shapely.strtree import STRtree
 
+from . import defaults
 from .errors import RtsMapperError
 from .progress import Feedback
 from .raster_io import GTIFF_PROFILE, gdal_env, open_raster, reading, require_crs
@@ -107,8 +108,8 @@ def make_chips(
     positives: str | os.PathLike | FeatureSet,
     negatives: str | os.PathLike | FeatureSet | None,
     out_dir: str | os.PathLike,
-    size: int = 480,
-    buffer_m: float = 300.0,
+    size: int = defaults.CHIP_SIZE,
+    buffer_m: float = defaults.CHIP_BUFFER_M,
     val_fraction: float = 0.2,
     max_nodata: float = 0.5,
     seed: int = 0,

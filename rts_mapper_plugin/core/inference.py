@@ -26,8 +26,9 @@ from rasterio.enums import MaskFlags
 from rasterio.windows import Window, from_bounds
 
 from .candidates import Candidate, CandidateBuilder, set_aside_known
+from .defaults import TTA_VIEWS
 from .errors import RtsMapperError
-from .model import TTA_VIEWS, ModelCard, configure_threads, load_model, pick_device, require_torch
+from .model import ModelCard, configure_threads, load_model, pick_device, require_torch
 from .progress import Feedback
 from .raster_io import (
     GTIFF_PROFILE,

@@ -22,6 +22,7 @@ import numpy as np
 import shapely
 from rasterio.crs import CRS
 
+from . import defaults
 from .errors import RtsMapperError
 from .project import MappingProject, YearLayer, initiation_periods
 from .vectors import FeatureSet, write_features
@@ -91,7 +92,7 @@ def arts_uid(
 def build_inventory(
     project: MappingProject,
     roads: FeatureSet | None = None,
-    near_road_m: float = 500.0,
+    near_road_m: float = defaults.NEAR_ROAD_M,
     metadata: InventoryMetadata | None = None,
 ) -> FeatureSet:
     """The confirmed RTSs (the project's positives found by review, plus any initial ones) as

@@ -7,8 +7,8 @@ aside what is known, and records the first half of its Table 1 row. Reviewers th
 new candidates. :func:`close_iteration` promotes the accepted ones, with their reviewed (possibly
 edited) boundaries, into ``training_positives``, adds the rejected candidates a reviewer picked
 as representative false positives to ``training_negatives``, and completes the row.
-``known_polygons`` is what a new inference sets aside: the confirmed RTSs and every candidate
-already reviewed.
+What a new inference sets aside (the confirmed RTSs and every candidate already reviewed) is
+``workflow.known_polygons``; the loop calls the workflow's steps, never the other way round.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from . import gpkg
+from .defaults import MIN_AREA_M2
 from .errors import RtsMapperError
-from .model import DEFAULT_MIN_AREA_M2
 from .progress import Feedback
 from .project import MappingProject
 from .vectors import FeatureSet, as_multipolygon
@@ -158,13 +158,6 @@ def add_negatives(project: MappingProject, candidate_ids: list[int], iteration: 
     return len(rows)
 
 
-def known_polygons(project: MappingProject) -> FeatureSet:
-    """What a new inference sets aside: confirmed RTSs and every candidate already reviewed."""
-    positives = project.features("training_positives")
-    reviewed = project.features("candidates", "status != 'pending'")
-    return FeatureSet(positives.geometries + reviewed.geometries, [], project.crs)
-
-
 def count(project: MappingProject, table: str) -> int:
     with project.connection() as conn:
         return conn.execute(f"SELECT COUNT(*) FROM {gpkg.quoted(table)}").fetchone()[0]  # noqa: S608
@@ -249,7 +242,7 @@ class IterationSettings:
     tile_size: int = 384
     imagenet_weights: str | None = None
     init_model: str | None = None  # None: fine-tune from the last iteration's model, if any
-    min_area_m2: float = DEFAULT_MIN_AREA_M2
+    min_area_m2: float = MIN_AREA_M2
     device: str = "auto"
     notes: str = ""
 

@@ -19,17 +19,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import defaults
 from .errors import MissingDependencyError, RtsMapperError
 
 CARD_KEY = "rts_mapper_card"
 CARD_VERSION = 1
 ARCHITECTURE = "DeepLabV3Plus"
-# Encoders offered in the docks; any other segmentation-models-pytorch encoder name also works.
-ENCODERS = ("resnet34", "resnet18", "resnet50", "mobilenet_v2", "efficientnet-b0")
-# The smallest candidate kept, unless a card calibrated another (0.05 ha: the paper's smallest slump).
-DEFAULT_MIN_AREA_M2 = 500.0
-# Views a test-time ensemble may average per tile (flips and rotations of a square tile).
-TTA_VIEWS = (1, 2, 4, 8)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -38,7 +33,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class ModelCard:
     """Everything needed to use a model correctly, travelling inside the model file."""
 
-    encoder: str = "resnet34"
+    encoder: str = defaults.ENCODER
     architecture: str = ARCHITECTURE
     in_channels: int = 3
     bands: list[str] = field(default_factory=lambda: ["red", "green", "blue"])
@@ -47,10 +42,10 @@ class ModelCard:
         default_factory=lambda: {"scale": 1 / 255, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
     )
     pixel_size_m: float = 3.0
-    tile_size: int = 512
-    overlap: int = 64
-    threshold: float = 0.5
-    min_area_m2: float = DEFAULT_MIN_AREA_M2
+    tile_size: int = defaults.TILE_SIZE
+    overlap: int = defaults.OVERLAP
+    threshold: float = defaults.THRESHOLD
+    min_area_m2: float = defaults.MIN_AREA_M2
     classes: list[str] = field(default_factory=lambda: ["background", "rts"])
     encoder_init: str = "random (no ImageNet weights given)"
     training: dict[str, Any] = field(default_factory=dict)
@@ -140,7 +135,7 @@ def versions() -> dict[str, str]:
     }
 
 
-def create_model(encoder: str = "resnet34", in_channels: int = 3, classes: int = 1):
+def create_model(encoder: str = defaults.ENCODER, in_channels: int = 3, classes: int = 1):
     """A DeepLabv3+ with the named encoder, randomly initialised (nothing is downloaded)."""
     _, smp = require_torch()
     try:
@@ -148,7 +143,9 @@ def create_model(encoder: str = "resnet34", in_channels: int = 3, classes: int =
             encoder_name=encoder, encoder_weights=None, in_channels=in_channels, classes=classes
         )
     except (KeyError, ValueError) as exc:
-        raise RtsMapperError(f"unknown encoder {encoder!r} (try one of: {', '.join(ENCODERS)})") from exc
+        raise RtsMapperError(
+            f"unknown encoder {encoder!r} (try one of: {', '.join(defaults.ENCODERS)})"
+        ) from exc
 
 
 def load_encoder_weights(model, path: str | os.PathLike) -> str:
@@ -286,8 +283,8 @@ def pick_device(choice: str = "auto") -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if choice.startswith("cuda") and not torch.cuda.is_available():
         raise RtsMapperError("CUDA was asked for but no CUDA device is available (choose auto or cpu)")
-    if choice not in ("cpu",) and not choice.startswith("cuda"):
-        raise RtsMapperError(f"unknown device {choice!r} (auto, cpu or cuda)")
+    if choice not in defaults.DEVICES and not choice.startswith("cuda"):
+        raise RtsMapperError(f"unknown device {choice!r} ({', '.join(defaults.DEVICES)})")
     return choice
 
 

@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from . import defaults
 from .chips import IGNORE, Chip, ChipSet, load_chip_set
 from .errors import Cancelled, RtsMapperError
 from .evaluation import count_components
 from .model import (
-    DEFAULT_MIN_AREA_M2,
     ModelCard,
     configure_threads,
     create_model,
@@ -46,7 +46,7 @@ from .weights import load_start_weights
 EpochCallback = Callable[[dict], None]
 # The operating points tried on the validation chips each epoch (threshold x minimum area).
 THRESHOLD_GRID = tuple(round(0.1 + 0.05 * i, 2) for i in range(15))  # 0.10 .. 0.80
-MIN_AREA_GRID_M2 = (100.0, 250.0, DEFAULT_MIN_AREA_M2, 1000.0)
+MIN_AREA_GRID_M2 = (100.0, 250.0, defaults.MIN_AREA_M2, 1000.0)
 PRECISIONS = ("auto", "bfloat16", "float32")
 
 
@@ -54,10 +54,9 @@ PRECISIONS = ("auto", "bfloat16", "float32")
 class TrainConfig:
     """Training settings; the defaults suit training on a few hundred chips of real imagery."""
 
-    # resnet18: on a CPU it runs a step in half the time of resnet34; see docs/benchmarks.md
-    encoder: str = "resnet18"
-    epochs: int = 30
-    batch_size: int = 8
+    encoder: str = defaults.ENCODER
+    epochs: int = defaults.EPOCHS
+    batch_size: int = defaults.BATCH_SIZE
     crop_size: int = 256
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
@@ -72,10 +71,10 @@ class TrainConfig:
     device: str = "auto"
     imagenet_weights: str | None = None
     init_model: str | None = None  # fine-tune from a previous model file (the iterative loop)
-    tile_size: int = 512
-    overlap: int = 64
-    threshold: float = 0.5  # used as is without validation chips; calibrated otherwise
-    min_area_m2: float = DEFAULT_MIN_AREA_M2
+    tile_size: int = defaults.TILE_SIZE
+    overlap: int = defaults.OVERLAP
+    threshold: float = defaults.THRESHOLD  # used as is without validation chips; calibrated otherwise
+    min_area_m2: float = defaults.MIN_AREA_M2
 
 
 @dataclass
@@ -392,7 +391,7 @@ def evaluate_chips(
     # the best operating point; among equal F1s the one nearest the defaults (0.5, the card's area)
     order = np.lexsort(
         (
-            np.abs(np.asarray(MIN_AREA_GRID_M2)[None, :] - DEFAULT_MIN_AREA_M2)
+            np.abs(np.asarray(MIN_AREA_GRID_M2)[None, :] - defaults.MIN_AREA_M2)
             .repeat(len(thresholds), 0)
             .ravel(),
             np.abs(thresholds[:, None] - 0.5).repeat(len(min_pixels), 1).ravel(),

@@ -10,9 +10,16 @@ import os
 import time
 from pathlib import Path
 
-from .errors import RtsMapperError
 from .progress import Feedback
 from .project import MappingProject, RunRecord, new_run_id
+from .vectors import FeatureSet
+
+
+def known_polygons(project: MappingProject) -> FeatureSet:
+    """What a new inference sets aside: confirmed RTSs and every candidate already reviewed."""
+    positives = project.features("training_positives")
+    reviewed = project.features("candidates", "status != 'pending'")
+    return FeatureSet(positives.geometries + reviewed.geometries, [], project.crs)
 
 
 def infer_into_project(
@@ -42,7 +49,6 @@ def infer_into_project(
     from rasterio.crs import CRS
 
     from .inference import predict_raster
-    from .loop import known_polygons
     from .vectors import FeatureSet
 
     project = MappingProject.open(project_path)
@@ -99,9 +105,3 @@ def infer_into_project(
         Path(prob_path).unlink(missing_ok=True)
         raise
     return run
-
-
-def require_project(path: str | os.PathLike | None) -> MappingProject:
-    if not path:
-        raise RtsMapperError("choose or create a mapping project (GeoPackage) first")
-    return MappingProject.open(path)

@@ -146,7 +146,9 @@ class ImageryDialog(QDialog):
     def _add_current_layer(self) -> None:
         layer = self.layer_combo.currentLayer()
         if layer is not None:
-            self.add_files([layer.source().split("|")[0]])
+            from ..qgis_layers.sources import layer_file
+
+            self.add_files([layer_file(layer)])
 
     def _move(self, step: int) -> None:
         row = self.scene_list.currentRow()
@@ -230,7 +232,7 @@ class ImageryDialog(QDialog):
             message += f"; registered as {request.year}"
             if self.load_check.isChecked():
                 from ..core.project import MappingProject
-                from .timelapse import load_time_lapse
+                from ..qgis_layers.timelapse import load_time_lapse
 
                 navigation = self.iface.mapCanvas().temporalController() if self.iface else None
                 load_time_lapse(MappingProject.open(request.project_gpkg), QgsProject.instance(), navigation)

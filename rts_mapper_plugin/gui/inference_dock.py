@@ -24,18 +24,17 @@ from qgis.PyQt.QtWidgets import (
     QSpinBox,
 )
 
+from ..core.defaults import DEVICES, TTA_VIEWS
 from ..core.environment import deep_learning_missing
 from ..core.errors import RtsMapperError
-from ..core.model import TTA_VIEWS
+from ..qgis_layers.layers import layer_crs_wkt
+from ..qgis_layers.sources import layer_file
+from ..qgis_layers.timelapse import YEAR_PROPERTY
 from ..tasks.base import CoreTask, TaskRunner
 from ..tasks.model_tasks import InferenceRequest, inference_task
 from ..toolbelt.preferences import PlgSettings
 from .dock_base import RtsDock
-from .layers import layer_crs_wkt
 from .project_picker import ProjectPicker, model_row, read_card_or_say
-from .timelapse import YEAR_PROPERTY
-
-DEVICES = (("auto", "Auto"), ("cpu", "CPU"), ("cuda", "CUDA"))
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ def image_choices(qgs_project: QgsProject, mapping=None) -> list[ImageChoice]:
     other file-backed rasters on the map."""
     years, others = {}, []
     for layer in qgs_project.mapLayers().values():
-        path = layer.source().split("|")[0]
+        path = layer_file(layer)
         if layer.type() != QgsMapLayer.RasterLayer or not Path(path).is_file():
             continue
         year = layer.customProperty(YEAR_PROPERTY)
@@ -131,8 +130,8 @@ class InferenceDock(RtsDock):
         form.addRow("Extent", self.extent_widget)
         device_row = QHBoxLayout()
         self.device_combo = QComboBox(self)
-        for key, label in DEVICES:
-            self.device_combo.addItem(label, key)
+        for key in DEVICES:
+            self.device_combo.addItem(key.upper() if key != "auto" else "Auto", key)
         self.device_combo.setCurrentIndex(max(0, self.device_combo.findData(settings.device)))
         self.device_label = QLabel("", self)
         device_row.addWidget(self.device_combo)
@@ -304,7 +303,7 @@ class InferenceDock(RtsDock):
 
     def _succeeded(self, run) -> None:
         from ..core.project import MappingProject
-        from .layers import add_run_layers
+        from ..qgis_layers.layers import add_run_layers
 
         project = MappingProject.open(self._request.project_gpkg)
         self.last_run = run

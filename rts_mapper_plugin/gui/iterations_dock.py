@@ -38,9 +38,9 @@ from qgis.PyQt.QtWidgets import (
     QVBoxLayout,
 )
 
+from ..core.defaults import ENCODERS
 from ..core.environment import deep_learning_missing
 from ..core.errors import RtsMapperError
-from ..core.model import ENCODERS
 from ..core.project import MappingProject
 from ..tasks.base import TaskRunner
 from ..tasks.loop_tasks import NextIterationRequest, next_iteration_task
@@ -407,7 +407,7 @@ class IterationsDock(RtsDock):
                 "load a prepared year layer to train on and infer over (RTS Mapper › Load time-lapse layers)"
             )
         from ..core.loop import IterationSettings, previous_model
-        from .layers import layer_crs_wkt
+        from ..qgis_layers.layers import layer_crs_wkt
 
         layer = QgsProject.instance().mapLayer(data.layer_id) if data.layer_id else None
         image_crs = layer_crs_wkt(layer) if layer is not None else None
@@ -482,7 +482,7 @@ class IterationsDock(RtsDock):
         )
 
     def _succeeded(self, result) -> None:
-        from .layers import add_run_layers
+        from ..qgis_layers.layers import add_run_layers
 
         self.result = result
         self.negatives = []
@@ -533,7 +533,7 @@ class IterationsDock(RtsDock):
         roads = None
         road_layer = self.road_combo.currentLayer()
         if road_layer is not None:
-            from .layers import layer_features
+            from ..qgis_layers.layers import layer_features
 
             roads = layer_features(road_layer)
         PlgSettings.load().update(
@@ -565,7 +565,7 @@ class IterationsDock(RtsDock):
 
     def export_inventory(self, path: str | None = None) -> Path | None:
         from ..core.inventory import export_inventory
-        from .layers import inventory_layer
+        from ..qgis_layers.layers import inventory_layer
 
         summary = self.show_summary()
         if summary is None:

@@ -20,6 +20,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..core.errors import RtsMapperError
+from ..qgis_layers.sources import layer_file, layer_table, shows_table
 from ..toolbelt.preferences import PlgSettings
 
 GPKG_FILTER = "GeoPackage (*.gpkg)"
@@ -73,7 +74,7 @@ def mapping_project_of(qgs_project: QgsProject) -> str:
     for layer in qgs_project.mapLayers().values():
         if not isinstance(layer, QgsVectorLayer) or layer.providerType() != "ogr":
             continue
-        path = layer.source().split("|", 1)[0]
+        path = layer_file(layer)
         if path in seen or not path.lower().endswith(".gpkg") or not Path(path).is_file():
             continue
         seen.add(path)
@@ -86,13 +87,13 @@ def mapping_project_of(qgs_project: QgsProject) -> str:
 def follow_qgis_project(qgs_project: QgsProject | None = None) -> str:
     """After a .qgz is read: select its mapping project in every dock, and make its candidate
     layers keep their measures in step with edits (a .qgz saved before did not say so)."""
-    from .layers import RUN_PROPERTY, keep_measures_in_step
+    from ..qgis_layers.layers import RUN_PROPERTY, keep_measures_in_step
 
     qgs_project = qgs_project or QgsProject.instance()
     path = mapping_project_of(qgs_project)
     for layer in qgs_project.mapLayers().values():
         if isinstance(layer, QgsVectorLayer) and (
-            layer.customProperty(RUN_PROPERTY) or "layername=candidates" in layer.source()
+            layer.customProperty(RUN_PROPERTY) or layer_table(layer) == "candidates"
         ):
             keep_measures_in_step(layer)
     if path:
@@ -102,14 +103,12 @@ def follow_qgis_project(qgs_project: QgsProject | None = None) -> str:
 
 def layer_of_run(run_id: str | None, project_path: str | Path, qgs_project: QgsProject | None = None):
     """The candidate layer on the map that shows ``run_id`` of this project (None: not loaded)."""
-    from .layers import RUN_PROPERTY
+    from ..qgis_layers.layers import RUN_PROPERTY
 
     qgs_project = qgs_project or QgsProject.instance()
     wanted = Path(project_path).resolve()
     for layer in qgs_project.mapLayers().values():
-        if not isinstance(layer, QgsVectorLayer) or "layername=candidates" not in layer.source():
-            continue
-        if Path(layer.source().split("|", 1)[0]).resolve() != wanted:
+        if not isinstance(layer, QgsVectorLayer) or not shows_table(layer, wanted, "candidates"):
             continue
         if (layer.customProperty(RUN_PROPERTY) or None) == run_id:
             return layer
@@ -209,8 +208,8 @@ class ProjectPicker(QWidget):
     # -- the Load menu: what the GeoPackage holds, whether or not a .qgz shows it --
     def fill_load_menu(self) -> None:
         from ..core.contents import candidate_sets
-        from .layers import add_run_layers, add_training_layer, training_layer_loaded
-        from .timelapse import year_layers
+        from ..qgis_layers.layers import add_run_layers, add_training_layer, training_layer_loaded
+        from ..qgis_layers.timelapse import year_layers
 
         menu = self.load_menu
         menu.clear()
@@ -251,7 +250,7 @@ class ProjectPicker(QWidget):
         self.loaded.emit()
 
     def load_time_lapse(self) -> None:
-        from .timelapse import load_time_lapse
+        from ..qgis_layers.timelapse import load_time_lapse
 
         project = self.mapping_project()
         if project is not None:
@@ -262,7 +261,7 @@ class ProjectPicker(QWidget):
     def load_everything(self) -> int:
         """Every year, candidate set and training set of the project that is not on the map."""
         from ..core.contents import candidate_sets
-        from .layers import add_run_layers, add_training_layer, training_layer_loaded
+        from ..qgis_layers.layers import add_run_layers, add_training_layer, training_layer_loaded
 
         project = self.mapping_project()
         if project is None:

@@ -41,12 +41,12 @@ from qgis.PyQt.QtWidgets import (
 
 from ..core.errors import RtsMapperError
 from ..core.project import CRITERIA, MappingProject, initiation_periods
+from ..qgis_layers.timelapse import GROUP_NAME, year_layers
 from ..toolbelt.log_handler import notify
 from ..toolbelt.preferences import PlgSettings
 from .dock_base import RtsDock
 from .project_picker import ProjectPicker
 from .road_row import RoadRow
-from .timelapse import GROUP_NAME, year_layers
 
 # action -> (label, default key). Decisions move on to the next candidate.
 SHORTCUTS: dict[str, tuple[str, str]] = {
@@ -464,7 +464,7 @@ class ReviewDock(RtsDock):
 
     def candidate_layer(self, project: MappingProject, run_id: str | None):
         """The layer that shows the chosen set: the one on the map, else loaded now."""
-        from .layers import add_run_layers, candidates_layer, runs_group
+        from ..qgis_layers.layers import add_run_layers, candidates_layer, runs_group
         from .project_picker import layer_of_run
 
         layer = layer_of_run(run_id, project.path)
@@ -503,7 +503,7 @@ class ReviewDock(RtsDock):
             roads = None
             road_layer = self.road_combo.currentLayer()
             if road_layer is not None:
-                from .layers import layer_features
+                from ..qgis_layers.layers import layer_features
 
                 roads = layer_features(road_layer)
             choice = self.show_filter.currentData()

@@ -18,9 +18,9 @@ from qgis.PyQt.QtWidgets import (
     QSpinBox,
 )
 
+from ..core.defaults import CHIP_SIZE, ENCODERS
 from ..core.environment import deep_learning_missing
 from ..core.errors import RtsMapperError
-from ..core.model import ENCODERS
 from ..core.project import CANDIDATE_STATUSES
 from ..core.weights import IMAGENET, is_imagenet
 from ..tasks.base import TaskRunner
@@ -155,7 +155,7 @@ class TrainingDock(RtsDock):
         self.chip_spin = QSpinBox(self)
         self.chip_spin.setRange(64, 2048)
         self.chip_spin.setSingleStep(32)
-        self.chip_spin.setValue(480)
+        self.chip_spin.setValue(CHIP_SIZE)
         self.chip_spin.setSuffix(" px")
         form.addRow("Chip size", self.chip_spin)
         self.output_widget = QgsFileWidget(self)
@@ -231,7 +231,7 @@ class TrainingDock(RtsDock):
 
     def _image_crs(self) -> tuple[tuple[str, str], ...]:
         """(image, its layer's CRS) of the ticked images, read now: a CRS just set counts."""
-        from .layers import layer_crs_wkt
+        from ..qgis_layers.layers import layer_crs_wkt
 
         pairs = []
         for item in self._checked_items():
@@ -278,7 +278,7 @@ class TrainingDock(RtsDock):
             )
         if required:
             refuse_unconfirmed(layer, project_item)
-        from .layers import layer_features
+        from ..qgis_layers.layers import layer_features
 
         return layer_features(layer)
 

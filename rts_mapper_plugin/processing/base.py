@@ -8,13 +8,14 @@ from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcess
 
 from ..core.errors import Cancelled, RtsMapperError
 from ..core.progress import Feedback
+from ..qgis_layers.sources import layer_file, layer_table
 
 
 def file_of_layer(layer) -> str:
     """The file behind a raster or vector layer; RTS Mapper's core works on files only."""
     if layer is None:
         raise QgsProcessingException("the layer could not be loaded")
-    path = layer.source().split("|", 1)[0]
+    path = layer_file(layer)
     if not Path(path).is_file():
         raise QgsProcessingException(
             f"{layer.name()}: not backed by a file ({layer.source()}); save it to a file first"
@@ -24,9 +25,8 @@ def file_of_layer(layer) -> str:
 
 def vector_uri(layer) -> str:
     """``path|layername=x`` for a file-backed vector layer (what the core reads)."""
-    path = file_of_layer(layer)
-    parts = dict(p.split("=", 1) for p in layer.source().split("|")[1:] if "=" in p)
-    return f"{path}|layername={parts['layername']}" if "layername" in parts else path
+    path, table = file_of_layer(layer), layer_table(layer)
+    return f"{path}|layername={table}" if table else path
 
 
 class RtsAlgorithm(QgsProcessingAlgorithm):

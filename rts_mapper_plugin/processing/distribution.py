@@ -9,7 +9,6 @@ from pathlib import Path
 
 from qgis.core import (
     QgsProcessing,
-    QgsProcessingLayerPostProcessorInterface,
     QgsProcessingOutputFile,
     QgsProcessingOutputHtml,
     QgsProcessingOutputString,
@@ -397,15 +396,6 @@ class DensityGridAlgorithm(RtsAlgorithm):
         out = _vector_out(self, parameters, context, "OUTPUT")
         write_features(out, grid, "density", geometry_type="Polygon", overwrite_file=True)
         return {"OUTPUT": out}
-
-
-class DensityStyler(QgsProcessingLayerPostProcessorInterface):
-    """Styles a density grid as a choropleth once Processing has loaded it."""
-
-    def postProcessLayer(self, layer, context, feedback):  # noqa: N802
-        from ..toolbelt.resources import style_density
-
-        style_density(layer)
 
 
 CLASS_LAYERS = (("VEGETATION", "Vegetation classes"), ("SOIL", "Soil texture classes"))

@@ -22,10 +22,8 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
-from ..core.model import ENCODERS, TTA_VIEWS
+from ..core.defaults import CHIP_BUFFER_M, CHIP_SIZE, DEVICES, ENCODERS, TTA_VIEWS
 from .base import RtsAlgorithm, file_of_layer, vector_uri
-
-DEVICES = ("auto", "cpu", "cuda")
 
 
 class MakeChipsAlgorithm(RtsAlgorithm):
@@ -51,11 +49,17 @@ class MakeChipsAlgorithm(RtsAlgorithm):
             )
         )
         self.addParameter(
-            QgsProcessingParameterNumber("SIZE", "Smallest chip side (px)", defaultValue=480, minValue=64)
+            QgsProcessingParameterNumber(
+                "SIZE", "Smallest chip side (px)", defaultValue=CHIP_SIZE, minValue=64
+            )
         )
         self.addParameter(
             QgsProcessingParameterNumber(
-                "BUFFER", "Buffer (m)", QgsProcessingParameterNumber.Double, defaultValue=300.0, minValue=0
+                "BUFFER",
+                "Buffer (m)",
+                QgsProcessingParameterNumber.Double,
+                defaultValue=CHIP_BUFFER_M,
+                minValue=0,
             )
         )
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", "Chip folder"))

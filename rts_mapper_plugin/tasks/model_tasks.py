@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..core.defaults import BATCH_SIZE, CHIP_BUFFER_M, CHIP_SIZE, ENCODER, EPOCHS
 from .base import CoreTask
 
 if TYPE_CHECKING:  # shapely and rasterio load with the job, not with the dock
@@ -61,14 +62,14 @@ class TrainingRequest:
     negatives: str | FeatureSet | None
     chips_dir: str
     model_out: str
-    encoder: str = "resnet18"
-    epochs: int = 30
-    batch_size: int = 8
+    encoder: str = ENCODER
+    epochs: int = EPOCHS
+    batch_size: int = BATCH_SIZE
     imagenet_weights: str | None = None
     init_model: str | None = None
     device: str = "auto"
-    chip_size: int = 480
-    buffer_m: float = 300.0
+    chip_size: int = CHIP_SIZE
+    buffer_m: float = CHIP_BUFFER_M
     # (image, WKT of its layer's CRS), used for an image file that has no CRS of its own
     image_crs: tuple[tuple[str, str], ...] = ()
 

@@ -12,6 +12,8 @@ from typing import Any
 
 from qgis.core import QgsProject, QgsSettings
 
+from ..core import defaults
+
 SETTINGS_GROUP = "rts_mapper"
 
 
@@ -25,20 +27,19 @@ class PlgSettings:
 
     # Who is reviewing: stored with each decision.
     reviewer_name: str = ""
-    debug_mode: bool = False
     # The mapping project (GeoPackage) that holds candidates, reviews and the inventory.
     project_gpkg: str = per_project("")
     model_path: str = per_project("")
-    device: str = per_project("auto")
-    threshold: float = per_project(0.5)
-    min_area_m2: float = per_project(500.0)
-    encoder: str = per_project("resnet18")  # TrainConfig's default (core stays importable without QGIS)
-    epochs: int = per_project(30)
-    batch_size: int = per_project(8)
+    device: str = per_project(defaults.DEVICES[0])
+    threshold: float = per_project(defaults.THRESHOLD)
+    min_area_m2: float = per_project(defaults.MIN_AREA_M2)
+    encoder: str = per_project(defaults.ENCODER)
+    epochs: int = per_project(defaults.EPOCHS)
+    batch_size: int = per_project(defaults.BATCH_SIZE)
     imagenet_weights: str = per_project("")
     review_order: str = per_project("id")
     road_layer_id: str = per_project("")
-    near_road_m: float = per_project(500.0)
+    near_road_m: float = per_project(defaults.NEAR_ROAD_M)
     # Review dock shortcuts that differ from the defaults: JSON {action: key sequence}.
     review_shortcuts: str = ""
 

@@ -20,10 +20,10 @@ def build(folder: Path, size: int = 1400) -> dict:
     if done.exists():
         return json.loads(done.read_text())
     from rts_mapper_plugin.core.chips import make_chips
-    from rts_mapper_plugin.core.demo import prepare_region_project
     from rts_mapper_plugin.core.imagery import prepare_image
-    from rts_mapper_plugin.core.synthetic import RegionConfig, generate_region
     from rts_mapper_plugin.core.training import TrainConfig, train_model
+    from rts_mapper_plugin.example.demo import prepare_region_project
+    from rts_mapper_plugin.example.synthetic import RegionConfig, generate_region
 
     shapes = str(WILLOW) if WILLOW.exists() else None
     region = generate_region(

@@ -9,7 +9,7 @@ import qgis.utils
 from qgis import processing
 from scene_kit import Scene, open_project_file
 
-from rts_mapper_plugin.gui.layers import distribution_defaults
+from rts_mapper_plugin.qgis_layers.layers import distribution_defaults
 
 scene = Scene(SCENE_ARGS)  # noqa: F821 (injected by the launcher)
 ARGS = scene.args

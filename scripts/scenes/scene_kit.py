@@ -87,7 +87,7 @@ def open_demo_project(args: dict):
     iface = qgis.utils.iface
     iface.mainWindow().setGeometry(QApplication.primaryScreen().availableGeometry())
     from rts_mapper_plugin.core.project import MappingProject
-    from rts_mapper_plugin.gui.timelapse import load_time_lapse
+    from rts_mapper_plugin.qgis_layers.timelapse import load_time_lapse
     from rts_mapper_plugin.toolbelt.preferences import PlgSettings
 
     PlgSettings.load().update(project_gpkg=args["project"], model_path=args["model"])

@@ -74,7 +74,7 @@ def small_region(
     out: Path, size: int = 400, seed: int = 1, years: tuple[int, ...] = (2016, 2017, 2018, 2019, 2020)
 ):
     """A small synthetic region (real RTS shapes when the shared data is present)."""
-    from rts_mapper_plugin.core.synthetic import RegionConfig, generate_region
+    from rts_mapper_plugin.example.synthetic import RegionConfig, generate_region
 
     config = RegionConfig(
         size=size,
@@ -175,8 +175,8 @@ def on_the_map(project, run_id: str, name: str = "Candidates"):
     """In QGIS: the project's years in the Time-lapse group and one run's candidates as a layer."""
     from qgis.core import QgsProject
 
-    from rts_mapper_plugin.gui.layers import candidates_layer
-    from rts_mapper_plugin.gui.timelapse import load_time_lapse
+    from rts_mapper_plugin.qgis_layers.layers import candidates_layer
+    from rts_mapper_plugin.qgis_layers.timelapse import load_time_lapse
 
     load_time_lapse(project, QgsProject.instance())
     layer = candidates_layer(project.path, run_id, name)
@@ -185,7 +185,7 @@ def on_the_map(project, run_id: str, name: str = "Candidates"):
 
 
 if __name__ == "__main__":
-    from rts_mapper_plugin.core.synthetic import render_preview
+    from rts_mapper_plugin.example.synthetic import render_preview
 
     region = small_region(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("tiny_region"))
     print(render_preview(region))

@@ -15,8 +15,8 @@ from qgis.PyQt.QtWidgets import QApplication
 app = QgsApplication([], True)
 app.initQgis()
 
-from rts_mapper_plugin.gui.layers import candidates_layer  # noqa: E402
 from rts_mapper_plugin.gui.review_dock import ReviewDock  # noqa: E402
+from rts_mapper_plugin.qgis_layers.layers import candidates_layer  # noqa: E402
 from rts_mapper_plugin.tasks.base import TaskRunner  # noqa: E402
 
 layer = candidates_layer(sys.argv[1], sys.argv[2], "Candidates")

@@ -63,7 +63,7 @@ def test_steps_chain_through_processing_run(plugin, region, tmp_path):
 def test_report_algorithm_and_the_menu_defaults(plugin, region, tmp_path):
     from qgis import processing
 
-    from rts_mapper_plugin.gui.layers import distribution_defaults
+    from rts_mapper_plugin.qgis_layers.layers import distribution_defaults
 
     project = QgsProject.instance()
     layers = {
@@ -118,7 +118,7 @@ def test_figures_dialog_shows_every_figure_in_the_papers_order(plugin, region, t
 def test_density_grids_load_as_choropleths(plugin, region, tmp_path):
     from qgis import processing
 
-    from rts_mapper_plugin.gui.layers import add_distribution_layers
+    from rts_mapper_plugin.qgis_layers.layers import add_distribution_layers
 
     result = processing.run(
         "rts_mapper:distribution_report",
@@ -141,7 +141,7 @@ def test_density_grids_load_as_choropleths(plugin, region, tmp_path):
 
 
 def test_menu_defaults_put_class_polygons_in_the_polygon_parameters(region, tmp_path, qgis_new_project):
-    from rts_mapper_plugin.gui.layers import distribution_defaults
+    from rts_mapper_plugin.qgis_layers.layers import distribution_defaults
     from tests.data.fixtures import class_polygons
 
     project = QgsProject.instance()

@@ -10,7 +10,7 @@ from qgis.PyQt.QtCore import Qt
 
 from rts_mapper_plugin.core.project import MappingProject
 from rts_mapper_plugin.gui.imagery_dialog import ImageryDialog
-from rts_mapper_plugin.gui.timelapse import year_layers
+from rts_mapper_plugin.qgis_layers.timelapse import year_layers
 from rts_mapper_plugin.tasks.base import TaskRunner
 from tests.data.fixtures import planetscope_like, write_raster
 

@@ -17,7 +17,7 @@ from rts_mapper_plugin.core.review import Decision, record_decision
 from rts_mapper_plugin.core.vectors import FeatureSet, read_features
 from rts_mapper_plugin.core.workflow import infer_into_project
 from rts_mapper_plugin.gui.iterations_dock import IterationsDock
-from rts_mapper_plugin.gui.timelapse import load_time_lapse
+from rts_mapper_plugin.qgis_layers.timelapse import load_time_lapse
 from rts_mapper_plugin.tasks.base import TaskRunner
 from rts_mapper_plugin.toolbelt.preferences import PlgSettings
 from tests.data.fixtures import trained_model

@@ -21,8 +21,8 @@ from qgis.PyQt.QtCore import Qt
 from rts_mapper_plugin.core.model import read_card
 from rts_mapper_plugin.core.project import MappingProject
 from rts_mapper_plugin.gui.inference_dock import InferenceDock
-from rts_mapper_plugin.gui.layers import RUNS_GROUP
 from rts_mapper_plugin.gui.training_dock import TrainingDock
+from rts_mapper_plugin.qgis_layers.layers import RUNS_GROUP
 from rts_mapper_plugin.tasks.base import TaskRunner
 from rts_mapper_plugin.toolbelt.preferences import PlgSettings
 from tests import person
@@ -43,7 +43,7 @@ def project(tmp_path, qgis_new_project, qgis_iface, assets):
     _, image, _ = assets
     mapping = MappingProject.create(tmp_path / "project.gpkg", "EPSG:32646")
     mapping.register_year(2019, image)
-    from rts_mapper_plugin.gui.timelapse import load_time_lapse
+    from rts_mapper_plugin.qgis_layers.timelapse import load_time_lapse
 
     load_time_lapse(mapping, QgsProject.instance())
     PlgSettings.load().update(project_gpkg=str(mapping.path), model_path="")

@@ -10,8 +10,8 @@ from qgis.PyQt.QtCore import Qt
 
 from rts_mapper_plugin.core.project import MappingProject, RunRecord, new_run_id
 from rts_mapper_plugin.core.review import Decision, record_decision
-from rts_mapper_plugin.gui.layers import RUN_PROPERTY
-from rts_mapper_plugin.gui.timelapse import GROUP_NAME
+from rts_mapper_plugin.qgis_layers.layers import RUN_PROPERTY
+from rts_mapper_plugin.qgis_layers.timelapse import GROUP_NAME
 from rts_mapper_plugin.toolbelt.preferences import PlgSettings
 from tests import person
 from tests.data.fixtures import copy_project, review_project
@@ -87,7 +87,7 @@ def test_after_a_crash_every_dock_offers_the_work_in_the_geopackage(plugin, mapp
 
 
 def test_opening_a_qgz_selects_its_mapping_project_in_every_dock(plugin, mapping, tmp_path, qgis_iface):
-    from rts_mapper_plugin.gui.project_file import write_qgis_project
+    from rts_mapper_plugin.qgis_layers.project_file import write_qgis_project
 
     qgz = write_qgis_project(mapping.path, tmp_path / "p" / "session.qgz")
     elsewhere = MappingProject.create(tmp_path / "other.gpkg", "EPSG:32646")

@@ -17,8 +17,8 @@ from qgis.PyQt.QtCore import Qt, QTimer
 from qgis.PyQt.QtWidgets import QApplication
 
 from rts_mapper_plugin.core.project import MappingProject
-from rts_mapper_plugin.gui.layers import RUN_PROPERTY
 from rts_mapper_plugin.gui.review_dock import ReviewDock
+from rts_mapper_plugin.qgis_layers.layers import RUN_PROPERTY
 from rts_mapper_plugin.tasks.base import TaskRunner
 from rts_mapper_plugin.toolbelt.preferences import PlgSettings
 from tests import person

@@ -17,7 +17,7 @@ from qgis.PyQt.QtGui import QColor
 
 from rts_mapper_plugin.core import gpkg
 from rts_mapper_plugin.core.project import MappingProject
-from rts_mapper_plugin.gui.timelapse import GROUP_NAME, load_time_lapse, year_layers
+from rts_mapper_plugin.qgis_layers.timelapse import GROUP_NAME, load_time_lapse, year_layers
 from tests.data.fixtures import write_raster
 
 YEARS = (2016, 2017, 2018, 2019, 2020)
@@ -149,7 +149,7 @@ def test_every_layer_of_a_new_project_opens_with_its_crs(tmp_path, qgis_new_proj
     from rts_mapper_plugin.core.loop import add_positives
     from rts_mapper_plugin.core.project import RunRecord
     from rts_mapper_plugin.core.vectors import FeatureSet
-    from rts_mapper_plugin.gui.layers import candidates_layer, project_layer_uri
+    from rts_mapper_plugin.qgis_layers.layers import candidates_layer, project_layer_uri
 
     class Candidate:
         def __init__(self, geometry):
@@ -175,7 +175,7 @@ def test_every_layer_of_a_new_project_opens_with_its_crs(tmp_path, qgis_new_proj
 def test_the_years_load_beneath_the_candidates_already_on_the_map(tmp_path, qgis_new_project):
     """After a restart the candidates may come back before the years (Load ▾ › Time-lapse): the
     years go to the bottom of the layer tree, or they would hide every candidate."""
-    from rts_mapper_plugin.gui.layers import RUNS_GROUP, runs_group
+    from rts_mapper_plugin.qgis_layers.layers import RUNS_GROUP, runs_group
 
     runs_group(QgsProject.instance())
     image = write_raster(tmp_path / "2019.tif", np.full((3, 20, 20), 120, np.uint8))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,9 +26,10 @@ def imported_modules(path: Path) -> list[tuple[int, str, int]]:
 
 
 def package_of(path: Path) -> str:
-    """The plugin sub-package a file belongs to ('core', 'gui', ...; '' for top-level files)."""
+    """The plugin sub-package a file belongs to ('core', 'gui', ...), or for a top-level file its
+    module name ('__main__', 'plugin', ...)."""
     parts = path.relative_to(PACKAGE).parts
-    return parts[0] if len(parts) > 1 else ""
+    return parts[0] if len(parts) > 1 else path.stem
 
 
 def resolve(path: Path, module: str, level: int) -> str:
@@ -36,6 +39,11 @@ def resolve(path: Path, module: str, level: int) -> str:
     base = list(path.relative_to(PACKAGE).parent.parts)
     base = base[: len(base) - (level - 1)] if level > 1 else base
     return ".".join(["rts_mapper_plugin", *base, *([module] if module else [])])
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(["rts_mapper_plugin", *parts]).removesuffix(".__init__")
 
 
 SOURCES = sorted(p for p in PACKAGE.rglob("*.py") if p.name != "resources_rc.py")
@@ -53,20 +61,30 @@ def test_core_never_imports_qt_or_qgis(path):
     assert not bad, f"{path.relative_to(PACKAGE)} imports Qt/QGIS: {bad}"
 
 
-# who may import whom inside the plugin: gui -> tasks -> core, processing -> core, __main__ -> core
+# who may import whom inside the plugin (DESIGN.md): gui -> tasks -> core, processing -> core,
+# __main__ -> core; QGIS-layer helpers (qgis.core only) for every face that runs in QGIS; the
+# built-in example over core; core imports nothing of the plugin's other packages
 ALLOWED = {
     "core": {"core"},
+    "example": {"example", "core"},
+    "qgis_layers": {"qgis_layers", "core", "toolbelt"},
     "tasks": {"tasks", "core"},
-    "processing": {"processing", "core", "toolbelt"},
-    "gui": {"gui", "tasks", "core", "toolbelt"},
+    "processing": {"processing", "core", "toolbelt", "qgis_layers"},
+    "gui": {"gui", "tasks", "core", "toolbelt", "qgis_layers"},
     "toolbelt": {"toolbelt", "core"},
+    "__main__": {"core", "example", "qgis_layers"},  # the CLI runs without a display: never gui
+    "__init__": {"plugin"},  # classFactory only
+    "__about__": set(),
+    "plugin": {"core", "tasks", "processing", "gui", "toolbelt", "qgis_layers"},
 }
 SHARED = {"", "__about__", "resources_rc"}  # the package itself, its metadata, compiled resources
 
 
-@pytest.mark.parametrize(
-    "path", [p for p in SOURCES if package_of(p) in ALLOWED], ids=lambda p: str(p.relative_to(PACKAGE))
-)
+def test_every_file_has_a_rule():
+    assert {package_of(p) for p in SOURCES} <= set(ALLOWED)
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_imports_run_one_way(path):
     own = package_of(path)
     for line, module, level in imported_modules(path):
@@ -80,11 +98,84 @@ def test_imports_run_one_way(path):
         assert target in ALLOWED[own], f"{path.relative_to(PACKAGE)}:{line}: {own} must not import {name}"
 
 
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the plugin modules it imports, at any depth of the file (nested imports count:
+    a circle hidden inside functions is still a circle)."""
+    modules = {module_name(p): p for p in SOURCES}
+    generated = {"rts_mapper_plugin.resources_rc"}  # built by pyrcc5, imports nothing of ours
+    graph: dict[str, set[str]] = {name: set() for name in generated}
+    for name, path in modules.items():
+        targets = set()
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = resolve(path, node.module or "", node.level)
+                # `from . import x` imports the module x; `from .x import y` the module x
+                known = modules.keys() | generated
+                found = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
+            else:
+                continue
+            targets |= {t for t in found if t in modules and t != name}
+        graph[name] = targets
+    return graph
+
+
+def test_no_import_circles():
+    graph = import_graph()
+    circles = []
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+
+    def visit(module: str, trail: list[str]) -> None:
+        state[module] = 1
+        for target in sorted(graph[module]):
+            if state.get(target) == 1:
+                circles.append([*trail[trail.index(target) :], target])
+            elif target not in state:
+                visit(target, [*trail, target])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert not circles, "import circles: " + "; ".join(" -> ".join(c) for c in circles)
+
+
+def test_the_layout_rules_catch_what_they_forbid(tmp_path, monkeypatch):
+    """The rules above fail on a forbidden import and on a circle (they are not vacuous)."""
+    fake = tmp_path / "rts_mapper_plugin"
+    for folder in ("core", "gui"):
+        (fake / folder).mkdir(parents=True)
+    (fake / "core" / "a.py").write_text("def f():\n    from . import b\n", encoding="utf-8")
+    (fake / "core" / "b.py").write_text("from .a import f\n", encoding="utf-8")
+    (fake / "gui" / "dock.py").write_text("", encoding="utf-8")
+    (fake / "__main__.py").write_text("from .gui import dock\n", encoding="utf-8")
+    this = sys.modules[__name__]
+    monkeypatch.setattr(this, "PACKAGE", fake)
+    monkeypatch.setattr(this, "SOURCES", sorted(fake.rglob("*.py")))
+    with pytest.raises(AssertionError, match=re.escape("__main__ must not import rts_mapper_plugin.gui")):
+        test_imports_run_one_way(fake / "__main__.py")
+    circle = "core.a -> rts_mapper_plugin.core.b -> rts_mapper_plugin.core.a"
+    with pytest.raises(AssertionError, match=re.escape(circle)):
+        test_no_import_circles()
+
+
+@pytest.mark.parametrize("path", [p for p in SOURCES if package_of(p) == "qgis_layers"], ids=lambda p: p.name)
+def test_qgis_layer_helpers_use_no_widgets(path):
+    bad = [
+        (line, m)
+        for line, m, level in imported_modules(path)
+        if level == 0 and m.startswith(("qgis.gui", "qgis.PyQt.QtWidgets", "PyQt5.QtWidgets"))
+    ]
+    assert not bad, f"{path.relative_to(PACKAGE)} imports widgets: {bad}"
+
+
 @pytest.mark.parametrize(
     "path", [p for p in SOURCES if package_of(p) != "gui"], ids=lambda p: str(p.relative_to(PACKAGE))
 )
 def test_only_gui_and_plugin_import_qgis_gui(path):
-    if path.name == "plugin.py" and package_of(path) == "":
+    if package_of(path) == "plugin":
         return
     bad = [m for _, m, level in imported_modules(path) if level == 0 and m.startswith("qgis.gui")]
     assert not bad, f"{path.relative_to(PACKAGE)} imports qgis.gui"

@@ -7,7 +7,6 @@ import uuid
 import pytest
 from shapely.geometry import LineString, box
 
-from rts_mapper_plugin.core.demo import SIMULATED_REVIEWER, DemoConfig, run_loop
 from rts_mapper_plugin.core.errors import RtsMapperError
 from rts_mapper_plugin.core.evaluation import iou
 from rts_mapper_plugin.core.inventory import (
@@ -28,6 +27,7 @@ from rts_mapper_plugin.core.project import MappingProject
 from rts_mapper_plugin.core.review import decisions_of
 from rts_mapper_plugin.core.vectors import FeatureSet, read_features
 from rts_mapper_plugin.core.workflow import infer_into_project
+from rts_mapper_plugin.example.demo import SIMULATED_REVIEWER, DemoConfig, run_loop
 from tests.data.fixtures import trained_model
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from rts_mapper_plugin.core.defaults import ENCODERS
 from rts_mapper_plugin.core.errors import RtsMapperError
 from rts_mapper_plugin.core.model import (
-    ENCODERS,
     ModelCard,
     create_model,
     load_encoder_weights,

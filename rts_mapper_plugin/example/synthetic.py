@@ -36,8 +36,9 @@ from shapely import affinity
 from shapely.geometry import LineString, Point, Polygon, box
 from shapely.ops import unary_union
 
-from .progress import Feedback
-from .vectors import FeatureSet, read_features, write_features
+from ..core.progress import Feedback
+from ..core.project import initiation_periods
+from ..core.vectors import FeatureSet, read_features, write_features
 
 # PlanetScope-like surface reflectance x 10000 in band order blue, green, red, NIR.
 VEGETATION_CLASSES = {1: "swamp meadow", 2: "alpine meadow", 3: "alpine steppe", 4: "arid desert meadow"}
@@ -109,10 +110,6 @@ class Region:
 
     def truth_uri(self, layer: str = "rts") -> str:
         return f"{self.truth}|layername={layer}"
-
-
-def initiation_period_names(years: tuple[int, ...]) -> list[str]:
-    return [f"before {years[0]}"] + [f"{a}-{b}" for a, b in zip(years, years[1:])]
 
 
 # -- terrain --
@@ -396,7 +393,7 @@ def generate_region(
     )
     feedback.step(0.2)
 
-    periods = initiation_period_names(config.years)
+    periods = initiation_periods(list(config.years))
     # per-pond drainage year (None: drained before the first year)
     pond_drained = [None if rng.random() < 0.4 else int(rng.choice(config.years[1:])) for _ in ponds]
     pit_opened = [config.years[0] if rng.random() < 0.6 else int(rng.choice(config.years[1:])) for _ in pits]
@@ -574,7 +571,7 @@ def _place_slumps(
     target = max(1, round(config.rts_per_km2 * config.extent_km2))
     x0, y_top = config.origin
     extent = config.size * config.pixel_m
-    periods = initiation_period_names(config.years)
+    periods = initiation_periods(list(config.years))
     weights = np.array(PERIODS_WEIGHTS[: len(periods)] + (0.1,) * max(0, len(periods) - len(PERIODS_WEIGHTS)))
     weights = weights / weights.sum()
     slumps: list[SlumpTruth] = []
@@ -802,7 +799,7 @@ def _block_reduce(array: np.ndarray, factor: int, reducer) -> np.ndarray:
 def _write_coarse(path, array, factor, canvas, crs, dtype, nodata, reducer, classes=None) -> Path:
     import rasterio
 
-    from .raster_io import GTIFF_PROFILE
+    from ..core.raster_io import GTIFF_PROFILE
 
     data = _block_reduce(array, factor, reducer)
     transform = canvas.transform * Affine.scale(factor)
@@ -843,7 +840,7 @@ def _set_category_names(path: Path, classes: dict[int, str]) -> None:
 def _write_scenes(out, year, image, canvas, crs, rng, config, missing_corner) -> list[Path]:
     import rasterio
 
-    from .raster_io import GTIFF_PROFILE
+    from ..core.raster_io import GTIFF_PROFILE
 
     folder = out / "scenes" / str(year)
     folder.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from qgis.core import (
 )
 
 from ..toolbelt.resources import style_path
+from .sources import shows_table
 
 RUNS_GROUP = "RTS Mapper runs"
 RUN_PROPERTY = "rts_mapper/run_id"
@@ -133,9 +134,7 @@ def training_layer_loaded(
     qgs_project = qgs_project or QgsProject.instance()
     wanted = Path(project_gpkg).resolve()
     return any(
-        isinstance(layer, QgsVectorLayer)
-        and f"layername={table}" in layer.source()
-        and Path(layer.source().split("|", 1)[0]).resolve() == wanted
+        isinstance(layer, QgsVectorLayer) and shows_table(layer, wanted, table)
         for layer in qgs_project.mapLayers().values()
     )
 

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .evaluation import iou
-from .loop import (
+from ..core.evaluation import iou
+from ..core.loop import (
     IterationRecord,
     IterationSettings,
     add_positives,
@@ -27,10 +27,10 @@ from .loop import (
     train_iteration,
     write_table1,
 )
-from .progress import Feedback
-from .project import MappingProject, RunRecord
-from .review import Decision, record_decision
-from .vectors import FeatureSet, read_features
+from ..core.progress import Feedback
+from ..core.project import MappingProject, RunRecord
+from ..core.review import Decision, record_decision
+from ..core.vectors import FeatureSet, read_features
 
 SIMULATED_REVIEWER = "simulated-reviewer (synthetic truth)"
 SIMULATION_NOTE = "SIMULATION: a simulated reviewer decided from the synthetic truth"
@@ -169,9 +169,10 @@ def run_demo(
     out: str | Path, config: DemoConfig | None = None, log: Callable[[str], None] = print
 ) -> DemoResult:
     """The whole demo into ``out`` (see the module docstring)."""
-    from .inventory import InventoryMetadata, build_inventory, export_inventory, inventory_summary
+    from ..core.defaults import NEAR_ROAD_M
+    from ..core.inventory import InventoryMetadata, build_inventory, export_inventory, inventory_summary
+    from ..core.timelapse_export import export_timelapses
     from .synthetic import RegionConfig, generate_region
-    from .timelapse_export import export_timelapses
 
     config = config or DemoConfig()
     out = Path(out)
@@ -242,7 +243,7 @@ def run_demo(
         notes=SIMULATION_NOTE,
     )
     roads = read_features(region.roads)
-    inventory = build_inventory(project, roads=roads, near_road_m=500.0, metadata=metadata)
+    inventory = build_inventory(project, roads=roads, metadata=metadata)
     summary = inventory_summary(inventory, [y.year for y in project.years()])
     summary["simulation"] = SIMULATION_NOTE
     files["inventory"] = [
@@ -251,7 +252,7 @@ def run_demo(
     ]
     files["timelapse"] = str(out / "timelapse")
     export_timelapses(project, out / "timelapse", statuses=("accepted",), feedback=Feedback())
-    from .distribution import AnalysisConfig, analyze
+    from ..core.distribution import AnalysisConfig, analyze
 
     analysis = analyze(
         AnalysisConfig(
@@ -273,7 +274,7 @@ def run_demo(
     log(
         f"inventory: {summary['count']} RTSs, {summary['total_area_ha']} ha "
         f"(largest {summary['largest_ha']} ha, {summary['share_under_10_ha']:.0%} under 10 ha), "
-        f"{len(summary['near_road'])} within 500 m of the road / railway"
+        f"{len(summary['near_road'])} within {NEAR_ROAD_M:g} m of the road / railway"
     )
     log(f"distribution report ({len(analysis.figures)} figures): {analysis.report}")
     log(f"done in {(time.monotonic() - started) / 60:.1f} min; everything is in {out}")
@@ -283,7 +284,7 @@ def run_demo(
 def prepare_region_project(region, folder: str | Path) -> MappingProject:
     """A fresh project in ``folder`` with the synthetic region's five years prepared and registered
     (``imagery/<year>.tif``, project ``rts_project.gpkg``)."""
-    from .imagery import prepare_and_register
+    from ..core.imagery import prepare_and_register
 
     folder = Path(folder)
     project_path = folder / "rts_project.gpkg"
