@@ -67,7 +67,12 @@ def worker_infer(model: str, image: str, bare: bool) -> dict:
     import rasterio
     import torch
 
-    from rts_mapper_plugin.core.inference import optimise_for_inference, predict_raster, tile_origins
+    from rts_mapper_plugin.core.inference import (
+        InferConfig,
+        optimise_for_inference,
+        predict_raster,
+        tile_origins,
+    )
     from rts_mapper_plugin.core.model import configure_threads, load_model
     from rts_mapper_plugin.core.training import normalise
 
@@ -84,7 +89,7 @@ def worker_infer(model: str, image: str, bare: bool) -> dict:
             optimised(example.contiguous(memory_format=torch.channels_last) if device == "cpu" else example)
     setup_seconds = time.perf_counter() - started
     result = predict_raster(
-        model, image, OUT / "bench_prob.tif", model=optimised, card=card, batch_size=batch
+        model, image, OUT / "bench_prob.tif", InferConfig(batch_size=batch), model=optimised, card=card
     )
     (OUT / "bench_prob.tif").unlink(missing_ok=True)
     figures = {

@@ -152,37 +152,30 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_infer(args: argparse.Namespace) -> int:
-    from .core.candidates import write_candidates
-    from .core.inference import predict_raster
-    from .core.raster_io import check_writable
+    from .core.inference import InferConfig, infer_to_file
 
-    check_writable(args.out)
     extent = tuple(float(v) for v in args.extent.split(",")) if args.extent else None
     if extent is not None and len(extent) != 4:
         raise RtsMapperError("--extent wants minx,miny,maxx,maxy in the image's CRS")
-    result = predict_raster(
-        args.model,
-        args.image,
-        args.prob,
-        extent=extent,
+    config = InferConfig(
         device=args.device,
-        batch_size=args.batch_size,
         threshold=args.threshold,
         min_area_m2=args.min_area,
+        tta=args.tta,
+        batch_size=args.batch_size,
+    )
+    result = infer_to_file(
+        args.model,
+        args.image,
+        args.out,
+        config,
+        prob_out=args.prob,
+        extent=extent,
         known=args.known,
         feedback=_console_feedback(args),
-        tta=args.tta,
+        year=args.year,
+        iteration=args.iteration,
     )
-    for candidate in result.candidates:
-        candidate.year, candidate.iteration = args.year, args.iteration
-    from rasterio.crs import CRS
-
-    try:
-        write_candidates(args.out, result.candidates, CRS.from_user_input(result.crs))
-    except BaseException:
-        if args.prob:
-            Path(args.prob).unlink(missing_ok=True)
-        raise
     print(
         f"{args.out}: {len(result.candidates)} candidates ({result.set_aside_known} set aside as already known) "
         f"over {result.area_km2:.2f} km² in {result.seconds:.1f} s ({result.km2_per_minute:.1f} km²/min, "

@@ -25,8 +25,8 @@ import numpy as np
 from rasterio.enums import MaskFlags
 from rasterio.windows import Window, from_bounds
 
-from .candidates import Candidate, CandidateBuilder, set_aside_known
-from .defaults import TTA_VIEWS
+from .candidates import Candidate, CandidateBuilder, set_aside_known, write_candidates
+from .defaults import DEVICES, TTA_VIEWS
 from .errors import RtsMapperError
 from .model import ModelCard, configure_threads, load_model, pick_device, require_torch
 from .progress import Feedback
@@ -34,6 +34,7 @@ from .raster_io import (
     GTIFF_PROFILE,
     READ_ERRORS,
     atomic_output,
+    check_writable,
     gdal_env,
     open_raster,
     pixel_area_m2,
@@ -43,6 +44,21 @@ from .vectors import FeatureSet, read_features
 
 PROB_NODATA = 255
 WRITE_ROWS = 256  # write the probability raster in whole 256-row blocks
+
+
+@dataclass(frozen=True)
+class InferConfig:
+    """How to run a model over an image; carried unchanged from every face (CLI, Processing, the
+    Inference dock, the iterative loop) to :func:`predict_raster`. ``None``: the model card's
+    value (its calibrated threshold and minimum area, its tile size and overlap)."""
+
+    device: str = DEVICES[0]
+    threshold: float | None = None
+    min_area_m2: float | None = None
+    tta: int = 1  # views averaged per tile (test-time ensemble), one of TTA_VIEWS
+    batch_size: int | None = None  # tiles per forward pass; None: 1 on the CPU, 8 on a GPU
+    tile_size: int | None = None
+    overlap: int | None = None
 
 
 @dataclass
@@ -60,6 +76,8 @@ class InferenceResult:
     batch_size: int
     card: ModelCard
     crs: str
+    threshold: float  # the operating point used: the config's, else the card's
+    min_area_m2: float
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -273,19 +291,13 @@ def predict_raster(
     model_path: str | os.PathLike,
     image_path: str | os.PathLike,
     prob_out: str | os.PathLike | None = None,
+    config: InferConfig | None = None,
     extent: tuple[float, float, float, float] | None = None,
-    device: str = "auto",
-    batch_size: int | None = None,
-    threshold: float | None = None,
-    min_area_m2: float | None = None,
     known: str | os.PathLike | FeatureSet | None = None,
-    tile_size: int | None = None,
-    overlap: int | None = None,
     feedback: Feedback | None = None,
     model=None,
     card: ModelCard | None = None,
     image_crs: str | None = None,
-    tta: int = 1,
 ) -> InferenceResult:
     """Infer RTS probability over ``image_path`` (or ``extent`` of it, in the image's CRS).
 
@@ -293,18 +305,13 @@ def predict_raster(
         model_path: the model file (safetensors + card).
         image_path: an 8-bit RGB image made by ``prepare``.
         prob_out: where to write the probability GeoTIFF (None: do not keep it).
+        config: device, threshold, minimum area, test-time ensemble, batch and tile sizes
+            (:class:`InferConfig`). A batch that runs out of GPU memory is halved automatically;
+            the ensemble's N views take N times the model time.
         extent: (minx, miny, maxx, maxy) to infer over, in the image CRS.
-        device: "auto", "cpu" or "cuda".
-        batch_size: tiles per forward pass; None: 1 on the CPU (fastest per tile there, measured
-            in docs/benchmarks.md), 8 on a GPU. Shrunk automatically on out-of-memory.
-        threshold: probability threshold (default: the card's).
-        min_area_m2: smallest candidate kept (default: the card's, calibrated in training).
         known: confirmed RTS polygons: candidates that touch them are set aside.
-        tile_size, overlap: override the card's.
         model, card: an already loaded model (the benchmarks reuse one).
         image_crs: the CRS to assume when the image file has none (its QGIS layer's).
-        tta: views of each tile averaged (test-time ensemble of flips and rotations): 1 (off),
-            2, 4 or 8; the model time grows as many times.
 
     Raises:
         RtsMapperError: bad model or image, extent outside the image, unwritable output.
@@ -314,20 +321,21 @@ def predict_raster(
     feedback = feedback or Feedback()
     started = time.perf_counter()
     image_path = Path(image_path)
-    device = pick_device(device)
-    if batch_size is None:
-        batch_size = 1 if device == "cpu" else 8
+    config = config or InferConfig()
+    device = pick_device(config.device)
+    batch_size = config.batch_size or (1 if device == "cpu" else 8)
+    tta = config.tta
     if model is None:
         model, card = load_model(model_path)
     configure_threads()
-    tile = int(tile_size or card.tile_size)
-    overlap = int(card.overlap if overlap is None else overlap)
+    tile = int(config.tile_size or card.tile_size)
+    overlap = int(card.overlap if config.overlap is None else config.overlap)
     if tile % 32 or tile < 64 or not 0 <= overlap < tile // 2:
         raise RtsMapperError(
             f"tile size {tile} must be a multiple of 32 (>= 64) and overlap {overlap} below half of it"
         )
-    threshold = card.threshold if threshold is None else float(threshold)
-    min_area_m2 = card.min_area_m2 if min_area_m2 is None else float(min_area_m2)
+    threshold = card.threshold if config.threshold is None else float(config.threshold)
+    min_area_m2 = card.min_area_m2 if config.min_area_m2 is None else float(config.min_area_m2)
     if tta not in TTA_VIEWS:
         raise RtsMapperError(
             f"the test-time ensemble takes {', '.join(map(str, TTA_VIEWS))} views, not {tta}"
@@ -402,9 +410,44 @@ def predict_raster(
         batch_size=predictor.batch_size,
         card=card,
         crs=crs.to_string(),
+        threshold=threshold,
+        min_area_m2=min_area_m2,
         notes=predictor.notes
         + ([f"test-time ensemble of {tta} views ({tta}x the model time)"] if tta > 1 else []),
     )
+
+
+def infer_to_file(
+    model_path: str | os.PathLike,
+    image_path: str | os.PathLike,
+    out: str | os.PathLike,
+    config: InferConfig | None = None,
+    prob_out: str | os.PathLike | None = None,
+    extent: tuple[float, float, float, float] | None = None,
+    known: str | os.PathLike | FeatureSet | None = None,
+    feedback: Feedback | None = None,
+    year: int | None = None,
+    iteration: int | None = None,
+) -> InferenceResult:
+    """:func:`predict_raster`, then the candidates into the file ``out`` (GeoPackage, GeoJSON or
+    shapefile), written atomically. The output folder is checked before the long work; if the
+    candidates cannot be written, the probability raster is removed too (nothing half done is
+    left). ``year`` and ``iteration`` are recorded on each candidate."""
+    from rasterio.crs import CRS
+
+    check_writable(out)
+    result = predict_raster(
+        model_path, image_path, prob_out, config, extent=extent, known=known, feedback=feedback
+    )
+    for candidate in result.candidates:
+        candidate.year, candidate.iteration = year, iteration
+    try:
+        write_candidates(out, result.candidates, CRS.from_user_input(result.crs))
+    except BaseException:
+        if prob_out is not None:
+            Path(prob_out).unlink(missing_ok=True)
+        raise
+    return result
 
 
 def _check_image(dataset, path: Path) -> None:

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from . import gpkg
 from .defaults import MIN_AREA_M2
 from .errors import RtsMapperError
+from .inference import InferConfig
 from .progress import Feedback
 from .project import MappingProject
+from .training import TrainConfig, train_model
 from .vectors import FeatureSet, as_multipolygon
 
 
@@ -224,26 +226,27 @@ def write_table1(project: MappingProject, csv_path: str | os.PathLike, md_path: 
     Path(md_path).write_text(table1_markdown(project), encoding="utf-8")
 
 
+def fine_tuning(**changes) -> TrainConfig:
+    """The iterations' training recipe: short runs on small chips that fine-tune the previous
+    iteration's model (CPU-friendly); ``changes`` override single settings. ``init_model`` None:
+    fine-tune from the last iteration's model, if any; the encoder counts for a first model only."""
+    recipe = {"encoder": "resnet34", "epochs": 6, "learning_rate": 5e-4, "crop_size": 192, "tile_size": 384}
+    return TrainConfig(**{**recipe, **changes})
+
+
 @dataclass
 class IterationSettings:
-    """How :func:`start_iteration` trains and infers. The defaults suit fine-tuning on CPU."""
+    """How :func:`start_iteration` trains and infers: one TrainConfig and one InferConfig,
+    carried unchanged from the Iterations dock (or the demo) to the core."""
 
     image: str  # the prepared image chips are cut from and inference runs over
     image_crs: str | None = None  # the CRS to assume when the image file has none (its layer's)
     year: int | None = None
-    encoder: str = "resnet34"  # for a first model; fine-tuning keeps the previous model's
-    epochs: int = 6
-    learning_rate: float = 5e-4
-    batch_size: int = 8
+    train: TrainConfig = field(default_factory=fine_tuning)
+    infer: InferConfig = field(default_factory=lambda: InferConfig(min_area_m2=MIN_AREA_M2))
     chip_size: int = 256
     buffer_m: float = 150.0
     val_fraction: float = 0.15
-    crop_size: int = 192
-    tile_size: int = 384
-    imagenet_weights: str | None = None
-    init_model: str | None = None  # None: fine-tune from the last iteration's model, if any
-    min_area_m2: float = MIN_AREA_M2
-    device: str = "auto"
     notes: str = ""
 
 
@@ -287,7 +290,6 @@ def train_iteration(
     import time
 
     from .chips import make_chips
-    from .training import TrainConfig, train_model
 
     feedback = feedback or Feedback()
     positives = project.features("training_positives")
@@ -307,21 +309,11 @@ def train_iteration(
         feedback=feedback.scaled(0.0, 0.05),
         image_crs={settings.image: settings.image_crs} if settings.image_crs else None,
     )
-    init = settings.init_model or previous_model(project)
+    init = settings.train.init_model or previous_model(project)
     result = train_model(
         chips,
         folder / "models" / f"iteration_{iteration}.safetensors",
-        TrainConfig(
-            encoder=settings.encoder,
-            epochs=settings.epochs,
-            batch_size=settings.batch_size,
-            crop_size=settings.crop_size,
-            learning_rate=settings.learning_rate,
-            tile_size=settings.tile_size,
-            imagenet_weights=settings.imagenet_weights,
-            init_model=str(init) if init else None,
-            device=settings.device,
-        ),
+        replace(settings.train, init_model=str(init) if init else None),
         feedback=feedback.scaled(0.05, 1.0),
     )
     return result.model_path, time.monotonic() - started
@@ -357,8 +349,7 @@ def start_iteration(
         project.path,
         model,
         settings.image,
-        device=settings.device,
-        min_area_m2=settings.min_area_m2,
+        settings.infer,
         iteration=iteration,
         year=settings.year,
         feedback=feedback.scaled(0.8, 1.0),

@@ -9,10 +9,14 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .progress import Feedback
 from .project import MappingProject, RunRecord, new_run_id
 from .vectors import FeatureSet
+
+if TYPE_CHECKING:  # rasterio and torch load with the step, not with the module
+    from .inference import InferConfig
 
 
 def known_polygons(project: MappingProject) -> FeatureSet:
@@ -26,17 +30,13 @@ def infer_into_project(
     project_path: str | os.PathLike,
     model_path: str | os.PathLike,
     image_path: str | os.PathLike,
+    config: InferConfig | None = None,
     extent: tuple[float, float, float, float] | None = None,
-    device: str = "auto",
-    threshold: float | None = None,
-    min_area_m2: float | None = None,
     iteration: int | None = None,
     year: int | None = None,
     set_aside_confirmed: bool = True,
-    batch_size: int | None = None,
     feedback: Feedback | None = None,
     image_crs: str | None = None,
-    tta: int = 1,
 ) -> RunRecord:
     """Run inference and record the run, its probability raster and its candidates in the project.
 
@@ -49,7 +49,6 @@ def infer_into_project(
     from rasterio.crs import CRS
 
     from .inference import predict_raster
-    from .vectors import FeatureSet
 
     project = MappingProject.open(project_path)
     iteration = project.next_iteration() if iteration is None else iteration
@@ -61,15 +60,11 @@ def infer_into_project(
         model_path,
         image_path,
         prob_path,
+        config,
         extent=extent,
-        device=device,
-        batch_size=batch_size,
-        threshold=threshold,
-        min_area_m2=min_area_m2,
         known=known,
         feedback=feedback,
         image_crs=image_crs,
-        tta=tta,
     )
     try:
         image_crs = CRS.from_user_input(result.crs)
@@ -89,8 +84,8 @@ def infer_into_project(
             image_path=project.store_path(image_path),
             model_path=project.store_path(model_path),
             prob_path=project.store_path(prob_path),
-            threshold=result.card.threshold if threshold is None else threshold,
-            min_area_m2=result.card.min_area_m2 if min_area_m2 is None else min_area_m2,
+            threshold=result.threshold,
+            min_area_m2=result.min_area_m2,
             set_aside_known=result.set_aside_known,
             area_km2=round(result.area_km2, 4),
             seconds=round(result.seconds, 2),

@@ -15,12 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..core.defaults import MIN_AREA_M2
 from ..core.evaluation import iou
+from ..core.inference import InferConfig
 from ..core.loop import (
     IterationRecord,
     IterationSettings,
     add_positives,
     close_iteration,
+    fine_tuning,
     record_iteration,
     start_iteration,
     table1_markdown,
@@ -220,10 +223,13 @@ def run_demo(
         return IterationSettings(
             image=str(image),
             year=main_year,
-            encoder=config.encoder,
-            epochs=config.first_epochs if first else config.fine_tune_epochs,
-            learning_rate=1e-3 if first else 5e-4,
-            device=config.device,
+            train=fine_tuning(
+                encoder=config.encoder,
+                epochs=config.first_epochs if first else config.fine_tune_epochs,
+                learning_rate=1e-3 if first else 5e-4,
+                device=config.device,
+            ),
+            infer=InferConfig(device=config.device, min_area_m2=MIN_AREA_M2),
         )
 
     log("4/5 iterating: train, infer, review (simulated), promote")

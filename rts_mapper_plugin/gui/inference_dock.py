@@ -268,18 +268,22 @@ class InferenceDock(RtsDock):
             transform = QgsCoordinateTransform(self.extent_widget.outputCrs(), target, QgsProject.instance())
             rectangle = transform.transformBoundingBox(rectangle)
             extent = (rectangle.xMinimum(), rectangle.yMinimum(), rectangle.xMaximum(), rectangle.yMaximum())
+        from ..core.inference import InferConfig
+
         return InferenceRequest(
             project_gpkg=project,
             model_path=model,
             image_path=choice.path,
+            config=InferConfig(
+                device=self.device_combo.currentData(),
+                threshold=self.threshold_spin.value(),
+                min_area_m2=self.min_area_spin.value(),
+                tta=self.tta_combo.currentData(),
+            ),
             extent=extent,
-            device=self.device_combo.currentData(),
-            threshold=self.threshold_spin.value(),
-            min_area_m2=self.min_area_spin.value(),
             iteration=self.iteration_spin.value(),
             year=choice.year,
             image_crs=image_crs,
-            tta=self.tta_combo.currentData(),
         )
 
     def run(self) -> None:
@@ -288,9 +292,9 @@ class InferenceDock(RtsDock):
             return
         PlgSettings.load().update(
             model_path=request.model_path,
-            device=request.device,
-            threshold=request.threshold,
-            min_area_m2=request.min_area_m2,
+            device=request.config.device,
+            threshold=request.config.threshold,
+            min_area_m2=request.config.min_area_m2,
             project_gpkg=request.project_gpkg,
         )
         self._request = request

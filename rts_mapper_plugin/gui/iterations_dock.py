@@ -5,7 +5,6 @@ infer, set aside what is known), and the inventory with its summary and exports.
 from __future__ import annotations
 
 import html
-from dataclasses import asdict
 from pathlib import Path
 
 from qgis.core import (
@@ -406,7 +405,8 @@ class IterationsDock(RtsDock):
             raise RtsMapperError(
                 "load a prepared year layer to train on and infer over (RTS Mapper › Load time-lapse layers)"
             )
-        from ..core.loop import IterationSettings, previous_model
+        from ..core.inference import InferConfig
+        from ..core.loop import IterationSettings, fine_tuning, previous_model
         from ..qgis_layers.layers import layer_crs_wkt
 
         layer = QgsProject.instance().mapLayer(data.layer_id) if data.layer_id else None
@@ -417,19 +417,22 @@ class IterationsDock(RtsDock):
             first_model = None  # later iterations always fine-tune the previous one
         elif first_model and not Path(first_model).is_file():
             raise RtsMapperError("no such model file", first_model)
+        remembered = PlgSettings.load()
         settings = IterationSettings(
-            init_model=first_model,
             image=data.path,
             image_crs=image_crs,
             year=data.year,
-            encoder=self.encoder_combo.currentText(),
-            epochs=self.epochs_spin.value(),
-            device=PlgSettings.load().device,
-            min_area_m2=PlgSettings.load().min_area_m2,
+            train=fine_tuning(
+                init_model=first_model,
+                encoder=self.encoder_combo.currentText(),
+                epochs=self.epochs_spin.value(),
+                device=remembered.device,
+            ),
+            infer=InferConfig(device=remembered.device, min_area_m2=remembered.min_area_m2),
         )
         return NextIterationRequest(
             project_gpkg=str(project.path),
-            settings=asdict(settings),
+            settings=settings,
             close=tuple(self.open),
             negatives=tuple(self.negatives),
         )

@@ -294,17 +294,21 @@ class TrainingDock(RtsDock):
         if not out.endswith(".safetensors"):
             out += ".safetensors"
         chips_dir = str(Path(out).with_suffix("")) + "_chips"
+        from ..core.training import TrainConfig
+
         return TrainingRequest(
             images=tuple(images),
             positives=positives,
             negatives=negatives,
             chips_dir=chips_dir,
             model_out=out,
-            encoder=self.encoder_combo.currentText(),
-            epochs=self.epochs_spin.value(),
-            batch_size=self.batch_spin.value(),
-            imagenet_weights=self.chosen_weights(),
-            init_model=self.init_widget.filePath() or None,
+            config=TrainConfig(
+                encoder=self.encoder_combo.currentText(),
+                epochs=self.epochs_spin.value(),
+                batch_size=self.batch_spin.value(),
+                imagenet_weights=self.chosen_weights(),
+                init_model=self.init_widget.filePath() or None,
+            ),
             chip_size=self.chip_spin.value(),
             image_crs=self._image_crs(),
         )
@@ -315,18 +319,18 @@ class TrainingDock(RtsDock):
         if request is None:
             return
         PlgSettings.load().update(
-            encoder=request.encoder,
-            epochs=request.epochs,
-            batch_size=request.batch_size,
-            imagenet_weights=request.imagenet_weights or "",
+            encoder=request.config.encoder,
+            epochs=request.config.epochs,
+            batch_size=request.config.batch_size,
+            imagenet_weights=request.config.imagenet_weights or "",
         )
         self.result = None
         self._model_out = request.model_out
-        self.curve.reset(request.epochs)
+        self.curve.reset(request.config.epochs)
         self._estimate = ""
         self.eta_label.setText("The expected duration is measured on the first training steps…")
         self._started = time.monotonic()
-        fetching = is_imagenet(request.imagenet_weights) and not request.init_model
+        fetching = is_imagenet(request.config.imagenet_weights) and not request.config.init_model
         self.start_task(
             training_task(request),
             "Getting the ImageNet weights (cache or download), then cutting chips…"

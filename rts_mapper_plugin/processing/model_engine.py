@@ -211,8 +211,7 @@ class InferAlgorithm(RtsAlgorithm):
         self.addOutput(QgsProcessingOutputNumber("SET_ASIDE", "Set aside as already known"))
 
     def run_core(self, parameters, context, feedback):
-        from ..core.candidates import write_candidates
-        from ..core.inference import predict_raster
+        from ..core.inference import InferConfig, infer_to_file
 
         image = self.parameterAsRasterLayer(parameters, "IMAGE", context)
         extent = None
@@ -231,24 +230,25 @@ class InferAlgorithm(RtsAlgorithm):
             probability = self.parameterAsOutputLayer(parameters, "PROBABILITY", context)
         has_threshold = parameters.get("THRESHOLD") not in (None, "")
         has_min_area = parameters.get("MIN_AREA") not in (None, "")
-        result = predict_raster(
-            self.parameterAsFile(parameters, "MODEL", context),
-            file_of_layer(image),
-            probability,
-            extent=extent,
+        config = InferConfig(
             device=DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)],
             threshold=self.parameterAsDouble(parameters, "THRESHOLD", context) if has_threshold else None,
             min_area_m2=self.parameterAsDouble(parameters, "MIN_AREA", context) if has_min_area else None,
-            known=vector_uri(known) if known is not None else None,
-            feedback=self.core_feedback(feedback),
             tta=TTA_VIEWS[self.parameterAsEnum(parameters, "TTA", context)],
         )
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         if not output.lower().endswith((".gpkg", ".geojson", ".shp")):
             raise QgsProcessingException("write the candidates to a .gpkg, .geojson or .shp file")
-        from rasterio.crs import CRS
-
-        write_candidates(output, result.candidates, CRS.from_user_input(result.crs))
+        result = infer_to_file(
+            self.parameterAsFile(parameters, "MODEL", context),
+            file_of_layer(image),
+            output,
+            config,
+            prob_out=probability,
+            extent=extent,
+            known=vector_uri(known) if known is not None else None,
+            feedback=self.core_feedback(feedback),
+        )
         feedback.pushInfo(
             f"{len(result.candidates)} candidates, {result.set_aside_known} set aside, "
             f"{result.area_km2:.2f} km² in {result.seconds:.1f} s"

@@ -4,14 +4,18 @@ then train from the previous model and infer (core.loop does the work)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .base import CoreTask
+
+if TYPE_CHECKING:  # the core's training and inference load with the job, not with the dock
+    from ..core.loop import IterationSettings
 
 
 @dataclass(frozen=True)
 class NextIterationRequest:
     project_gpkg: str
-    settings: dict = field(hash=False)  # the fields of core.loop.IterationSettings
+    settings: IterationSettings = field(hash=False)  # one TrainConfig and one InferConfig
     close: tuple[int, ...] = ()  # the iterations under review, closed first (in order)
     negatives: tuple[int, ...] = ()  # rejected candidates of those to train on as non-RTSs
 
@@ -30,13 +34,13 @@ def next_iteration_task(request: NextIterationRequest) -> CoreTask:
     task: CoreTask
 
     def job(feedback):
-        from ..core.loop import IterationSettings, close_iteration, start_iteration
+        from ..core.loop import close_iteration, start_iteration
         from ..core.project import MappingProject
 
         project = MappingProject.open(request.project_gpkg)
         for iteration in request.close:
             task.closed.append(close_iteration(project, iteration, list(request.negatives)))
-        started = start_iteration(project, IterationSettings(**request.settings), feedback)
+        started = start_iteration(project, request.settings, feedback)
         run = next(r for r in reversed(project.runs()) if r.iteration == started.iteration)
         return NextIterationResult(task.closed, started, run)
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..core.defaults import BATCH_SIZE, CHIP_BUFFER_M, CHIP_SIZE, ENCODER, EPOCHS
+from ..core.defaults import CHIP_BUFFER_M, CHIP_SIZE
 from .base import CoreTask
 
 if TYPE_CHECKING:  # shapely and rasterio load with the job, not with the dock
+    from ..core.inference import InferConfig
+    from ..core.training import TrainConfig
     from ..core.vectors import FeatureSet
 
 
@@ -19,15 +21,11 @@ class InferenceRequest:
     project_gpkg: str
     model_path: str
     image_path: str
+    config: InferConfig  # core.inference.InferConfig, as the face filled it in
     extent: tuple[float, float, float, float] | None = None  # in the image's CRS
-    device: str = "auto"
-    threshold: float | None = None
-    min_area_m2: float | None = None  # None: the model card's
     iteration: int | None = None
     year: int | None = None
-    batch_size: int | None = None
     image_crs: str | None = None  # WKT: the image layer's CRS, used when the file has none
-    tta: int = 1  # views averaged per tile (test-time ensemble)
 
 
 def inference_task(request: InferenceRequest) -> CoreTask:
@@ -40,16 +38,12 @@ def inference_task(request: InferenceRequest) -> CoreTask:
             request.project_gpkg,
             request.model_path,
             request.image_path,
+            request.config,
             extent=request.extent,
-            device=request.device,
-            threshold=request.threshold,
-            min_area_m2=request.min_area_m2,
             iteration=request.iteration,
             year=request.year,
-            batch_size=request.batch_size,
             feedback=feedback,
             image_crs=request.image_crs,
-            tta=request.tta,
         )
 
     return CoreTask(f"RTS Mapper: inference on {request.image_path.rsplit('/', 1)[-1]}", job)
@@ -62,12 +56,7 @@ class TrainingRequest:
     negatives: str | FeatureSet | None
     chips_dir: str
     model_out: str
-    encoder: str = ENCODER
-    epochs: int = EPOCHS
-    batch_size: int = BATCH_SIZE
-    imagenet_weights: str | None = None
-    init_model: str | None = None
-    device: str = "auto"
+    config: TrainConfig = field(hash=False)  # core.training.TrainConfig, as the dock filled it in
     chip_size: int = CHIP_SIZE
     buffer_m: float = CHIP_BUFFER_M
     # (image, WKT of its layer's CRS), used for an image file that has no CRS of its own
@@ -80,12 +69,13 @@ def training_task(request: TrainingRequest) -> CoreTask:
 
     def job(feedback):
         from ..core.chips import make_chips
-        from ..core.training import TrainConfig, train_model
+        from ..core.training import train_model
         from ..core.weights import DOCK_ALTERNATIVE, fetch_imagenet_weights, is_imagenet
 
-        if is_imagenet(request.imagenet_weights) and not request.init_model:
+        config = request.config
+        if is_imagenet(config.imagenet_weights) and not config.init_model:
             # before the chips are cut: offline fails at once, pointing to the dock's file choice
-            fetch_imagenet_weights(request.encoder, alternative=DOCK_ALTERNATIVE)
+            fetch_imagenet_weights(config.encoder, alternative=DOCK_ALTERNATIVE)
         chips = make_chips(
             list(request.images),
             request.positives,
@@ -97,14 +87,6 @@ def training_task(request: TrainingRequest) -> CoreTask:
             image_crs=dict(request.image_crs),
         )
         task.events.put({"kind": "chips", **chips.summary()})
-        config = TrainConfig(
-            encoder=request.encoder,
-            epochs=request.epochs,
-            batch_size=request.batch_size,
-            imagenet_weights=request.imagenet_weights,
-            init_model=request.init_model,
-            device=request.device,
-        )
         return train_model(
             chips,
             request.model_out,
@@ -116,5 +98,5 @@ def training_task(request: TrainingRequest) -> CoreTask:
             ),
         )
 
-    task = CoreTask(f"RTS Mapper: training {request.encoder}", job)
+    task = CoreTask(f"RTS Mapper: training {request.config.encoder}", job)
     return task

@@ -218,10 +218,17 @@ def trained_model(cache_root: Path | None = None) -> Path:
     from rts_mapper_plugin.core.imagery import prepare_image
     from rts_mapper_plugin.core.training import TrainConfig, train_model
 
-    sources = ["synthetic.py", "chips.py", "training.py", "model.py", "imagery.py"]
+    sources = [
+        "example/synthetic.py",
+        "core/defaults.py",
+        "core/chips.py",
+        "core/training.py",
+        "core/model.py",
+    ]
+    sources.append("core/imagery.py")
     digest = hashlib.sha256()
     for name in sources:
-        digest.update((ROOT / "rts_mapper_plugin" / "core" / name).read_bytes())
+        digest.update((ROOT / "rts_mapper_plugin" / name).read_bytes())
     digest.update(Path(__file__).read_bytes())
     cache = (cache_root or Path("/tmp") / "rts_mapper_test_cache") / digest.hexdigest()[:16]
     model = cache / "model.safetensors"

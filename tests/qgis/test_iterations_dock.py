@@ -11,6 +11,7 @@ from qgis.core import QgsProject, QgsVectorLayer
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QPushButton
 
+from rts_mapper_plugin.core.inference import InferConfig
 from rts_mapper_plugin.core.loop import add_positives, iterations, pending_count
 from rts_mapper_plugin.core.project import MappingProject
 from rts_mapper_plugin.core.review import Decision, record_decision
@@ -74,7 +75,9 @@ def test_next_iteration_closes_the_review_trains_infers_and_fills_table1(
     model, image, truth, _ = assets
     assert "No iteration yet" in dock.state.text() and dock.table.rowCount() == 0
     assert not dock.negatives_button.isEnabled(), "nothing to pick negatives from yet"
-    infer_into_project(project.path, model, image, min_area_m2=300, year=2019)  # the Inference dock's run
+    infer_into_project(
+        project.path, model, image, InferConfig(min_area_m2=300), year=2019
+    )  # the Inference dock's run
     dock.refresh()
     assert dock.table.rowCount() == 0 and "Iteration 1 is under review" in dock.state.text()
     accepted, rejected = review_first_run(project, truth)
@@ -128,7 +131,7 @@ def test_next_iteration_closes_the_review_trains_infers_and_fills_table1(
 
 def test_cancelled_next_iteration_keeps_the_close_and_records_nothing_new(dock, qtbot, project, assets):
     model, image, truth, _ = assets
-    infer_into_project(project.path, model, image, min_area_m2=300, year=2019)
+    infer_into_project(project.path, model, image, InferConfig(min_area_m2=300), year=2019)
     accepted, _ = review_first_run(project, truth)
     dock.refresh()
     dock.epochs_spin.setValue(50)
@@ -240,7 +243,9 @@ def test_first_model_is_not_the_last_model_used_and_warns_on_another_encoder(
     person.choose(dock.encoder_combo, "resnet18", exact=True)
     assert "Fine-tunes model.safetensors (resnet18" in dock.model_note.text()
 
-    infer_into_project(project.path, model, image, device="cpu", iteration=1, year=2019, min_area_m2=300)
+    infer_into_project(
+        project.path, model, image, InferConfig(device="cpu", min_area_m2=300), iteration=1, year=2019
+    )
     from qgis.PyQt.QtWidgets import QPushButton
 
     person.click(next(b for b in dock.findChildren(QPushButton) if b.text() == "Refresh"))
@@ -261,7 +266,9 @@ def test_next_iteration_asks_before_closing_an_iteration_with_pending_candidates
     from tests import person
 
     model, image, _, _ = assets
-    infer_into_project(project.path, model, image, device="cpu", iteration=1, year=2019, min_area_m2=300)
+    infer_into_project(
+        project.path, model, image, InferConfig(device="cpu", min_area_m2=300), iteration=1, year=2019
+    )
     dock.show()
     person.click(next(b for b in dock.findChildren(QPushButton) if b.text() == "Refresh"))
     asked = []

@@ -126,10 +126,10 @@ def test_the_ensemble_a_person_picks_goes_to_the_run(inference_dock, assets):
     model, _, _ = assets
     inference_dock.show()
     inference_dock.model_widget.setFilePath(str(model))
-    assert inference_dock.request().tta == 1, "off by default"
+    assert inference_dock.request().config.tta == 1, "off by default"
     person.choose(inference_dock.tta_combo, "4 views")
     assert inference_dock.tta_combo.currentText().endswith("(4× the model time)")
-    assert inference_dock.request().tta == 4
+    assert inference_dock.request().config.tta == 4
 
 
 def test_cancel_mid_run_adds_nothing(inference_dock, qtbot, assets, project, qgis_iface):

@@ -114,7 +114,7 @@ def test_imagenet_weights_offline_say_in_the_message_bar_what_to_fetch(
     person.choose(dock.weights_combo, WEIGHTS_IMAGENET)
     out = mapping.path.parent / "models" / "imagenet.safetensors"
     person.type_path(dock.output_widget, str(out))
-    assert dock.request().imagenet_weights == "imagenet", "a plain string travels to the task"
+    assert dock.request().config.imagenet_weights == "imagenet", "a plain string travels to the task"
     person.click(dock.run_button)
     qtbot.waitUntil(lambda: dock.outcome is not None, timeout=60_000)
     assert dock.outcome == "failed"

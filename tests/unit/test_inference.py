@@ -10,7 +10,7 @@ from shapely.geometry import box
 
 from rts_mapper_plugin.core.candidates import CandidateBuilder, fill_holes, set_aside_known
 from rts_mapper_plugin.core.errors import Cancelled, RtsMapperError
-from rts_mapper_plugin.core.inference import blend_weights, predict_raster, tile_origins
+from rts_mapper_plugin.core.inference import InferConfig, blend_weights, predict_raster, tile_origins
 from rts_mapper_plugin.core.model import ModelCard, save_model
 from rts_mapper_plugin.core.progress import Feedback
 from rts_mapper_plugin.core.vectors import FeatureSet
@@ -31,10 +31,12 @@ def scene_with_rectangles(
 
 def predict(path, tmp_path, **kwargs):
     card = ModelCard(encoder="resnet18", tile_size=kwargs.pop("tile", 256), overlap=kwargs.pop("overlap", 32))
+    settings = {k: kwargs.pop(k) for k in ("tta", "threshold", "min_area_m2") if k in kwargs}
     return predict_raster(
         None,
         path,
         kwargs.pop("prob", tmp_path / "prob.tif"),
+        InferConfig(**settings),
         model=red_threshold_model(),
         card=card,
         **kwargs,
@@ -85,8 +87,8 @@ def test_no_seams_tiled_equals_one_piece(tmp_path):
         crop = dataset.read(window=window)
         transform = dataset.window_transform(window)
     path = write_raster(tmp_path / "crop.tif", crop, origin=(transform.c, transform.f), nodata=0)
-    whole = predict_raster(model_path, path, tmp_path / "whole.tif", tile_size=480, overlap=0)
-    tiled = predict_raster(model_path, path, tmp_path / "tiled.tif", tile_size=192, overlap=64)
+    whole = predict_raster(model_path, path, tmp_path / "whole.tif", InferConfig(tile_size=480, overlap=0))
+    tiled = predict_raster(model_path, path, tmp_path / "tiled.tif", InferConfig(tile_size=192, overlap=64))
     with rasterio.open(tmp_path / "whole.tif") as a, rasterio.open(tmp_path / "tiled.tif") as b:
         one_piece, pieces = a.read(1).astype(float), b.read(1).astype(float)
     assert whole.tiles == 1 and tiled.tiles == 16
@@ -100,7 +102,7 @@ def test_no_seams_tiled_equals_one_piece(tmp_path):
 
     assert seam_ratio(pieces, [192, 320, 448]) < 1.5  # tiles at 0, 128, 256, 288 (192 px wide)
     # the check has teeth: without overlap and blending the tile borders do show
-    predict_raster(model_path, path, tmp_path / "raw.tif", tile_size=192, overlap=0)
+    predict_raster(model_path, path, tmp_path / "raw.tif", InferConfig(tile_size=192, overlap=0))
     with rasterio.open(tmp_path / "raw.tif") as dataset:
         assert seam_ratio(dataset.read(1).astype(float), [192, 384]) > 3
 
@@ -225,7 +227,9 @@ class _OutOfMemoryAboveOne(torch.nn.Module):
 def test_out_of_memory_shrinks_the_batch(tmp_path):
     path = scene_with_rectangles(tmp_path, [(200, 300, 400, 520)])
     card = ModelCard(encoder="resnet18", tile_size=256, overlap=32)
-    result = predict_raster(None, path, None, model=_OutOfMemoryAboveOne(), card=card, batch_size=4)
+    result = predict_raster(
+        None, path, None, InferConfig(batch_size=4), model=_OutOfMemoryAboveOne(), card=card
+    )
     assert result.batch_size == 1 and len(result.candidates) == 1
     assert any("batch size reduced" in note for note in result.notes)
 
@@ -239,7 +243,7 @@ def test_real_model_file(tmp_path):
         tmp_path / "m.safetensors",
     )
     path = scene_with_rectangles(tmp_path, [(10, 60, 10, 60)], shape=(200, 300))
-    result = predict_raster(model_path, path, tmp_path / "p.tif", device="cpu")
+    result = predict_raster(model_path, path, tmp_path / "p.tif", InferConfig(device="cpu"))
     assert result.tiles == 6 and result.forward_seconds > 0 and result.card.encoder == "mobilenet_v2"
 
 
@@ -293,6 +297,11 @@ def test_minimum_area_comes_from_the_card_unless_given(tmp_path):
     # two rectangles: 30 x 30 px (8100 m²) and 12 x 12 px (1296 m²) at 3 m
     path = scene_with_rectangles(tmp_path, [(100, 130, 100, 130), (400, 412, 400, 412)])
     card = ModelCard(encoder="resnet18", tile_size=256, overlap=32, min_area_m2=2000.0)
-    run = lambda **kw: predict_raster(None, path, None, model=red_threshold_model(), card=card, **kw)  # noqa: E731
+
+    def run(**settings):
+        return predict_raster(
+            None, path, None, InferConfig(**settings), model=red_threshold_model(), card=card
+        )
+
     assert len(run().candidates) == 1, "the card's calibrated 2000 m² drops the small one"
     assert len(run(min_area_m2=500.0).candidates) == 2, "an explicit minimum wins"

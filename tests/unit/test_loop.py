@@ -9,6 +9,7 @@ from shapely.geometry import LineString, box
 
 from rts_mapper_plugin.core.errors import RtsMapperError
 from rts_mapper_plugin.core.evaluation import iou
+from rts_mapper_plugin.core.inference import InferConfig
 from rts_mapper_plugin.core.inventory import (
     ARTS_NAMESPACE,
     InventoryMetadata,
@@ -49,7 +50,7 @@ def test_loop_converges_never_represents_a_reviewed_candidate_and_promotes_edite
     records = run_loop(
         project,
         truth,
-        lambda it: IterationSettings(image=str(image), min_area_m2=300),
+        lambda it: IterationSettings(image=str(image), infer=InferConfig(min_area_m2=300)),
         DemoConfig(),
         log=lambda _: None,
         train=lambda *_: (model, 0.0),
@@ -150,7 +151,9 @@ def test_next_iteration_steps_close_a_dock_run_and_guard_an_open_iteration(seede
     from rts_mapper_plugin.core.review import Decision, record_decision
 
     model, image, _, project = seeded
-    run = infer_into_project(project.path, model, image, min_area_m2=300)  # the Inference dock's run
+    run = infer_into_project(
+        project.path, model, image, InferConfig(min_area_m2=300)
+    )  # the Inference dock's run
     assert run.iteration == 1 and open_iterations(project) == [1] and previous_model(project) == model
     candidates = project.features("candidates", "run_id = ?", (run.run_id,))
     fids = [a["fid"] for a in candidates.attributes]
@@ -176,7 +179,7 @@ def test_next_iteration_steps_close_a_dock_run_and_guard_an_open_iteration(seede
     trained = []
     record2 = start_iteration(
         project,
-        IterationSettings(image=str(image), min_area_m2=300),
+        IterationSettings(image=str(image), infer=InferConfig(min_area_m2=300)),
         train=lambda p, it, s, fb: trained.append((it, s)) or (model, 1.5),
     )
     assert trained[0][0] == 2 and (record2.positives, record2.negatives) == (3, 1)
@@ -191,8 +194,8 @@ def test_several_runs_from_the_inference_dock_are_all_closed_each_with_its_own_n
     from rts_mapper_plugin.core.review import Decision, record_decision
 
     model, image, _, project = seeded
-    first = infer_into_project(project.path, model, image, min_area_m2=300)
-    second = infer_into_project(project.path, model, image, min_area_m2=300, iteration=2)
+    first = infer_into_project(project.path, model, image, InferConfig(min_area_m2=300))
+    second = infer_into_project(project.path, model, image, InferConfig(min_area_m2=300), iteration=2)
     assert open_iterations(project) == [1, 2]
     with pytest.raises(RtsMapperError, match="iteration 1, 2 is still under review"):
         start_iteration(project, IterationSettings(image=str(image)), train=lambda *_: (model, 0.0))
