@@ -37,9 +37,9 @@ def cached_region() -> dict:
 def build_region() -> dict:
     cache = OUT / "cache" / "model_engine"
     done = cache / "ready.json"
-    from rts_mapper_plugin.core.chips import make_chips
-    from rts_mapper_plugin.core.imagery import prepare_image
-    from rts_mapper_plugin.core.training import TrainConfig, train_model
+    from rts_mapper_plugin.core.imagery.prepare import prepare_image
+    from rts_mapper_plugin.core.model.chips import make_chips
+    from rts_mapper_plugin.core.model.training import TrainConfig, train_model
     from rts_mapper_plugin.example.synthetic import RegionConfig, generate_region
 
     region = generate_region(cache / "region", RegionConfig(size=REGION_SIZE, seed=7))
@@ -67,14 +67,14 @@ def worker_infer(model: str, image: str, bare: bool) -> dict:
     import rasterio
     import torch
 
-    from rts_mapper_plugin.core.inference import (
+    from rts_mapper_plugin.core.model.inference import (
         InferConfig,
         optimise_for_inference,
         predict_raster,
         tile_origins,
     )
-    from rts_mapper_plugin.core.model import configure_threads, load_model
-    from rts_mapper_plugin.core.training import normalise
+    from rts_mapper_plugin.core.model.model_file import configure_threads, load_model
+    from rts_mapper_plugin.core.model.training import normalise
 
     configure_threads()
     loaded, card = load_model(model)

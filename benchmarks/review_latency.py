@@ -60,7 +60,7 @@ def main() -> dict:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from qgis.core import QgsApplication, QgsProject
 
-    from rts_mapper_plugin.core.project import MappingProject
+    from rts_mapper_plugin.core.project.store import MappingProject
     from rts_mapper_plugin.gui.review_dock import ReviewDock
     from rts_mapper_plugin.qgis_layers.layers import candidates_layer
     from rts_mapper_plugin.qgis_layers.timelapse import load_time_lapse

@@ -56,9 +56,9 @@ def step(kind: str, path: str) -> None:
     """One step in this (child) process; prints its seconds as JSON."""
     import time
 
-    from rts_mapper_plugin.core.distribution import load_dem
-    from rts_mapper_plugin.core.hydrology import stream_mask
-    from rts_mapper_plugin.core.terrain import pisr_tiled, slope_aspect
+    from rts_mapper_plugin.core.analysis.distribution import load_dem
+    from rts_mapper_plugin.core.analysis.hydrology import stream_mask
+    from rts_mapper_plugin.core.analysis.terrain import pisr_tiled, slope_aspect
 
     dem = load_dem(path)
     started = time.perf_counter()

@@ -49,8 +49,8 @@ def chips_folder() -> str:
 
 
 def build() -> dict:
-    from rts_mapper_plugin.core.chips import make_chips
-    from rts_mapper_plugin.core.imagery import prepare_image
+    from rts_mapper_plugin.core.imagery.prepare import prepare_image
+    from rts_mapper_plugin.core.model.chips import make_chips
     from rts_mapper_plugin.example.synthetic import RegionConfig, generate_region
 
     region = generate_region(CACHE / "region", RegionConfig(size=4096, seed=7))
@@ -65,9 +65,9 @@ def worker_bare(chips: str, encoder: str, precision: str, layout: str) -> dict:
     import numpy as np
     import torch
 
-    from rts_mapper_plugin.core.chips import load_chip_set
-    from rts_mapper_plugin.core.model import ModelCard, configure_threads, create_model
-    from rts_mapper_plugin.core.training import ChipData, TrainConfig, _batch, autocast, dice_bce_loss
+    from rts_mapper_plugin.core.model.chips import load_chip_set
+    from rts_mapper_plugin.core.model.model_file import ModelCard, configure_threads, create_model
+    from rts_mapper_plugin.core.model.training import ChipData, TrainConfig, _batch, autocast, dice_bce_loss
 
     configure_threads()
     chip_set = load_chip_set(chips)
@@ -101,8 +101,8 @@ def worker_bare(chips: str, encoder: str, precision: str, layout: str) -> dict:
 
 
 def worker_loop(chips: str, encoder: str, precision: str) -> dict:
-    from rts_mapper_plugin.core.chips import load_chip_set
-    from rts_mapper_plugin.core.training import TrainConfig, train_model
+    from rts_mapper_plugin.core.model.chips import load_chip_set
+    from rts_mapper_plugin.core.model.training import TrainConfig, train_model
 
     chip_set = load_chip_set(chips)
     # an epoch of LOOP_TRAIN_CHIPS chips (x 4 crops / batch 8 steps) and LOOP_VAL_CHIPS validation chips

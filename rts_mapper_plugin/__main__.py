@@ -34,7 +34,7 @@ def _cmd_env(args: argparse.Namespace) -> int:
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
-    from .core.imagery import prepare_and_register
+    from .core.imagery.prepare import prepare_and_register
 
     dates = tuple(([*args.dates.split(","), ""])[:2]) if args.dates else ("", "")
     result = prepare_and_register(
@@ -69,7 +69,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def _cmd_chips(args: argparse.Namespace) -> int:
-    from .core.chips import make_chips
+    from .core.model.chips import make_chips
 
     chip_set = make_chips(
         args.image,
@@ -92,8 +92,8 @@ def _cmd_chips(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .core.training import TrainConfig, train_model
-    from .core.weights import fetch_imagenet_weights, is_imagenet
+    from .core.model.training import TrainConfig, train_model
+    from .core.model.weights import fetch_imagenet_weights, is_imagenet
 
     if is_imagenet(args.weights) and not args.init_model:
         fetch_imagenet_weights(args.encoder)  # before the chips are read: offline fails at once
@@ -152,7 +152,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_infer(args: argparse.Namespace) -> int:
-    from .core.inference import InferConfig, infer_to_file
+    from .core.model.inference import InferConfig, infer_to_file
 
     extent = tuple(float(v) for v in args.extent.split(",")) if args.extent else None
     if extent is not None and len(extent) != 4:
@@ -187,14 +187,14 @@ def _cmd_infer(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .core.evaluation import evaluate_files
+    from .core.model.evaluation import evaluate_files
 
     print(json.dumps(evaluate_files(args.pred, args.truth, args.iou).as_dict(), indent=2))
     return 0
 
 
 def _cmd_agreement(args: argparse.Namespace) -> int:
-    from .core.agreement import agreement_files
+    from .core.review.agreement import agreement_files
 
     report = agreement_files(args.layers, args.iou, area=args.area, cell_m=args.cell)
     print(json.dumps(report, indent=2))
@@ -202,9 +202,9 @@ def _cmd_agreement(args: argparse.Namespace) -> int:
 
 
 def _cmd_review_agreement(args: argparse.Namespace) -> int:
-    from .core.agreement import decision_agreement
-    from .core.project import MappingProject
-    from .core.review import decisions_of, reviewed_boundaries
+    from .core.project.store import MappingProject
+    from .core.review.agreement import decision_agreement
+    from .core.review.decisions import decisions_of, reviewed_boundaries
 
     project = MappingProject.open(args.project)
     result = decision_agreement(decisions_of(project), reviewed_boundaries(project))
@@ -213,8 +213,8 @@ def _cmd_review_agreement(args: argparse.Namespace) -> int:
 
 
 def _cmd_timelapse(args: argparse.Namespace) -> int:
-    from .core.project import MappingProject
-    from .core.timelapse_export import export_timelapses
+    from .core.project.store import MappingProject
+    from .core.review.timelapse import export_timelapses
 
     project = MappingProject.open(args.project)
     ids = [int(i) for i in args.ids.split(",")] if args.ids else None
@@ -233,7 +233,7 @@ def _cmd_timelapse(args: argparse.Namespace) -> int:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from .core.distribution import AnalysisConfig, analyze
+    from .core.analysis.distribution import AnalysisConfig, analyze
 
     result = analyze(
         AnalysisConfig(
@@ -272,7 +272,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 def _cmd_model_info(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from .core.model import read_card
+    from .core.model.model_file import read_card
 
     print(json.dumps(asdict(read_card(args.model)), indent=2))
     return 0
@@ -349,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     from .core.defaults import CHIP_BUFFER_M, CHIP_SIZE, DEVICES, TTA_VIEWS
-    from .core.training import PRECISIONS, TrainConfig
+    from .core.model.training import PRECISIONS, TrainConfig
 
     env = commands.add_parser("env", help="report versions, CUDA and missing packages")
     env.add_argument("--json", action="store_true", help="print JSON")

@@ -167,7 +167,7 @@ class RtsMapperPlugin:
         from qgis.core import Qgis
 
         from .core.errors import RtsMapperError
-        from .core.project import MappingProject
+        from .core.project.store import MappingProject
         from .qgis_layers.timelapse import load_time_lapse
         from .toolbelt.log_handler import notify
         from .toolbelt.preferences import PlgSettings

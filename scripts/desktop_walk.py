@@ -51,10 +51,10 @@ def build_day(cache: Path) -> Path:
     sys.path.insert(0, str(ROOT))
     from demo_project import build
 
-    from rts_mapper_plugin.core.loop import add_positives
-    from rts_mapper_plugin.core.project import MappingProject
+    from rts_mapper_plugin.core.project.loop import add_positives
+    from rts_mapper_plugin.core.project.store import MappingProject
+    from rts_mapper_plugin.core.project.workflow import infer_into_project
     from rts_mapper_plugin.core.vectors import FeatureSet, read_features
-    from rts_mapper_plugin.core.workflow import infer_into_project
     from rts_mapper_plugin.qgis_layers.project_file import write_qgis_project
 
     demo = build(cache / "demo")

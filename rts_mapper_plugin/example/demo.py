@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.defaults import MIN_AREA_M2
-from ..core.evaluation import iou
-from ..core.inference import InferConfig
-from ..core.loop import (
+from ..core.model.evaluation import iou
+from ..core.model.inference import InferConfig
+from ..core.progress import Feedback
+from ..core.project.loop import (
     IterationRecord,
     IterationSettings,
     add_positives,
@@ -30,9 +31,8 @@ from ..core.loop import (
     train_iteration,
     write_table1,
 )
-from ..core.progress import Feedback
-from ..core.project import MappingProject, RunRecord
-from ..core.review import Decision, record_decision
+from ..core.project.store import MappingProject, RunRecord
+from ..core.review.decisions import Decision, record_decision
 from ..core.vectors import FeatureSet, read_features
 
 SIMULATED_REVIEWER = "simulated-reviewer (synthetic truth)"
@@ -172,9 +172,14 @@ def run_demo(
     out: str | Path, config: DemoConfig | None = None, log: Callable[[str], None] = print
 ) -> DemoResult:
     """The whole demo into ``out`` (see the module docstring)."""
+    from ..core.analysis.inventory import (
+        InventoryMetadata,
+        build_inventory,
+        export_inventory,
+        inventory_summary,
+    )
     from ..core.defaults import NEAR_ROAD_M
-    from ..core.inventory import InventoryMetadata, build_inventory, export_inventory, inventory_summary
-    from ..core.timelapse_export import export_timelapses
+    from ..core.review.timelapse import export_timelapses
     from .synthetic import RegionConfig, generate_region
 
     config = config or DemoConfig()
@@ -258,7 +263,7 @@ def run_demo(
     ]
     files["timelapse"] = str(out / "timelapse")
     export_timelapses(project, out / "timelapse", statuses=("accepted",), feedback=Feedback())
-    from ..core.distribution import AnalysisConfig, analyze
+    from ..core.analysis.distribution import AnalysisConfig, analyze
 
     analysis = analyze(
         AnalysisConfig(
@@ -290,7 +295,7 @@ def run_demo(
 def prepare_region_project(region, folder: str | Path) -> MappingProject:
     """A fresh project in ``folder`` with the synthetic region's five years prepared and registered
     (``imagery/<year>.tif``, project ``rts_project.gpkg``)."""
-    from ..core.imagery import prepare_and_register
+    from ..core.imagery.prepare import prepare_and_register
 
     folder = Path(folder)
     project_path = folder / "rts_project.gpkg"

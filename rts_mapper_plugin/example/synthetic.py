@@ -37,7 +37,7 @@ from shapely.geometry import LineString, Point, Polygon, box
 from shapely.ops import unary_union
 
 from ..core.progress import Feedback
-from ..core.project import initiation_periods
+from ..core.project.store import initiation_periods
 from ..core.vectors import FeatureSet, read_features, write_features
 
 # PlanetScope-like surface reflectance x 10000 in band order blue, green, red, NIR.

@@ -231,7 +231,7 @@ class ImageryDialog(QDialog):
         if request.project_gpkg:
             message += f"; registered as {request.year}"
             if self.load_check.isChecked():
-                from ..core.project import MappingProject
+                from ..core.project.store import MappingProject
                 from ..qgis_layers.timelapse import load_time_lapse
 
                 navigation = self.iface.mapCanvas().temporalController() if self.iface else None

@@ -207,7 +207,7 @@ class InferenceDock(RtsDock):
             self.min_area_spin.setValue(card.min_area_m2)
 
     def _project_changed(self, path: str) -> None:
-        from ..core.project import MappingProject
+        from ..core.project.store import MappingProject
 
         try:
             self.iteration_spin.setValue(MappingProject.open(path).next_iteration() if path else 1)
@@ -268,7 +268,7 @@ class InferenceDock(RtsDock):
             transform = QgsCoordinateTransform(self.extent_widget.outputCrs(), target, QgsProject.instance())
             rectangle = transform.transformBoundingBox(rectangle)
             extent = (rectangle.xMinimum(), rectangle.yMinimum(), rectangle.xMaximum(), rectangle.yMaximum())
-        from ..core.inference import InferConfig
+        from ..core.model.inference import InferConfig
 
         return InferenceRequest(
             project_gpkg=project,
@@ -306,7 +306,7 @@ class InferenceDock(RtsDock):
         )
 
     def _succeeded(self, run) -> None:
-        from ..core.project import MappingProject
+        from ..core.project.store import MappingProject
         from ..qgis_layers.layers import add_run_layers
 
         project = MappingProject.open(self._request.project_gpkg)

@@ -40,7 +40,7 @@ from qgis.PyQt.QtWidgets import (
 from ..core.defaults import ENCODERS
 from ..core.environment import deep_learning_missing
 from ..core.errors import RtsMapperError
-from ..core.project import MappingProject
+from ..core.project.store import MappingProject
 from ..tasks.base import TaskRunner
 from ..tasks.loop_tasks import NextIterationRequest, next_iteration_task
 from ..toolbelt.log_handler import notify
@@ -155,7 +155,7 @@ class IterationsDock(RtsDock):
 
     # -- widgets --
     def _build_table(self) -> None:
-        from ..core.loop import TABLE1_COLUMNS
+        from ..core.project.loop import TABLE1_COLUMNS
 
         box = QGroupBox("Table 1: the iterations of this project", self)
         layout = QVBoxLayout(box)
@@ -283,7 +283,7 @@ class IterationsDock(RtsDock):
             return None
 
     def refresh(self, *_args) -> None:
-        from ..core.loop import TABLE1_COLUMNS, iterations, open_iterations, pending_count
+        from ..core.project.loop import TABLE1_COLUMNS, iterations, open_iterations, pending_count
 
         project = self.project()
         self.table.setRowCount(0)
@@ -333,7 +333,7 @@ class IterationsDock(RtsDock):
     def _show_model(self, project: MappingProject | None = None) -> None:
         """Which model the next iteration fine-tunes, what it is, and whether its encoder is the
         one chosen: the last iteration's model once there is one, else the First model given."""
-        from ..core.loop import previous_model
+        from ..core.project.loop import previous_model
 
         project = project if project is not None else self.project()
         previous = previous_model(project) if project is not None else None
@@ -379,7 +379,7 @@ class IterationsDock(RtsDock):
 
     # -- negatives --
     def choose_negatives(self, exec_dialog: bool = True) -> NegativesDialog | None:
-        from ..core.loop import rejected_candidates
+        from ..core.project.loop import rejected_candidates
 
         project = self.project()
         if project is None or not self.open:
@@ -405,8 +405,8 @@ class IterationsDock(RtsDock):
             raise RtsMapperError(
                 "load a prepared year layer to train on and infer over (RTS Mapper › Load time-lapse layers)"
             )
-        from ..core.inference import InferConfig
-        from ..core.loop import IterationSettings, fine_tuning, previous_model
+        from ..core.model.inference import InferConfig
+        from ..core.project.loop import IterationSettings, fine_tuning, previous_model
         from ..qgis_layers.layers import layer_crs_wkt
 
         layer = QgsProject.instance().mapLayer(data.layer_id) if data.layer_id else None
@@ -443,7 +443,7 @@ class IterationsDock(RtsDock):
         if request is None:
             return
         if confirm and request.close:
-            from ..core.loop import pending_count
+            from ..core.project.loop import pending_count
 
             pending = pending_count(self.project(), list(request.close))
             if pending and (
@@ -509,7 +509,7 @@ class IterationsDock(RtsDock):
 
     # -- Table 1 --
     def export_table1(self, path: str | None = None) -> Path | None:
-        from ..core.loop import write_table1
+        from ..core.project.loop import write_table1
 
         project = self.project()
         if project is None:
@@ -528,7 +528,12 @@ class IterationsDock(RtsDock):
 
     # -- inventory --
     def build_inventory(self):
-        from ..core.inventory import InventoryMetadata, base_map_fields, build_inventory, inventory_summary
+        from ..core.analysis.inventory import (
+            InventoryMetadata,
+            base_map_fields,
+            build_inventory,
+            inventory_summary,
+        )
 
         project = self.project()
         if project is None:
@@ -567,7 +572,7 @@ class IterationsDock(RtsDock):
         return summary
 
     def export_inventory(self, path: str | None = None) -> Path | None:
-        from ..core.inventory import export_inventory
+        from ..core.analysis.inventory import export_inventory
         from ..qgis_layers.layers import inventory_layer
 
         summary = self.show_summary()

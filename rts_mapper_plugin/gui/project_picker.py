@@ -58,7 +58,7 @@ def current_project() -> CurrentProject:
 
 
 def is_mapping_project(path: str | Path) -> bool:
-    from ..core.project import MappingProject
+    from ..core.project.store import MappingProject
 
     try:
         MappingProject.open(path)
@@ -184,7 +184,7 @@ class ProjectPicker(QWidget):
                 signal.disconnect(slot)
 
     def mapping_project(self):
-        from ..core.project import MappingProject
+        from ..core.project.store import MappingProject
 
         path = self.path()
         if not path or not Path(path).is_file():
@@ -195,7 +195,7 @@ class ProjectPicker(QWidget):
             return None
 
     def refresh_summary(self) -> None:
-        from ..core.contents import contents
+        from ..core.project.contents import contents
 
         path = self.path()
         project = self.mapping_project()
@@ -207,7 +207,7 @@ class ProjectPicker(QWidget):
 
     # -- the Load menu: what the GeoPackage holds, whether or not a .qgz shows it --
     def fill_load_menu(self) -> None:
-        from ..core.contents import candidate_sets
+        from ..core.project.contents import candidate_sets
         from ..qgis_layers.layers import add_run_layers, add_training_layer, training_layer_loaded
         from ..qgis_layers.timelapse import year_layers
 
@@ -260,7 +260,7 @@ class ProjectPicker(QWidget):
 
     def load_everything(self) -> int:
         """Every year, candidate set and training set of the project that is not on the map."""
-        from ..core.contents import candidate_sets
+        from ..core.project.contents import candidate_sets
         from ..qgis_layers.layers import add_run_layers, add_training_layer, training_layer_loaded
 
         project = self.mapping_project()
@@ -284,7 +284,7 @@ class ProjectPicker(QWidget):
 
     def create_project(self, path: str | None = None, crs_wkt: str | None = None) -> str | None:
         """Ask for a file and a CRS (the current project's by default), then create the project."""
-        from ..core.project import MappingProject
+        from ..core.project.store import MappingProject
 
         if path is None:
             path, _ = QFileDialog.getSaveFileName(self, "New mapping project", "", GPKG_FILTER)
@@ -311,7 +311,7 @@ def read_card_or_say(path: str):
     under a model field."""
     import html
 
-    from ..core.model import read_card
+    from ..core.model.model_file import read_card
 
     try:
         return read_card(path), ""
@@ -338,7 +338,7 @@ def model_row(file_widget: QgsFileWidget, picker: ProjectPicker, parent: QWidget
     layout.addWidget(button)
 
     def fill() -> None:
-        from ..core.contents import project_models
+        from ..core.project.contents import project_models
 
         menu.clear()
         project = picker.mapping_project()

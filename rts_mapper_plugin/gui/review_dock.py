@@ -40,7 +40,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..core.errors import RtsMapperError
-from ..core.project import CRITERIA, MappingProject, initiation_periods
+from ..core.project.store import CRITERIA, MappingProject, initiation_periods
 from ..qgis_layers.timelapse import GROUP_NAME, year_layers
 from ..toolbelt.log_handler import notify
 from ..toolbelt.preferences import PlgSettings
@@ -423,7 +423,7 @@ class ReviewDock(RtsDock):
 
     def refresh_sets(self, *_args) -> None:
         """List the project's candidate sets again (a run may have added one), keeping the choice."""
-        from ..core.contents import candidate_sets
+        from ..core.project.contents import candidate_sets
 
         chosen = self.set_combo.currentData()
         self.set_combo.clear()
@@ -440,7 +440,7 @@ class ReviewDock(RtsDock):
 
     def restore_session(self) -> None:
         """This reviewer's last candidate set, filter and order in this project, from the project."""
-        from ..core.review import review_session
+        from ..core.review.decisions import review_session
 
         project = self.project_picker.mapping_project()
         reviewer = self.reviewer.text().strip()
@@ -507,7 +507,7 @@ class ReviewDock(RtsDock):
 
                 roads = layer_features(road_layer)
             choice = self.show_filter.currentData()
-            from ..core.review import my_decisions, resume_index, review_queue
+            from ..core.review.decisions import my_decisions, resume_index, review_queue
 
             queue = review_queue(
                 self.project,
@@ -523,7 +523,7 @@ class ReviewDock(RtsDock):
         except RtsMapperError as exc:
             notify(self.iface, str(exc), Qgis.Warning)
             return
-        from ..core.review import ReviewSession, save_review_session
+        from ..core.review.decisions import ReviewSession, save_review_session
 
         save_review_session(
             project, reviewer, ReviewSession(run_id, self.show_filter.currentData(), self.order.currentData())
@@ -607,7 +607,7 @@ class ReviewDock(RtsDock):
         self.show_candidate(self.index - 1)
 
     def next_unreviewed(self) -> None:
-        from ..core.review import my_decisions
+        from ..core.review.decisions import my_decisions
 
         decided = set(my_decisions(self.project, self.reviewer.text().strip())) if self.project else set()
         for offset in range(1, len(self.queue) + 1):
@@ -624,7 +624,7 @@ class ReviewDock(RtsDock):
         fid = self.queue[index].fid
         if fid in self.frames:
             return
-        from ..core.timelapse_export import labelled_frames
+        from ..core.review.timelapse import labelled_frames
 
         self.frames[fid] = self.executor.submit(
             labelled_frames, self.years, self.queue[index].geometry, VIEW_PX
@@ -724,7 +724,7 @@ class ReviewDock(RtsDock):
 
     # -- the decision form --
     def _load_form(self, item) -> None:
-        from ..core.review import decisions_of
+        from ..core.review.decisions import decisions_of
 
         reviewer = self.reviewer.text().strip()
         rows = decisions_of(self.project, [item.fid])
@@ -758,7 +758,7 @@ class ReviewDock(RtsDock):
         self._note_before = None
         item = self.current
         if item is not None and self.project is not None and self.my_decision:
-            from ..core.review import update_note
+            from ..core.review.decisions import update_note
 
             update_note(
                 self.project,
@@ -799,7 +799,7 @@ class ReviewDock(RtsDock):
             return
         from shapely import wkb
 
-        from ..core.review import Decision, record_decision
+        from ..core.review.decisions import Decision, record_decision
 
         edited = False
         geometry = None
@@ -880,7 +880,7 @@ class ReviewDock(RtsDock):
             f"<b>{self.index + 1} / {len(self.queue)}</b>: candidate {item.fid}, {item.status}{mine}; "
             f"{item.area_m2 / 10000:.2f} ha, p {item.mean_prob:.2f}{road}{year}"
         )
-        from ..core.review import review_progress
+        from ..core.review.decisions import review_progress
 
         progress = review_progress(self.project, [i.fid for i in self.queue], self.reviewer.text().strip())
         self.progress_label.setText(progress.summary())
@@ -898,8 +898,8 @@ class ReviewDock(RtsDock):
         if self.project is None:
             notify(self.iface, "Start a review first.", Qgis.Warning)
             return
-        from ..core.agreement import decision_agreement
-        from ..core.review import decisions_of, reviewed_boundaries
+        from ..core.review.agreement import decision_agreement
+        from ..core.review.decisions import decisions_of, reviewed_boundaries
 
         result = decision_agreement(decisions_of(self.project), reviewed_boundaries(self.project)).as_dict()
         if result["candidates_compared"] == 0:
@@ -923,7 +923,7 @@ class ReviewDock(RtsDock):
         folder = QFileDialog.getExistingDirectory(self, "Folder for the time-lapse strips and GIFs")
         if not folder:
             return
-        from ..core.timelapse_export import export_timelapses
+        from ..core.review.timelapse import export_timelapses
         from ..tasks.base import CoreTask
 
         project = self.project

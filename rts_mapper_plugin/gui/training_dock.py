@@ -21,8 +21,8 @@ from qgis.PyQt.QtWidgets import (
 from ..core.defaults import CHIP_SIZE, ENCODERS
 from ..core.environment import deep_learning_missing
 from ..core.errors import RtsMapperError
-from ..core.project import CANDIDATE_STATUSES
-from ..core.weights import IMAGENET, is_imagenet
+from ..core.model.weights import IMAGENET, is_imagenet
+from ..core.project.store import CANDIDATE_STATUSES
 from ..tasks.base import TaskRunner
 from ..tasks.model_tasks import TrainingRequest, training_task
 from ..toolbelt.preferences import PlgSettings
@@ -257,7 +257,7 @@ class TrainingDock(RtsDock):
             project = self.project_picker.path()
             if not project:
                 raise RtsMapperError("choose a mapping project to use its training sets")
-            from ..core.project import MappingProject
+            from ..core.project.store import MappingProject
 
             if not len(MappingProject.open(project).features(table)):
                 if required:
@@ -294,7 +294,7 @@ class TrainingDock(RtsDock):
         if not out.endswith(".safetensors"):
             out += ".safetensors"
         chips_dir = str(Path(out).with_suffix("")) + "_chips"
-        from ..core.training import TrainConfig
+        from ..core.model.training import TrainConfig
 
         return TrainingRequest(
             images=tuple(images),

@@ -33,7 +33,7 @@ PISR_HELP = (
 
 
 def _dem(algorithm, parameters, context, target_crs=None):
-    from ..core.distribution import load_dem
+    from ..core.analysis.distribution import load_dem
 
     layer = algorithm.parameterAsRasterLayer(parameters, "DEM", context)
     return load_dem(file_of_layer(layer), target_crs)
@@ -137,8 +137,8 @@ class TerrainRastersAlgorithm(RtsAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination("PISR", "PISR"))
 
     def run_core(self, parameters, context, feedback):
-        from ..core.distribution import write_grid
-        from ..core.terrain import pisr_tiled, slope_aspect
+        from ..core.analysis.distribution import write_grid
+        from ..core.analysis.terrain import pisr_tiled, slope_aspect
 
         dem = _dem(self, parameters, context)
         for note in dem.notes:
@@ -187,8 +187,8 @@ class StreamsAlgorithm(RtsAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination("DISTANCE", "Distance to streams"))
 
     def run_core(self, parameters, context, feedback):
-        from ..core.distribution import write_grid
-        from ..core.hydrology import distance_to, stream_lines, stream_mask
+        from ..core.analysis.distribution import write_grid
+        from ..core.analysis.hydrology import distance_to, stream_lines, stream_mask
         from ..core.vectors import FeatureSet, write_features
 
         dem = _dem(self, parameters, context)
@@ -260,7 +260,7 @@ class RtsTerrainAlgorithm(RtsAlgorithm):
         )
 
     def run_core(self, parameters, context, feedback):
-        from ..core.distribution import rts_terrain, terrain_layers
+        from ..core.analysis.distribution import rts_terrain, terrain_layers
         from ..core.vectors import read_features, write_features
 
         inventory = _inventory(self, parameters, context)
@@ -318,7 +318,7 @@ class ClassOverlayAlgorithm(RtsAlgorithm):
         return (False, problem) if problem else super().checkParameterValues(parameters, context)
 
     def run_core(self, parameters, context, feedback):
-        from ..core.distribution import class_overlay
+        from ..core.analysis.distribution import class_overlay
         from ..core.errors import RtsMapperError
         from ..core.vectors import FeatureSet, write_features
 
@@ -373,7 +373,7 @@ class DensityGridAlgorithm(RtsAlgorithm):
         import shapely
         from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransform
 
-        from ..core.distribution import density_grid
+        from ..core.analysis.distribution import density_grid
         from ..core.vectors import write_features
 
         inventory = _inventory(self, parameters, context)
@@ -444,7 +444,7 @@ class DistributionReportAlgorithm(RtsAlgorithm):
         return super().checkParameterValues(parameters, context)
 
     def run_core(self, parameters, context, feedback):
-        from ..core.distribution import AnalysisConfig, analyze
+        from ..core.analysis.distribution import AnalysisConfig, analyze
 
         (vegetation, vegetation_field), (soil, soil_field) = (
             class_source(self, parameters, context, name, label) for name, label in CLASS_LAYERS

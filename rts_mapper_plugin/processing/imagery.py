@@ -56,7 +56,7 @@ class _ImageryAlgorithm(RtsAlgorithm):
         )
 
     def run_prepare(self, sources, parameters, context, feedback, masks=None) -> dict:
-        from ..core.imagery import prepare_and_register
+        from ..core.imagery.prepare import prepare_and_register
 
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         project_path = self.parameterAsFile(parameters, "PROJECT", context) or None

@@ -66,7 +66,7 @@ class MakeChipsAlgorithm(RtsAlgorithm):
         self.addOutput(QgsProcessingOutputString("SUMMARY", "Summary (JSON)"))
 
     def run_core(self, parameters, context, feedback):
-        from ..core.chips import make_chips
+        from ..core.model.chips import make_chips
 
         negatives = self.parameterAsVectorLayer(parameters, "NEGATIVES", context)
         out = self.parameterAsString(parameters, "OUTPUT", context)
@@ -121,7 +121,7 @@ class TrainModelAlgorithm(RtsAlgorithm):
         self.addOutput(QgsProcessingOutputNumber("BEST_VAL_IOU", "Best validation IoU"))
 
     def run_core(self, parameters, context, feedback):
-        from ..core.training import TrainConfig, train_model
+        from ..core.model.training import TrainConfig, train_model
 
         config = TrainConfig(
             encoder=ENCODERS[self.parameterAsEnum(parameters, "ENCODER", context)],
@@ -211,7 +211,7 @@ class InferAlgorithm(RtsAlgorithm):
         self.addOutput(QgsProcessingOutputNumber("SET_ASIDE", "Set aside as already known"))
 
     def run_core(self, parameters, context, feedback):
-        from ..core.inference import InferConfig, infer_to_file
+        from ..core.model.inference import InferConfig, infer_to_file
 
         image = self.parameterAsRasterLayer(parameters, "IMAGE", context)
         extent = None
@@ -291,7 +291,7 @@ class EvaluateAlgorithm(RtsAlgorithm):
         self.addOutput(QgsProcessingOutputString("JSON", "All figures (JSON)"))
 
     def run_core(self, parameters, context, feedback):
-        from ..core.evaluation import evaluate_files
+        from ..core.model.evaluation import evaluate_files
 
         result = evaluate_files(
             vector_uri(self.parameterAsVectorLayer(parameters, "PRED", context)),

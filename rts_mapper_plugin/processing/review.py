@@ -55,8 +55,8 @@ class ExportTimelapseAlgorithm(RtsAlgorithm):
         self.addOutput(QgsProcessingOutputNumber("FILES", "Files written"))
 
     def run_core(self, parameters, context, feedback):
-        from ..core.project import MappingProject
-        from ..core.timelapse_export import export_timelapses
+        from ..core.project.store import MappingProject
+        from ..core.review.timelapse import export_timelapses
 
         ids_text = self.parameterAsString(parameters, "IDS", context).strip()
         ids = [int(i) for i in ids_text.replace(" ", "").split(",") if i] if ids_text else None
@@ -111,7 +111,7 @@ class PolygonAgreementAlgorithm(RtsAlgorithm):
         self.addOutput(QgsProcessingOutputString("JSON", "All figures (JSON)"))
 
     def run_core(self, parameters, context, feedback):
-        from ..core.agreement import agreement_files
+        from ..core.review.agreement import agreement_files
 
         layers = self.parameterAsLayerList(parameters, "LAYERS", context)
         area = self.parameterAsVectorLayer(parameters, "AREA", context)

@@ -65,7 +65,7 @@ def project_layer(project_gpkg: str | Path, table: str, name: str) -> QgsVectorL
     layers, and a .qgz saved then says "no coordinate reference system"."""
     from qgis.core import QgsCoordinateReferenceSystem
 
-    from ..core.project import MappingProject
+    from ..core.project.store import MappingProject
 
     layer = QgsVectorLayer(project_layer_uri(project_gpkg, table), name, "ogr")
     if not layer.isValid():

@@ -24,7 +24,7 @@ def write_qgis_project(
     (name -> path: the DEM, class rasters, for the distribution report)."""
     from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsReferencedRectangle, QgsVectorLayer
 
-    from ..core.project import MappingProject
+    from ..core.project.store import MappingProject
     from ..toolbelt.resources import style_path
     from .layers import add_run_layers, training_layer
     from .timelapse import load_time_lapse

@@ -18,7 +18,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QDate, QDateTime, QTime
 
-from ..core.project import MappingProject, YearLayer
+from ..core.project.store import MappingProject, YearLayer
 
 GROUP_NAME = "Time-lapse"
 YEAR_PROPERTY = "rts_mapper/year"

@@ -24,7 +24,7 @@ def prepare_imagery_task(request: PrepareImageryRequest) -> CoreTask:
     """A task that prepares (and registers) one year; its result is a PreparedImage."""
 
     def job(feedback):
-        from ..core.imagery import prepare_and_register
+        from ..core.imagery.prepare import prepare_and_register
 
         return prepare_and_register(
             list(request.sources),

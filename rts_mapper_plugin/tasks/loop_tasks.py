@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from .base import CoreTask
 
 if TYPE_CHECKING:  # the core's training and inference load with the job, not with the dock
-    from ..core.loop import IterationSettings
+    from ..core.project.loop import IterationSettings
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,8 @@ def next_iteration_task(request: NextIterationRequest) -> CoreTask:
     task: CoreTask
 
     def job(feedback):
-        from ..core.loop import close_iteration, start_iteration
-        from ..core.project import MappingProject
+        from ..core.project.loop import close_iteration, start_iteration
+        from ..core.project.store import MappingProject
 
         project = MappingProject.open(request.project_gpkg)
         for iteration in request.close:

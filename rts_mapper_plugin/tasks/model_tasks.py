@@ -9,8 +9,8 @@ from ..core.defaults import CHIP_BUFFER_M, CHIP_SIZE
 from .base import CoreTask
 
 if TYPE_CHECKING:  # shapely and rasterio load with the job, not with the dock
-    from ..core.inference import InferConfig
-    from ..core.training import TrainConfig
+    from ..core.model.inference import InferConfig
+    from ..core.model.training import TrainConfig
     from ..core.vectors import FeatureSet
 
 
@@ -32,7 +32,7 @@ def inference_task(request: InferenceRequest) -> CoreTask:
     """Result: the RunRecord stored in the project (candidates included)."""
 
     def job(feedback):
-        from ..core.workflow import infer_into_project
+        from ..core.project.workflow import infer_into_project
 
         return infer_into_project(
             request.project_gpkg,
@@ -68,9 +68,9 @@ def training_task(request: TrainingRequest) -> CoreTask:
     task: CoreTask
 
     def job(feedback):
-        from ..core.chips import make_chips
-        from ..core.training import train_model
-        from ..core.weights import DOCK_ALTERNATIVE, fetch_imagenet_weights, is_imagenet
+        from ..core.model.chips import make_chips
+        from ..core.model.training import train_model
+        from ..core.model.weights import DOCK_ALTERNATIVE, fetch_imagenet_weights, is_imagenet
 
         config = request.config
         if is_imagenet(config.imagenet_weights) and not config.init_model:

@@ -19,9 +19,9 @@ def build(folder: Path, size: int = 1400) -> dict:
     done = folder / "demo_project.json"
     if done.exists():
         return json.loads(done.read_text())
-    from rts_mapper_plugin.core.chips import make_chips
-    from rts_mapper_plugin.core.imagery import prepare_image
-    from rts_mapper_plugin.core.training import TrainConfig, train_model
+    from rts_mapper_plugin.core.imagery.prepare import prepare_image
+    from rts_mapper_plugin.core.model.chips import make_chips
+    from rts_mapper_plugin.core.model.training import TrainConfig, train_model
     from rts_mapper_plugin.example.demo import prepare_region_project
     from rts_mapper_plugin.example.synthetic import RegionConfig, generate_region
 

@@ -109,7 +109,7 @@ def after_edit():
     scene.report["area_change_m2"] = round(edited.area() - scene.before.area(), 1)
     scene.report["committed"] = candidates.commitChanges()
     from rts_mapper_plugin.core import gpkg
-    from rts_mapper_plugin.core.project import MappingProject
+    from rts_mapper_plugin.core.project.store import MappingProject
 
     with MappingProject.open(ARGS["project"]).connection() as conn:
         blob = conn.execute("SELECT geom FROM candidates WHERE fid = ?", (scene.fid,)).fetchone()[0]

@@ -14,7 +14,7 @@ from qgis.core import QgsProject, QgsVectorLayer
 from qgis.PyQt.QtCore import Qt
 from scene_kit import Scene, add_known_positives, open_demo_project
 
-from rts_mapper_plugin.core.loop import iterations
+from rts_mapper_plugin.core.project.loop import iterations
 from rts_mapper_plugin.example.demo import simulated_review
 
 scene = Scene(SCENE_ARGS)  # noqa: F821 (injected by the launcher)

@@ -86,7 +86,7 @@ def open_demo_project(args: dict):
     """The demo project's years in the Time-lapse group, 2019 on the canvas; returns the plugin."""
     iface = qgis.utils.iface
     iface.mainWindow().setGeometry(QApplication.primaryScreen().availableGeometry())
-    from rts_mapper_plugin.core.project import MappingProject
+    from rts_mapper_plugin.core.project.store import MappingProject
     from rts_mapper_plugin.qgis_layers.timelapse import load_time_lapse
     from rts_mapper_plugin.toolbelt.preferences import PlgSettings
 
@@ -115,8 +115,8 @@ def add_known_positives(args: dict, share: float = 1 / 3) -> tuple:
     positives (the paper started from the slumps known in one subregion).
 
     Returns (project, truth in the project's CRS, indices of the known slumps)."""
-    from rts_mapper_plugin.core.loop import add_positives
-    from rts_mapper_plugin.core.project import MappingProject
+    from rts_mapper_plugin.core.project.loop import add_positives
+    from rts_mapper_plugin.core.project.store import MappingProject
     from rts_mapper_plugin.core.vectors import FeatureSet, read_features
 
     project = MappingProject.open(args["project"])

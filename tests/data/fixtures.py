@@ -127,8 +127,8 @@ def review_project(folder: Path, size: int = 400, seed: int = 1):
 
     Returns (project, region, run_id).
     """
-    from rts_mapper_plugin.core.imagery import prepare_and_register
-    from rts_mapper_plugin.core.project import MappingProject, RunRecord, new_run_id
+    from rts_mapper_plugin.core.imagery.prepare import prepare_and_register
+    from rts_mapper_plugin.core.project.store import MappingProject, RunRecord, new_run_id
     from rts_mapper_plugin.core.vectors import read_features
 
     region = small_region(folder / "region", size=size, seed=seed)
@@ -165,7 +165,7 @@ def copy_project(project, folder: Path):
     writes to its own."""
     import shutil
 
-    from rts_mapper_plugin.core.project import MappingProject
+    from rts_mapper_plugin.core.project.store import MappingProject
 
     shutil.copytree(project.path.parent, folder, ignore=shutil.ignore_patterns("region"))
     return MappingProject.open(folder / project.path.name)
@@ -199,7 +199,7 @@ def red_threshold_model(threshold: int = 200):
     """
     import torch
 
-    from rts_mapper_plugin.core.model import IMAGENET_MEAN, IMAGENET_STD
+    from rts_mapper_plugin.core.model.model_file import IMAGENET_MEAN, IMAGENET_STD
 
     class RedThreshold(torch.nn.Module):
         def forward(self, x):
@@ -214,18 +214,18 @@ def trained_model(cache_root: Path | None = None) -> Path:
     the source of everything that shapes it, so a second test session reuses it)."""
     import hashlib
 
-    from rts_mapper_plugin.core.chips import make_chips
-    from rts_mapper_plugin.core.imagery import prepare_image
-    from rts_mapper_plugin.core.training import TrainConfig, train_model
+    from rts_mapper_plugin.core.imagery.prepare import prepare_image
+    from rts_mapper_plugin.core.model.chips import make_chips
+    from rts_mapper_plugin.core.model.training import TrainConfig, train_model
 
     sources = [
         "example/synthetic.py",
         "core/defaults.py",
-        "core/chips.py",
-        "core/training.py",
-        "core/model.py",
+        "core/model/chips.py",
+        "core/model/training.py",
+        "core/model/model_file.py",
     ]
-    sources.append("core/imagery.py")
+    sources.append("core/imagery/prepare.py")
     digest = hashlib.sha256()
     for name in sources:
         digest.update((ROOT / "rts_mapper_plugin" / name).read_bytes())

@@ -1,7 +1,7 @@
 """Small delivered products written the way their vendors deliver them (for the imagery tests).
 
 Each builder follows the product's published layout (the same references as
-``rts_mapper_plugin/core/products.py``): Planet PSScene analytic scenes with their
+``rts_mapper_plugin/core/imagery/products.py``): Planet PSScene analytic scenes with their
 ``<id>_metadata.json``, ``<id>_3B_AnalyticMS[_8b]_metadata.xml`` and ``<id>_3B_udm2.tif``;
 Planet basemap quads in a mosaic folder; Sentinel-2 L2A SAFE folders with separate 10 m band
 files, a 20 m SCL and ``MTD_MSIL2A.xml``. Rasters are tiny (64 x 64) and seeded.
@@ -18,7 +18,7 @@ import rasterio
 from rasterio.enums import ColorInterp
 from rasterio.transform import from_origin
 
-from rts_mapper_plugin.core.products import PLANET_LAYOUTS, UDM2_BANDS
+from rts_mapper_plugin.core.imagery.products import PLANET_LAYOUTS, UDM2_BANDS
 
 UTM46 = "EPSG:32646"
 ORIGIN = (491_001.0, 3_861_003.0)

@@ -34,7 +34,7 @@ def open_dialogs(spec_path, report) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory):
-    from rts_mapper_plugin.core.chips import make_chips
+    from rts_mapper_plugin.core.model.chips import make_chips
 
     folder = tmp_path_factory.mktemp("dialogs")
     project, region, _run_id = review_project(folder / "p", size=400, seed=5)

@@ -8,7 +8,7 @@ import rasterio
 from qgis.core import Qgis, QgsApplication, QgsProject
 from qgis.PyQt.QtCore import Qt
 
-from rts_mapper_plugin.core.project import MappingProject
+from rts_mapper_plugin.core.project.store import MappingProject
 from rts_mapper_plugin.gui.imagery_dialog import ImageryDialog
 from rts_mapper_plugin.qgis_layers.timelapse import year_layers
 from rts_mapper_plugin.tasks.base import TaskRunner

@@ -11,12 +11,12 @@ from qgis.core import QgsProject, QgsVectorLayer
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QPushButton
 
-from rts_mapper_plugin.core.inference import InferConfig
-from rts_mapper_plugin.core.loop import add_positives, iterations, pending_count
-from rts_mapper_plugin.core.project import MappingProject
-from rts_mapper_plugin.core.review import Decision, record_decision
+from rts_mapper_plugin.core.model.inference import InferConfig
+from rts_mapper_plugin.core.project.loop import add_positives, iterations, pending_count
+from rts_mapper_plugin.core.project.store import MappingProject
+from rts_mapper_plugin.core.project.workflow import infer_into_project
+from rts_mapper_plugin.core.review.decisions import Decision, record_decision
 from rts_mapper_plugin.core.vectors import FeatureSet, read_features
-from rts_mapper_plugin.core.workflow import infer_into_project
 from rts_mapper_plugin.gui.iterations_dock import IterationsDock
 from rts_mapper_plugin.qgis_layers.timelapse import load_time_lapse
 from rts_mapper_plugin.tasks.base import TaskRunner

@@ -18,8 +18,8 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import Qt
 
-from rts_mapper_plugin.core.model import read_card
-from rts_mapper_plugin.core.project import MappingProject
+from rts_mapper_plugin.core.model.model_file import read_card
+from rts_mapper_plugin.core.project.store import MappingProject
 from rts_mapper_plugin.gui.inference_dock import InferenceDock
 from rts_mapper_plugin.gui.training_dock import TrainingDock
 from rts_mapper_plugin.qgis_layers.layers import RUNS_GROUP

@@ -7,8 +7,8 @@ import json
 import pytest
 from qgis.core import QgsVectorLayer
 
-from rts_mapper_plugin.core.imagery import prepare_image
-from rts_mapper_plugin.core.model import read_card
+from rts_mapper_plugin.core.imagery.prepare import prepare_image
+from rts_mapper_plugin.core.model.model_file import read_card
 from tests.data.fixtures import small_region
 
 

@@ -8,8 +8,8 @@ import pytest
 from qgis.core import QgsProject, QgsVectorLayer
 from qgis.PyQt.QtCore import Qt
 
-from rts_mapper_plugin.core.project import MappingProject, RunRecord, new_run_id
-from rts_mapper_plugin.core.review import Decision, record_decision
+from rts_mapper_plugin.core.project.store import MappingProject, RunRecord, new_run_id
+from rts_mapper_plugin.core.review.decisions import Decision, record_decision
 from rts_mapper_plugin.qgis_layers.layers import RUN_PROPERTY
 from rts_mapper_plugin.qgis_layers.timelapse import GROUP_NAME
 from rts_mapper_plugin.toolbelt.preferences import PlgSettings
@@ -152,7 +152,7 @@ def test_the_review_dock_brings_back_a_reviewers_set_filter_and_order(plugin, ma
 
 
 def _reviews(mapping):
-    from rts_mapper_plugin.core.review import decisions_of
+    from rts_mapper_plugin.core.review.decisions import decisions_of
 
     return decisions_of(mapping)
 

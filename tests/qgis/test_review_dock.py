@@ -16,7 +16,7 @@ from qgis.core import QgsGeometry, QgsProject
 from qgis.PyQt.QtCore import Qt, QTimer
 from qgis.PyQt.QtWidgets import QApplication
 
-from rts_mapper_plugin.core.project import MappingProject
+from rts_mapper_plugin.core.project.store import MappingProject
 from rts_mapper_plugin.gui.review_dock import ReviewDock
 from rts_mapper_plugin.qgis_layers.layers import RUN_PROPERTY
 from rts_mapper_plugin.tasks.base import TaskRunner
@@ -236,7 +236,7 @@ PEEL = ROOT.parent / "shared" / "data" / "real" / "peel"
 def test_processing_exports_time_lapse_and_measures_agreement(project, plugin, tmp_path):
     from qgis import processing
 
-    from rts_mapper_plugin.core.review import Decision, record_decision
+    from rts_mapper_plugin.core.review.decisions import Decision, record_decision
 
     mapping, layer = project
     fids = [f.id() for f in layer.getFeatures()][:2]

@@ -16,7 +16,7 @@ from qgis.PyQt.QtCore import QSize
 from qgis.PyQt.QtGui import QColor
 
 from rts_mapper_plugin.core import gpkg
-from rts_mapper_plugin.core.project import MappingProject
+from rts_mapper_plugin.core.project.store import MappingProject
 from rts_mapper_plugin.qgis_layers.timelapse import GROUP_NAME, load_time_lapse, year_layers
 from tests.data.fixtures import write_raster
 
@@ -146,8 +146,8 @@ def test_every_layer_of_a_new_project_opens_with_its_crs(tmp_path, qgis_new_proj
 
     from shapely.geometry import box
 
-    from rts_mapper_plugin.core.loop import add_positives
-    from rts_mapper_plugin.core.project import RunRecord
+    from rts_mapper_plugin.core.project.loop import add_positives
+    from rts_mapper_plugin.core.project.store import RunRecord
     from rts_mapper_plugin.core.vectors import FeatureSet
     from rts_mapper_plugin.qgis_layers.layers import candidates_layer, project_layer_uri
 

@@ -8,8 +8,8 @@ import json
 import pytest
 from qgis.core import Qgis, QgsProject
 
-from rts_mapper_plugin.core import weights
-from rts_mapper_plugin.core.review import Decision, record_decision
+from rts_mapper_plugin.core.model import weights
+from rts_mapper_plugin.core.review.decisions import Decision, record_decision
 from rts_mapper_plugin.gui.training_dock import (
     PROJECT_POSITIVES,
     WEIGHTS_FROM_FILE,

@@ -9,9 +9,9 @@ import pytest
 import rasterio
 from shapely.geometry import box
 
-from rts_mapper_plugin.core.chips import IGNORE, load_chip_set, make_chips
 from rts_mapper_plugin.core.errors import RtsMapperError
-from rts_mapper_plugin.core.imagery import prepare_image
+from rts_mapper_plugin.core.imagery.prepare import prepare_image
+from rts_mapper_plugin.core.model.chips import IGNORE, load_chip_set, make_chips
 from rts_mapper_plugin.core.vectors import FeatureSet, read_features, write_features
 from tests.data.fixtures import small_region, write_raster
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rts_mapper_plugin.core.model import ModelCard, create_model, save_model
+from rts_mapper_plugin.core.model.model_file import ModelCard, create_model, save_model
 from tests.conftest import run_python
 from tests.data.fixtures import write_raster
 

@@ -13,7 +13,7 @@ import rasterio
 from rasterio.transform import from_origin
 from shapely.geometry import LineString, box
 
-from rts_mapper_plugin.core.distribution import (
+from rts_mapper_plugin.core.analysis.distribution import (
     AnalysisConfig,
     analyze,
     class_overlay,
@@ -22,14 +22,14 @@ from rts_mapper_plugin.core.distribution import (
     rts_terrain,
     terrain_layers,
 )
-from rts_mapper_plugin.core.errors import RtsMapperError
-from rts_mapper_plugin.core.hydrology import (
+from rts_mapper_plugin.core.analysis.hydrology import (
     fill_depressions,
     flow_accumulation,
     routed_receivers,
     stream_mask,
 )
-from rts_mapper_plugin.core.terrain import MONTH_DAYS, SECTORS, aspect_sector, pisr, slope_aspect
+from rts_mapper_plugin.core.analysis.terrain import MONTH_DAYS, SECTORS, aspect_sector, pisr, slope_aspect
+from rts_mapper_plugin.core.errors import RtsMapperError
 from rts_mapper_plugin.core.vectors import FeatureSet, write_features
 from tests.data.fixtures import small_region
 

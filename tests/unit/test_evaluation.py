@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from shapely.geometry import box
 
-from rts_mapper_plugin.core.evaluation import evaluate_polygons, iou
+from rts_mapper_plugin.core.model.evaluation import evaluate_polygons, iou
 from rts_mapper_plugin.core.vectors import FeatureSet, write_features
 from tests.conftest import run_python
 
@@ -79,7 +79,7 @@ def test_cli_prints_json(tmp_path):
 
 def test_component_counts_over_operating_points():
     """Pixel components matched at IoU 0.5 like polygons, for each threshold x minimum size."""
-    from rts_mapper_plugin.core.evaluation import count_components
+    from rts_mapper_plugin.core.model.evaluation import count_components
 
     truth = np.zeros((60, 60), bool)
     truth[5:15, 5:15] = True  # 100 px, predicted well

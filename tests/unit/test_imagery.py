@@ -8,7 +8,7 @@ import rasterio
 from rasterio.enums import ColorInterp
 
 from rts_mapper_plugin.core.errors import Cancelled, RtsMapperError
-from rts_mapper_plugin.core.imagery import choose_rgb_bands, prepare_image
+from rts_mapper_plugin.core.imagery.prepare import choose_rgb_bands, prepare_image
 from rts_mapper_plugin.core.progress import Feedback
 from tests.conftest import REAL_DATA, requires_real_data, run_python
 from tests.data.fixtures import planetscope_like, write_raster
@@ -110,7 +110,7 @@ def test_large_image_sampled_stretch_is_close_to_exact(tmp_path):
     """Above the sample budget the limits come from an even grid of windows: close to exact."""
     array = planetscope_like(rows=1200, cols=1100, seed=5, nodata_corner=False)
     source = write_raster(tmp_path / "ps.tif", array, tiled=True)
-    from rts_mapper_plugin.core.imagery import compute_stretch
+    from rts_mapper_plugin.core.imagery.prepare import compute_stretch
 
     with rasterio.open(source) as dataset:
         bands = choose_rgb_bands(dataset, source)
@@ -310,7 +310,7 @@ def test_cli_prepare_and_register(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "registered as 2019" in done.stdout
-    from rts_mapper_plugin.core.project import MappingProject
+    from rts_mapper_plugin.core.project.store import MappingProject
 
     (year,) = MappingProject.open(project).years()
     assert year.year == 2019 and year.raster_path == (tmp_path / "2019.tif").resolve()

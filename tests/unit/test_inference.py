@@ -8,10 +8,10 @@ import rasterio
 import torch
 from shapely.geometry import box
 
-from rts_mapper_plugin.core.candidates import CandidateBuilder, fill_holes, set_aside_known
 from rts_mapper_plugin.core.errors import Cancelled, RtsMapperError
-from rts_mapper_plugin.core.inference import InferConfig, blend_weights, predict_raster, tile_origins
-from rts_mapper_plugin.core.model import ModelCard, save_model
+from rts_mapper_plugin.core.model.candidates import CandidateBuilder, fill_holes, set_aside_known
+from rts_mapper_plugin.core.model.inference import InferConfig, blend_weights, predict_raster, tile_origins
+from rts_mapper_plugin.core.model.model_file import ModelCard, save_model
 from rts_mapper_plugin.core.progress import Feedback
 from rts_mapper_plugin.core.vectors import FeatureSet
 from tests.data.fixtures import red_threshold_model, trained_model, write_raster
@@ -235,7 +235,7 @@ def test_out_of_memory_shrinks_the_batch(tmp_path):
 
 
 def test_real_model_file(tmp_path):
-    from rts_mapper_plugin.core.model import create_model
+    from rts_mapper_plugin.core.model.model_file import create_model
 
     model_path = save_model(
         create_model("mobilenet_v2"),
@@ -265,8 +265,8 @@ def test_internal_mask_is_honoured(tmp_path):
 def test_test_time_ensemble_undoes_every_view():
     """Each view's inverse is applied to its output: with all 8 views the prediction of a rotated
     or flipped tile is the same transform of the prediction (the ensemble is D4-invariant)."""
-    from rts_mapper_plugin.core.inference import _Predictor
-    from rts_mapper_plugin.core.model import create_model
+    from rts_mapper_plugin.core.model.inference import _Predictor
+    from rts_mapper_plugin.core.model.model_file import create_model
 
     torch.manual_seed(0)
     model = create_model("resnet18").eval()

@@ -7,27 +7,27 @@ import uuid
 import pytest
 from shapely.geometry import LineString, box
 
-from rts_mapper_plugin.core.errors import RtsMapperError
-from rts_mapper_plugin.core.evaluation import iou
-from rts_mapper_plugin.core.inference import InferConfig
-from rts_mapper_plugin.core.inventory import (
+from rts_mapper_plugin.core.analysis.inventory import (
     ARTS_NAMESPACE,
     InventoryMetadata,
     build_inventory,
     export_inventory,
     inventory_summary,
 )
-from rts_mapper_plugin.core.loop import (
+from rts_mapper_plugin.core.errors import RtsMapperError
+from rts_mapper_plugin.core.model.evaluation import iou
+from rts_mapper_plugin.core.model.inference import InferConfig
+from rts_mapper_plugin.core.project.loop import (
     IterationSettings,
     add_positives,
     iterations,
     table1_markdown,
     write_table1,
 )
-from rts_mapper_plugin.core.project import MappingProject
-from rts_mapper_plugin.core.review import decisions_of
+from rts_mapper_plugin.core.project.store import MappingProject
+from rts_mapper_plugin.core.project.workflow import infer_into_project
+from rts_mapper_plugin.core.review.decisions import decisions_of
 from rts_mapper_plugin.core.vectors import FeatureSet, read_features
-from rts_mapper_plugin.core.workflow import infer_into_project
 from rts_mapper_plugin.example.demo import SIMULATED_REVIEWER, DemoConfig, run_loop
 from tests.data.fixtures import trained_model
 
@@ -141,14 +141,14 @@ def test_inventory_fields_near_road_and_arts_uid_by_hand(tmp_path):
 
 def test_next_iteration_steps_close_a_dock_run_and_guard_an_open_iteration(seeded):
     """What the plugin's "Next iteration" does, step by step, around a run from the Inference dock."""
-    from rts_mapper_plugin.core.loop import (
+    from rts_mapper_plugin.core.project.loop import (
         close_iteration,
         open_iterations,
         pending_count,
         previous_model,
         start_iteration,
     )
-    from rts_mapper_plugin.core.review import Decision, record_decision
+    from rts_mapper_plugin.core.review.decisions import Decision, record_decision
 
     model, image, _, project = seeded
     run = infer_into_project(
@@ -190,8 +190,8 @@ def test_next_iteration_steps_close_a_dock_run_and_guard_an_open_iteration(seede
 
 
 def test_several_runs_from_the_inference_dock_are_all_closed_each_with_its_own_negatives(seeded):
-    from rts_mapper_plugin.core.loop import close_iteration, open_iterations, start_iteration
-    from rts_mapper_plugin.core.review import Decision, record_decision
+    from rts_mapper_plugin.core.project.loop import close_iteration, open_iterations, start_iteration
+    from rts_mapper_plugin.core.review.decisions import Decision, record_decision
 
     model, image, _, project = seeded
     first = infer_into_project(project.path, model, image, InferConfig(min_area_m2=300))

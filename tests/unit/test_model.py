@@ -11,7 +11,7 @@ import torch
 
 from rts_mapper_plugin.core.defaults import ENCODERS
 from rts_mapper_plugin.core.errors import RtsMapperError
-from rts_mapper_plugin.core.model import (
+from rts_mapper_plugin.core.model.model_file import (
     ModelCard,
     create_model,
     load_encoder_weights,

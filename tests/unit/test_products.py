@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import rasterio
 
+from rts_mapper_plugin.core.analysis.inventory import base_map_fields
 from rts_mapper_plugin.core.errors import RtsMapperError
-from rts_mapper_plugin.core.imagery import prepare_and_register, prepare_image
-from rts_mapper_plugin.core.inventory import base_map_fields
-from rts_mapper_plugin.core.project import MappingProject
+from rts_mapper_plugin.core.imagery.prepare import prepare_and_register, prepare_image
+from rts_mapper_plugin.core.project.store import MappingProject
 from tests.conftest import run_python
 from tests.data.products import (
     SCL_CLASSES,
@@ -271,7 +271,7 @@ def test_dates_from_the_xml_and_from_the_file_name(tmp_path):
 def test_base_map_fields_of_the_latest_year():
     from pathlib import Path
 
-    from rts_mapper_plugin.core.project import YearLayer
+    from rts_mapper_plugin.core.project.store import YearLayer
 
     years = [
         YearLayer(2018, Path("a.tif"), "PS", "2018-07-01", "2018-08-01"),

@@ -10,7 +10,7 @@ from shapely.geometry import MultiPolygon, Polygon, box
 
 from rts_mapper_plugin.core import gpkg
 from rts_mapper_plugin.core.errors import RtsMapperError
-from rts_mapper_plugin.core.project import SCHEMA, MappingProject, initiation_periods
+from rts_mapper_plugin.core.project.store import SCHEMA, MappingProject, initiation_periods
 from tests.data.fixtures import planetscope_like, write_raster
 
 

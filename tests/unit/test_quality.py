@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from rts_mapper_plugin.core.imagery import prepare_image
+from rts_mapper_plugin.core.imagery.prepare import prepare_image
 from rts_mapper_plugin.example.synthetic import RegionConfig, generate_region
 from tests.conftest import run_python
 from tests.data.fixtures import WILLOW

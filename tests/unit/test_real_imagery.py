@@ -14,7 +14,7 @@ import json
 
 import rasterio
 
-from rts_mapper_plugin.core.model import read_card
+from rts_mapper_plugin.core.model.model_file import read_card
 from rts_mapper_plugin.core.vectors import FeatureSet, read_features, write_features
 from tests.conftest import REAL_DATA, requires_real_data, run_python
 

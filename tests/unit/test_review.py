@@ -12,9 +12,14 @@ from PIL import Image
 from shapely.geometry import LineString, box
 
 from rts_mapper_plugin.__main__ import main
-from rts_mapper_plugin.core.agreement import cohen_kappa, decision_agreement, fleiss_kappa, polygon_agreement
 from rts_mapper_plugin.core.errors import RtsMapperError
-from rts_mapper_plugin.core.review import (
+from rts_mapper_plugin.core.review.agreement import (
+    cohen_kappa,
+    decision_agreement,
+    fleiss_kappa,
+    polygon_agreement,
+)
+from rts_mapper_plugin.core.review.decisions import (
     Decision,
     decisions_of,
     my_decisions,
@@ -25,7 +30,7 @@ from rts_mapper_plugin.core.review import (
     reviewed_boundaries,
     status_from,
 )
-from rts_mapper_plugin.core.timelapse_export import export_timelapses
+from rts_mapper_plugin.core.review.timelapse import export_timelapses
 from rts_mapper_plugin.core.vectors import FeatureSet
 from tests.data.fixtures import copy_project, review_project
 
@@ -264,7 +269,7 @@ def test_timelapse_strip_and_gif(project, tmp_path):
 
 def test_a_note_changed_after_the_decision_changes_only_the_note(project):
     project, _, _ = project
-    from rts_mapper_plugin.core.review import update_note
+    from rts_mapper_plugin.core.review.decisions import update_note
 
     fid = project.features("candidates").attributes[0]["fid"]
     assert not update_note(project, fid, "ana", "too early"), "no decision yet: nothing to update"
@@ -286,7 +291,7 @@ def test_a_note_changed_after_the_decision_changes_only_the_note(project):
 
 def test_each_reviewers_place_is_kept_in_the_project(project):
     project, _, _ = project
-    from rts_mapper_plugin.core.review import ReviewSession, review_session, save_review_session
+    from rts_mapper_plugin.core.review.decisions import ReviewSession, review_session, save_review_session
 
     assert review_session(project, "ana") is None
     save_review_session(project, "ana", ReviewSession("run-1", "pending", "area"))
@@ -301,8 +306,8 @@ def test_the_project_lists_its_candidate_sets_and_models(project, tmp_path):
 
     project, _, _ = project
 
-    from rts_mapper_plugin.core.contents import candidate_sets, contents, project_models
-    from rts_mapper_plugin.core.model import ModelCard, create_model, save_model
+    from rts_mapper_plugin.core.model.model_file import ModelCard, create_model, save_model
+    from rts_mapper_plugin.core.project.contents import candidate_sets, contents, project_models
 
     (first,) = candidate_sets(project)
     total = len(project.features("candidates"))

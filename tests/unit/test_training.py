@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rts_mapper_plugin.core.chips import make_chips
 from rts_mapper_plugin.core.errors import Cancelled, RtsMapperError
-from rts_mapper_plugin.core.imagery import prepare_image
-from rts_mapper_plugin.core.model import load_model, read_card
+from rts_mapper_plugin.core.imagery.prepare import prepare_image
+from rts_mapper_plugin.core.model.chips import make_chips
+from rts_mapper_plugin.core.model.model_file import load_model, read_card
+from rts_mapper_plugin.core.model.training import TrainConfig, checkpoint_path, train_model
 from rts_mapper_plugin.core.progress import Feedback
-from rts_mapper_plugin.core.training import TrainConfig, checkpoint_path, train_model
 from tests.data.fixtures import small_region
 
 
@@ -134,7 +134,7 @@ def test_without_validation_chips_the_first_epoch_is_saved(chips, tmp_path):
 
 
 def test_model_selection_on_polygon_f1_writes_the_operating_point_into_the_card(chips, tmp_path):
-    from rts_mapper_plugin.core.training import MIN_AREA_GRID_M2, THRESHOLD_GRID
+    from rts_mapper_plugin.core.model.training import MIN_AREA_GRID_M2, THRESHOLD_GRID
 
     estimates = []
     result = train_model(chips, tmp_path / "m.safetensors", tiny(epochs=2), on_estimate=estimates.append)
@@ -156,8 +156,8 @@ def test_model_selection_on_polygon_f1_writes_the_operating_point_into_the_card(
 def test_augmentation_keeps_nodata_labels_and_range():
     import numpy as np
 
-    from rts_mapper_plugin.core.chips import IGNORE
-    from rts_mapper_plugin.core.training import _augment, _crop
+    from rts_mapper_plugin.core.model.chips import IGNORE
+    from rts_mapper_plugin.core.model.training import _augment, _crop
 
     rng = np.random.default_rng(0)
     image = rng.integers(1, 256, (3, 120, 120), dtype=np.uint8)
@@ -179,7 +179,7 @@ def test_augmentation_keeps_nodata_labels_and_range():
 
 
 def test_bfloat16_only_where_native():
-    from rts_mapper_plugin.core.training import resolve_precision
+    from rts_mapper_plugin.core.model.training import resolve_precision
 
     assert resolve_precision("float32", "cpu") == "float32"
     assert resolve_precision("auto", "cpu") in ("bfloat16", "float32")

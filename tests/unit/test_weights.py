@@ -10,13 +10,13 @@ import torch
 from huggingface_hub import constants
 from safetensors.torch import save_file
 
-from rts_mapper_plugin.core import weights as weights_module
-from rts_mapper_plugin.core.chips import make_chips
 from rts_mapper_plugin.core.errors import RtsMapperError
-from rts_mapper_plugin.core.imagery import prepare_image
-from rts_mapper_plugin.core.model import create_model, read_card
-from rts_mapper_plugin.core.training import TrainConfig, train_model
-from rts_mapper_plugin.core.weights import (
+from rts_mapper_plugin.core.imagery.prepare import prepare_image
+from rts_mapper_plugin.core.model import weights as weights_module
+from rts_mapper_plugin.core.model.chips import make_chips
+from rts_mapper_plugin.core.model.model_file import create_model, read_card
+from rts_mapper_plugin.core.model.training import TrainConfig, train_model
+from rts_mapper_plugin.core.model.weights import (
     CLI_ALTERNATIVE,
     DOCK_ALTERNATIVE,
     WeightsUnavailableError,

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from rasterio.crs import CRS
 
-from . import gpkg
-from .errors import RtsMapperError
+from .. import gpkg
+from ..errors import RtsMapperError
 
 SCHEMA_VERSION = 1
 
@@ -401,7 +401,7 @@ class MappingProject:
         ``where`` is a fixed SQL condition written by this plugin, never user text; values go in
         ``parameters``.
         """
-        from .vectors import FeatureSet
+        from ..vectors import FeatureSet
 
         if table not in SCHEMA or SCHEMA[table][0] is None:
             raise ValueError(f"{table} is not a spatial table of the project")
@@ -419,7 +419,7 @@ class MappingProject:
         ``candidates`` are objects with ``geometry`` (polygon) and ``attributes()`` (a dict of
         :data:`CANDIDATE_FIELDS`); geometries must be in the project's CRS.
         """
-        from .vectors import as_multipolygon
+        from ..vectors import as_multipolygon
 
         srs_id = self.srs_id
         created = gpkg.utc_now()

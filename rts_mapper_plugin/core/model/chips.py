@@ -28,11 +28,11 @@ from rasterio.windows import Window, from_bounds
 from shapely.geometry import box
 from shapely.strtree import STRtree
 
-from . import defaults
-from .errors import RtsMapperError
-from .progress import Feedback
-from .raster_io import GTIFF_PROFILE, gdal_env, open_raster, reading, require_crs
-from .vectors import FeatureSet, read_features, write_features
+from .. import defaults
+from ..errors import RtsMapperError
+from ..progress import Feedback
+from ..raster_io import GTIFF_PROFILE, gdal_env, open_raster, reading, require_crs
+from ..vectors import FeatureSet, read_features, write_features
 
 IGNORE = 255
 INDEX_NAME = "index.json"

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import RtsMapperError
-from .project import MappingProject, RunRecord
+from ..errors import RtsMapperError
+from .store import MappingProject, RunRecord
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,8 @@ def candidate_sets(project: MappingProject) -> list[CandidateSet]:
 def project_models(project: MappingProject) -> list[ModelEntry]:
     """The models of the project, newest first: iterations' models, runs' models, then any other
     ``.safetensors`` file in the project's ``models`` folder. Files gone missing are left out."""
+    from ..model.model_file import read_card
     from .loop import iterations
-    from .model import read_card
 
     found: dict[Path, str] = {}
     for record in reversed(iterations(project)):

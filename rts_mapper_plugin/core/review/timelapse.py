@@ -16,10 +16,10 @@ import numpy as np
 from rasterio.windows import from_bounds
 from shapely.geometry.base import BaseGeometry
 
-from .errors import RtsMapperError
-from .progress import Feedback
-from .project import MappingProject, YearLayer
-from .raster_io import open_raster
+from ..errors import RtsMapperError
+from ..progress import Feedback
+from ..project.store import MappingProject, YearLayer
+from ..raster_io import open_raster
 
 OUTLINE_RGB = (255, 221, 0)  # the candidates' "pending" yellow
 

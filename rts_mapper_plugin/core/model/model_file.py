@@ -19,8 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import defaults
-from .errors import MissingDependencyError, RtsMapperError
+from .. import defaults
+from ..errors import MissingDependencyError, RtsMapperError
 
 CARD_KEY = "rts_mapper_card"
 CARD_VERSION = 1
@@ -109,13 +109,13 @@ class ModelCard:
 
 def require_torch():
     """Import torch and segmentation-models-pytorch, or raise a clear MissingDependencyError."""
-    from .environment import import_module_safely
+    from ..environment import import_module_safely
 
     try:
         torch = import_module_safely("torch")
         smp = import_module_safely("segmentation_models_pytorch")
     except ImportError as exc:
-        from .environment import deep_learning_missing, install_command
+        from ..environment import deep_learning_missing, install_command
 
         missing = deep_learning_missing() or ["torch", "segmentation-models-pytorch"]
         raise MissingDependencyError(
@@ -126,7 +126,7 @@ def require_torch():
 
 def versions() -> dict[str, str]:
     torch, smp = require_torch()
-    from ..__about__ import __version__
+    from ...__about__ import __version__
 
     return {
         "rts_mapper": __version__,

@@ -25,12 +25,10 @@ import numpy as np
 from rasterio.enums import MaskFlags
 from rasterio.windows import Window, from_bounds
 
-from .candidates import Candidate, CandidateBuilder, set_aside_known, write_candidates
-from .defaults import DEVICES, TTA_VIEWS
-from .errors import RtsMapperError
-from .model import ModelCard, configure_threads, load_model, pick_device, require_torch
-from .progress import Feedback
-from .raster_io import (
+from ..defaults import DEVICES, TTA_VIEWS
+from ..errors import RtsMapperError
+from ..progress import Feedback
+from ..raster_io import (
     GTIFF_PROFILE,
     READ_ERRORS,
     atomic_output,
@@ -40,7 +38,9 @@ from .raster_io import (
     pixel_area_m2,
     require_crs,
 )
-from .vectors import FeatureSet, read_features
+from ..vectors import FeatureSet, read_features
+from .candidates import Candidate, CandidateBuilder, set_aside_known, write_candidates
+from .model_file import ModelCard, configure_threads, load_model, pick_device, require_torch
 
 PROB_NODATA = 255
 WRITE_ROWS = 256  # write the probability raster in whole 256-row blocks
@@ -527,7 +527,7 @@ class _ProbabilityWriter:
         import rasterio
         from rasterio.enums import Resampling
 
-        from .raster_io import overview_factors
+        from ..raster_io import overview_factors
 
         with rasterio.Env(ZLEVEL_OVERVIEW=1), rasterio.open(self.dataset.name, "r+") as dataset:
             dataset.build_overviews(overview_factors(dataset.width, dataset.height), Resampling.average)

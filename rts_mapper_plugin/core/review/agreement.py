@@ -21,9 +21,9 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from .errors import RtsMapperError
-from .evaluation import evaluate_polygons, iou
-from .vectors import FeatureSet, read_features
+from ..errors import RtsMapperError
+from ..model.evaluation import evaluate_polygons, iou
+from ..vectors import FeatureSet, read_features
 
 
 def cohen_kappa(first: list, second: list) -> float:

@@ -18,10 +18,10 @@ from datetime import datetime
 from shapely.geometry.base import BaseGeometry
 from shapely.strtree import STRtree
 
-from . import gpkg
-from .errors import RtsMapperError
-from .project import CRITERIA, DECISIONS, MappingProject, initiation_periods
-from .vectors import FeatureSet, as_multipolygon
+from .. import gpkg
+from ..errors import RtsMapperError
+from ..project.store import CRITERIA, DECISIONS, MappingProject, initiation_periods
+from ..vectors import FeatureSet, as_multipolygon
 
 ORDERS = ("id", "probability", "area", "road")
 CRITERIA_NAMES = tuple(name for name, _ in CRITERIA)

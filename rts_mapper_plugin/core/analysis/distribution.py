@@ -22,10 +22,10 @@ import numpy as np
 import shapely
 from rasterio.crs import CRS
 
-from .errors import RtsMapperError
-from .progress import Feedback
+from ..errors import RtsMapperError
+from ..progress import Feedback
+from ..vectors import FeatureSet, read_features, write_features
 from .terrain import SECTORS, aspect_sector, pisr_tiled, slope_aspect
-from .vectors import FeatureSet, read_features, write_features
 
 LANDSCAPE_SAMPLE = 2_000_000  # landscape distributions from at most this many DEM cells
 
@@ -69,7 +69,7 @@ def load_dem(path: str | os.PathLike, target_crs: CRS | None = None) -> Dem:
     when that is projected, else to its UTM zone, at the equivalent resolution."""
     from rasterio.warp import Resampling, calculate_default_transform, reproject, transform_bounds
 
-    from .raster_io import open_raster, reading, require_crs
+    from ..raster_io import open_raster, reading, require_crs
 
     with open_raster(path) as dataset:
         require_crs(dataset, path)
@@ -113,7 +113,7 @@ def write_grid(path: str | os.PathLike, array: np.ndarray, dem: Dem, nodata=np.n
     """A float32 GeoTIFF on the DEM's grid (written to a partial file, renamed when complete)."""
     import rasterio
 
-    from .raster_io import atomic_output
+    from ..raster_io import atomic_output
 
     rows, cols = array.shape
     with (
@@ -289,7 +289,7 @@ def class_overlay(
     band tags when present) or a polygon layer (``field_name``), and the class shares of the
     RTSs versus the landscape (the study area: a polygon in the inventory's CRS, or the source's
     extent)."""
-    from .vectors import split_layer_uri
+    from ..vectors import split_layer_uri
 
     path, _layer = split_layer_uri(source)
     centroids = [g.centroid if g is not None else None for g in inventory.geometries]
@@ -315,7 +315,7 @@ def _raster_classes(source, centroids, crs, study_area):
     from rasterio.features import geometry_mask
     from rasterio.warp import transform as warp
 
-    from .raster_io import open_raster, require_crs
+    from ..raster_io import open_raster, require_crs
 
     with open_raster(source) as dataset:
         require_crs(dataset, source)

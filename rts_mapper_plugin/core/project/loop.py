@@ -18,14 +18,14 @@ import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from . import gpkg
-from .defaults import MIN_AREA_M2
-from .errors import RtsMapperError
-from .inference import InferConfig
-from .progress import Feedback
-from .project import MappingProject
-from .training import TrainConfig, train_model
-from .vectors import FeatureSet, as_multipolygon
+from .. import gpkg
+from ..defaults import MIN_AREA_M2
+from ..errors import RtsMapperError
+from ..model.inference import InferConfig
+from ..model.training import TrainConfig, train_model
+from ..progress import Feedback
+from ..vectors import FeatureSet, as_multipolygon
+from .store import MappingProject
 
 
 @dataclass
@@ -289,7 +289,7 @@ def train_iteration(
     (fine-tuned from the previous one); returns (model file, seconds)."""
     import time
 
-    from .chips import make_chips
+    from ..model.chips import make_chips
 
     feedback = feedback or Feedback()
     positives = project.features("training_positives")

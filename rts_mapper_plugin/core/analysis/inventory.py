@@ -22,10 +22,10 @@ import numpy as np
 import shapely
 from rasterio.crs import CRS
 
-from . import defaults
-from .errors import RtsMapperError
-from .project import MappingProject, YearLayer, initiation_periods
-from .vectors import FeatureSet, write_features
+from .. import defaults
+from ..errors import RtsMapperError
+from ..project.store import MappingProject, YearLayer, initiation_periods
+from ..vectors import FeatureSet, write_features
 
 ARTS_NAMESPACE = uuid.UUID("a3b7a1f8-6f0e-5d1b-9d1e-2a7c4f0b5e11")  # RTS Mapper's namespace for UIDs
 WGS84 = CRS.from_epsg(4326)

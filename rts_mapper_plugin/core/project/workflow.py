@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .progress import Feedback
-from .project import MappingProject, RunRecord, new_run_id
-from .vectors import FeatureSet
+from ..progress import Feedback
+from ..vectors import FeatureSet
+from .store import MappingProject, RunRecord, new_run_id
 
 if TYPE_CHECKING:  # rasterio and torch load with the step, not with the module
-    from .inference import InferConfig
+    from ..model.inference import InferConfig
 
 
 def known_polygons(project: MappingProject) -> FeatureSet:
@@ -48,7 +48,7 @@ def infer_into_project(
     """
     from rasterio.crs import CRS
 
-    from .inference import predict_raster
+    from ..model.inference import predict_raster
 
     project = MappingProject.open(project_path)
     iteration = project.next_iteration() if iteration is None else iteration

@@ -28,9 +28,9 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 from rasterio.windows import from_bounds as window_from_bounds
 
-from .errors import RtsMapperError
+from ..errors import RtsMapperError
+from ..raster_io import check_readable, open_raster, reading, require_crs
 from .products import Scene, scl_unusable, udm2_unusable
-from .raster_io import check_readable, open_raster, reading, require_crs
 
 _ALIGNED = 1e-6  # pixel fraction under which two grids count as the same
 

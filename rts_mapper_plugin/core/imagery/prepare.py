@@ -28,10 +28,9 @@ import numpy as np
 from rasterio.enums import ColorInterp, Resampling
 from rasterio.windows import Window
 
-from .errors import RtsMapperError
-from .products import BandChoice, Scene, choose_rgb_bands, describe_scene, expand_sources
-from .progress import Feedback
-from .raster_io import (
+from ..errors import RtsMapperError
+from ..progress import Feedback
+from ..raster_io import (
     GTIFF_PROFILE,
     atomic_output,
     block_windows,
@@ -39,6 +38,7 @@ from .raster_io import (
     overview_factors,
     reading,
 )
+from .products import BandChoice, Scene, choose_rgb_bands, describe_scene, expand_sources
 
 __all__ = [
     "DEFAULT_PERCENTILES",
@@ -388,7 +388,7 @@ def prepare_and_register(
     acquisition of its scenes) unless ``sensor`` / ``dates`` are given; the sensor falls back to
     :data:`DEFAULT_SENSOR`.
     """
-    from .project import MappingProject
+    from ..project.store import MappingProject
 
     if (year is None) != (project_path is None):
         raise RtsMapperError("a year and a mapping project go together (register the output as that year)")

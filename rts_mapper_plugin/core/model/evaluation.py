@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from shapely.strtree import STRtree
 
+from ..errors import RtsMapperError
+from ..vectors import FeatureSet, read_features
 from .candidates import EIGHT_CONNECTED
-from .errors import RtsMapperError
-from .vectors import FeatureSet, read_features
 
 
 @dataclass

@@ -21,8 +21,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import RtsMapperError
-from .model import load_encoder_weights, require_torch
+from ..errors import RtsMapperError
+from .model_file import load_encoder_weights, require_torch
 
 LOGGER = logging.getLogger(__name__)
 

@@ -49,8 +49,8 @@ from xml.etree import ElementTree
 import numpy as np
 from rasterio.enums import ColorInterp
 
-from .errors import RtsMapperError
-from .raster_io import open_raster
+from ..errors import RtsMapperError
+from ..raster_io import open_raster
 
 # Band descriptions that name a colour. Bare "B2/B3/B4" follow Sentinel-2 and Landsat 8-9 (blue,
 # green, red); older Landsat numbering differs, so such files need an explicit --bands. Planet's

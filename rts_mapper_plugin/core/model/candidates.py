@@ -24,8 +24,8 @@ from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 from shapely.ops import unary_union
 from shapely.strtree import STRtree
 
-from .defaults import MIN_AREA_M2
-from .vectors import FeatureSet, as_multipolygon, write_features
+from ..defaults import MIN_AREA_M2
+from ..vectors import FeatureSet, as_multipolygon, write_features
 
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 

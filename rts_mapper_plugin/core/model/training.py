@@ -26,11 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import defaults
+from .. import defaults
+from ..errors import Cancelled, RtsMapperError
+from ..progress import Feedback
 from .chips import IGNORE, Chip, ChipSet, load_chip_set
-from .errors import Cancelled, RtsMapperError
 from .evaluation import count_components
-from .model import (
+from .model_file import (
     ModelCard,
     configure_threads,
     create_model,
@@ -40,7 +41,6 @@ from .model import (
     require_torch,
     save_model,
 )
-from .progress import Feedback
 from .weights import load_start_weights
 
 EpochCallback = Callable[[dict], None]

@@ -1,0 +1,1 @@
+"""Distribution and inventory: the confirmed RTSs exported, terrain, streams, classes, density and figures."""

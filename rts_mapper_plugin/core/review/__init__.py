@@ -1,0 +1,1 @@
+"""Review: decisions and their rules, agreement between reviewers, time-lapse strips of candidates."""
