@@ -348,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    from .core.defaults import CHIP_BUFFER_M, CHIP_SIZE, DEVICES, TTA_VIEWS
+    from .core.defaults import BANDS, CHIP_BUFFER_M, CHIP_SIZE, DEVICE, DEVICES, TTA_VIEWS
     from .core.model.training import PRECISIONS, TrainConfig
 
     env = commands.add_parser("env", help="report versions, CUDA and missing packages")
@@ -361,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prepare.add_argument("sources", nargs="+", metavar="SRC", help="input raster(s), highest priority first")
     prepare.add_argument("--out", required=True, help="output GeoTIFF")
-    prepare.add_argument("--bands", default="auto", help="auto, or R,G,B as 1-based band numbers")
+    prepare.add_argument("--bands", default=BANDS, help="auto, or R,G,B as 1-based band numbers")
     prepare.add_argument("--percentiles", default=None, help="stretch limits LO,HI (default 2,98)")
     prepare.add_argument("--year", type=int, default=None, help="register the output as this year ...")
     prepare.add_argument("--project", default=None, help="... in this mapping project GeoPackage")
@@ -446,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="smallest candidate in m² (default: the model card's, calibrated in training)",
     )
     infer.add_argument("--extent", default=None, help="minx,miny,maxx,maxy in the image CRS")
-    infer.add_argument("--device", default=DEVICES[0], help=", ".join(DEVICES))
+    infer.add_argument("--device", default=DEVICE, help=", ".join(DEVICES))
     infer.add_argument(
         "--batch-size", type=int, default=None, help="tiles per pass (default: 1 on CPU, 8 on GPU)"
     )

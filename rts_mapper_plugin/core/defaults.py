@@ -6,6 +6,11 @@ values only: this module imports nothing, so the plugin can read it at load with
 rasterio, shapely or torch.
 """
 
+# -- imagery --
+# Which bands are R, G, B: "auto" reads the file's band descriptions, colour interpretation or
+# the sensor's layout; else "R,G,B" as 1-based band numbers.
+BANDS = "auto"
+
 # -- training chips --
 CHIP_SIZE = 480  # the smallest chip side in pixels
 CHIP_BUFFER_M = 300.0  # around each training polygon, as in the authors' setup
@@ -21,6 +26,7 @@ BATCH_SIZE = 8
 # -- inference --
 # Where a model runs: "auto" picks CUDA when present.
 DEVICES = ("auto", "cpu", "cuda")
+DEVICE = DEVICES[0]
 # Inference tiles and their overlap (probabilities are blended across it).
 TILE_SIZE = 512
 OVERLAP = 64

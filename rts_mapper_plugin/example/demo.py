@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.defaults import MIN_AREA_M2
+from ..core.defaults import DEVICE, MIN_AREA_M2
 from ..core.model.evaluation import iou
 from ..core.model.inference import InferConfig
 from ..core.progress import Feedback
@@ -50,7 +50,7 @@ class DemoConfig:
     fine_tune_epochs: int = 6
     max_iterations: int = 6
     negatives_per_iteration: int = 3
-    device: str = "auto"
+    device: str = DEVICE
 
 
 @dataclass

@@ -24,6 +24,7 @@ from qgis.PyQt.QtWidgets import (
     QVBoxLayout,
 )
 
+from ..core.defaults import BANDS
 from ..core.errors import RtsMapperError
 from ..tasks.base import TaskRunner
 from ..tasks.imagery import PrepareImageryRequest, prepare_imagery_task
@@ -84,7 +85,7 @@ class ImageryDialog(QDialog):
         self.sensor_edit = QLineEdit("", self)
         self.sensor_edit.setPlaceholderText("from the scenes' metadata")
         form.addRow("Sensor", self.sensor_edit)
-        self.bands_edit = QLineEdit("auto", self)
+        self.bands_edit = QLineEdit(BANDS, self)
         self.bands_edit.setObjectName("bandsEdit")
         self.bands_edit.setToolTip(
             "auto: from band names, the product's metadata (Planet _metadata.json / .xml, a Sentinel-2\n"
@@ -197,7 +198,7 @@ class ImageryDialog(QDialog):
             year=self.year_spin.value() if register else None,
             project_gpkg=project or None,
             sensor=self.sensor_edit.text().strip(),
-            bands=self.bands_edit.text().strip() or "auto",
+            bands=self.bands_edit.text().strip() or BANDS,
             percentiles=self.percentiles_edit.text().strip() or None,
         )
 

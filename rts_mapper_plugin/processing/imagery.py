@@ -13,6 +13,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from ..core.defaults import BANDS
 from .base import RtsAlgorithm, file_of_layer
 
 
@@ -22,7 +23,7 @@ class _ImageryAlgorithm(RtsAlgorithm):
     def add_common_parameters(self) -> None:
         self.addParameter(
             QgsProcessingParameterString(
-                "BANDS", "RGB bands (auto, or R,G,B band numbers)", defaultValue="auto"
+                "BANDS", "RGB bands (auto, or R,G,B band numbers)", defaultValue=BANDS
             )
         )
         self.addParameter(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..core.defaults import BANDS
 from .base import CoreTask
 
 
@@ -16,7 +17,7 @@ class PrepareImageryRequest:
     year: int | None = None
     project_gpkg: str | None = None
     sensor: str = ""  # "": from the scenes' metadata
-    bands: str = "auto"
+    bands: str = BANDS
     percentiles: str | None = None
 
 

@@ -190,3 +190,35 @@ def test_main_and_init_import_no_qt_at_module_level():
             module = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
             assert (module or "").split(".")[0] not in QT_OR_QGIS, f"{name} imports {module}"
             assert "torch" not in (module or ""), f"{name} imports torch at load"
+
+
+WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER)\s")
+# The project's schema is written by store.py only; gpkg.py is the GeoPackage format itself
+# (tables, R-trees, extents), used by the store and by the exports that write their own files.
+SCHEMA_WRITERS = {"core/project/store.py", "core/gpkg.py"}
+
+
+def sql_writes(path: Path) -> list[tuple[int, str]]:
+    """(line, statement start) of every string in ``path`` that writes SQL."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            match = WRITES.search(node.value)
+            if match and node.value.lstrip().upper().startswith(match.group(1)):
+                found.append((node.lineno, node.value.strip()[:40]))
+    return found
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_one_writer_of_the_project_schema(path):
+    """The workflow writes the project through MappingProject.writing(), never SQL of its own."""
+    if path.relative_to(PACKAGE).as_posix() in SCHEMA_WRITERS:
+        assert sql_writes(path), "the writer writes (else this rule checks nothing)"
+        return
+    assert not sql_writes(path), f"{path.relative_to(PACKAGE)} writes SQL itself: {sql_writes(path)}"
+
+
+def test_the_writer_rule_catches_sql(tmp_path):
+    sneaky = tmp_path / "sneaky.py"
+    sneaky.write_text('def f(conn):\n    conn.execute(f"UPDATE candidates SET status = {1}")\n', encoding="utf-8")
+    assert sql_writes(sneaky) == [(2, "UPDATE candidates SET status =")]

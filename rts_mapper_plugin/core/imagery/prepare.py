@@ -28,6 +28,7 @@ import numpy as np
 from rasterio.enums import ColorInterp, Resampling
 from rasterio.windows import Window
 
+from ..defaults import BANDS
 from ..errors import RtsMapperError
 from ..progress import Feedback
 from ..raster_io import (
@@ -218,7 +219,7 @@ EIGHT_BIT_KEPT = Stretch((0.0, 0.0, 0.0), (255.0, 255.0, 255.0), (0.0, 100.0), 0
 def prepare_image(
     sources: str | os.PathLike | Sequence[str | os.PathLike],
     out: str | os.PathLike,
-    bands: str | Sequence[int] | None = "auto",
+    bands: str | Sequence[int] | None = BANDS,
     percentiles: str | Sequence[float] | None = None,
     feedback: Feedback | None = None,
     window_size: int = 1024,
@@ -376,7 +377,7 @@ def prepare_and_register(
     project_path: str | os.PathLike | None = None,
     sensor: str | None = None,
     dates: tuple[str, str] = ("", ""),
-    bands: str | Sequence[int] | None = "auto",
+    bands: str | Sequence[int] | None = BANDS,
     percentiles: str | Sequence[float] | None = None,
     feedback: Feedback | None = None,
     masks: Sequence[str | os.PathLike | None] | None = None,

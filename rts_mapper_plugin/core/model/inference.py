@@ -25,7 +25,7 @@ import numpy as np
 from rasterio.enums import MaskFlags
 from rasterio.windows import Window, from_bounds
 
-from ..defaults import DEVICES, TTA_VIEWS
+from ..defaults import DEVICE, TTA_VIEWS
 from ..errors import RtsMapperError
 from ..progress import Feedback
 from ..raster_io import (
@@ -52,7 +52,7 @@ class InferConfig:
     Inference dock, the iterative loop) to :func:`predict_raster`. ``None``: the model card's
     value (its calibrated threshold and minimum area, its tile size and overlap)."""
 
-    device: str = DEVICES[0]
+    device: str = DEVICE
     threshold: float | None = None
     min_area_m2: float | None = None
     tta: int = 1  # views averaged per tile (test-time ensemble), one of TTA_VIEWS

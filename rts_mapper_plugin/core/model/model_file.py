@@ -275,7 +275,7 @@ def load_model(path: str | os.PathLike, device: str | None = None):
     return model, card
 
 
-def pick_device(choice: str = "auto") -> str:
+def pick_device(choice: str = defaults.DEVICE) -> str:
     """ "auto" -> "cuda" when available, else "cpu"; "cuda" without a GPU is an error."""
     torch, _ = require_torch()
     choice = (choice or "auto").lower()

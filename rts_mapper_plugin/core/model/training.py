@@ -68,7 +68,7 @@ class TrainConfig:
     scale_range: tuple[float, float] = (0.7, 1.4)  # zoom of a crop: slumps of every size, other pixel sizes
     precision: str = "auto"  # bfloat16 autocast where the device runs it natively, else float32
     seed: int = 0
-    device: str = "auto"
+    device: str = defaults.DEVICE
     imagenet_weights: str | None = None
     init_model: str | None = None  # fine-tune from a previous model file (the iterative loop)
     tile_size: int = defaults.TILE_SIZE

@@ -64,100 +64,88 @@ TABLE1_COLUMNS = (
 )
 
 
-def _accepted_boundaries(conn) -> dict[int, tuple[bytes, str | None, str]]:
-    """candidate id -> (reviewed boundary blob, initiation period, reviewers) of accepted candidates.
+def _accepted_boundaries(write) -> dict[int, tuple[bytes, str | None]]:
+    """candidate id -> (reviewed boundary blob, initiation period) of accepted candidates.
 
     The final decision's boundary wins; else the latest accepting review's.
     """
-    rows = conn.execute(
-        "SELECT r.candidate_id, r.geom, r.initiation_period, r.reviewer, r.is_final, r.decision "
+    rows = write.read(
+        "SELECT r.candidate_id, r.geom, r.initiation_period, r.is_final, r.decision "
         "FROM reviews r JOIN candidates c ON c.fid = r.candidate_id WHERE c.status = 'accepted' "
         "ORDER BY r.candidate_id, r.is_final, r.decided_at"
-    ).fetchall()
-    chosen: dict[int, tuple[bytes, str | None, str]] = {}
-    reviewers: dict[int, set[str]] = {}
-    for row in rows:
-        reviewers.setdefault(row["candidate_id"], set()).add(row["reviewer"])
-        if row["decision"] == "accepted":
-            chosen[row["candidate_id"]] = (row["geom"], row["initiation_period"], "")
+    )
     return {
-        fid: (blob, period, ", ".join(sorted(reviewers[fid]))) for fid, (blob, period, _) in chosen.items()
+        row["candidate_id"]: (row["geom"], row["initiation_period"])
+        for row in rows
+        if row["decision"] == "accepted"
     }
 
 
 def promote_accepted(project: MappingProject, iteration: int) -> int:
     """Add every accepted, not yet promoted candidate to the positives; returns how many."""
-    with project.connection() as conn, gpkg.transaction(conn):
+    with project.writing() as write:
         done = {
             r[0]
-            for r in conn.execute(
-                "SELECT candidate_id FROM training_positives WHERE candidate_id IS NOT NULL"
-            )
+            for r in write.read("SELECT candidate_id FROM training_positives WHERE candidate_id IS NOT NULL")
         }
-        rows = [
-            (blob, iteration, "review", fid, period, gpkg.utc_now())
-            for fid, (blob, period, _) in _accepted_boundaries(conn).items()
-            if fid not in done
-        ]
-        gpkg.insert_rows(
-            conn,
+        return write.add_training(
             "training_positives",
-            ("geom", "iteration_added", "source", "candidate_id", "initiation_period", "added_at"),
-            rows,
+            [
+                {
+                    "geom": blob,
+                    "iteration_added": iteration,
+                    "source": "review",
+                    "candidate_id": fid,
+                    "initiation_period": period,
+                    "added_at": gpkg.utc_now(),
+                }
+                for fid, (blob, period) in _accepted_boundaries(write).items()
+                if fid not in done
+            ],
         )
-        if rows:
-            gpkg.refresh_extent(conn, "training_positives")
-            gpkg.touch(conn, "training_positives")
-    return len(rows)
 
 
 def add_positives(project: MappingProject, features: FeatureSet, iteration: int, source: str) -> int:
     """Add known RTS polygons (e.g. the initial training set) to the positives."""
     features = features.to_crs(project.crs)
     attributes = features.attributes or [{}] * len(features)
+    srs_id = project.srs_id
     rows = [
-        (
-            gpkg.encode_geometry(as_multipolygon(g), project.srs_id),
-            iteration,
-            source,
-            attributes[i].get("initiation_period"),
-            gpkg.utc_now(),
-        )
+        {
+            "geom": gpkg.encode_geometry(as_multipolygon(g), srs_id),
+            "iteration_added": iteration,
+            "source": source,
+            "initiation_period": attributes[i].get("initiation_period"),
+            "added_at": gpkg.utc_now(),
+        }
         for i, g in enumerate(features.geometries)
         if g is not None and not g.is_empty
     ]
-    with project.connection() as conn, gpkg.transaction(conn):
-        gpkg.insert_rows(
-            conn,
-            "training_positives",
-            ("geom", "iteration_added", "source", "initiation_period", "added_at"),
-            rows,
-        )
-        gpkg.refresh_extent(conn, "training_positives")
-    return len(rows)
+    with project.writing() as write:
+        return write.add_training("training_positives", rows)
 
 
 def add_negatives(project: MappingProject, candidate_ids: list[int], iteration: int) -> int:
     """Add the chosen (rejected) candidates to the negatives; returns how many were new."""
-    with project.connection() as conn, gpkg.transaction(conn):
-        done = {r[0] for r in conn.execute("SELECT candidate_id FROM training_negatives")}
+    with project.writing() as write:
+        done = {r[0] for r in write.read("SELECT candidate_id FROM training_negatives")}
         rows = []
         for fid in candidate_ids:
             if fid in done:
                 continue
-            row = conn.execute("SELECT geom, status FROM candidates WHERE fid = ?", (fid,)).fetchone()
-            if row is None or row["status"] != "rejected":
+            found = write.read("SELECT geom, status FROM candidates WHERE fid = ?", (fid,))
+            if not found or found[0]["status"] != "rejected":
                 continue
-            rows.append((row["geom"], iteration, "review", fid, gpkg.utc_now()))
-        gpkg.insert_rows(
-            conn,
-            "training_negatives",
-            ("geom", "iteration_added", "source", "candidate_id", "added_at"),
-            rows,
-        )
-        if rows:
-            gpkg.refresh_extent(conn, "training_negatives")
-    return len(rows)
+            rows.append(
+                {
+                    "geom": found[0]["geom"],
+                    "iteration_added": iteration,
+                    "source": "review",
+                    "candidate_id": fid,
+                    "added_at": gpkg.utc_now(),
+                }
+            )
+        return write.add_training("training_negatives", rows)
 
 
 def count(project: MappingProject, table: str) -> int:
@@ -180,13 +168,8 @@ def review_summary(project: MappingProject, iteration: int) -> tuple[str, float]
 def record_iteration(project: MappingProject, record: IterationRecord) -> None:
     values = asdict(record)
     values["simulated"] = int(record.simulated)
-    names = list(values)
-    with project.connection() as conn, gpkg.transaction(conn):
-        conn.execute("DELETE FROM iterations WHERE iteration = ?", (record.iteration,))
-        conn.execute(
-            f"INSERT INTO iterations ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",  # noqa: S608
-            [values[n] for n in names],
-        )
+    with project.writing() as write:
+        write.put_iteration(values)
 
 
 def iteration_record(project: MappingProject, iteration: int) -> IterationRecord | None:

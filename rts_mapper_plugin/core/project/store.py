@@ -1,7 +1,9 @@
 """The mapping project: one GeoPackage that holds a whole mapping effort, and its schema.
 
 Every face (GUI, Processing, CLI) reads and writes the project through this module, so the
-schema lives here and only here. Rasters stay outside (GeoTIFF / VRT); the ``years`` table says
+schema lives here and only here: the workflow's modules (review decisions, the loop) write
+through :meth:`MappingProject.writing`, one transaction holding a :class:`ProjectWriter`, and
+never write SQL of their own (a layout test holds them to it). Rasters stay outside (GeoTIFF / VRT); the ``years`` table says
 which prepared raster is which year. Paths are stored relative to the GeoPackage when they sit
 beside or below it, so a project folder can be copied to a field laptop and still open.
 """
@@ -322,6 +324,12 @@ class MappingProject:
         conn.execute("CREATE INDEX IF NOT EXISTS candidates_run ON candidates (run_id)")
         conn.execute("CREATE INDEX IF NOT EXISTS reviews_candidate ON reviews (candidate_id)")
 
+    @contextmanager
+    def writing(self) -> Iterator[ProjectWriter]:
+        """One transaction in which the workflow writes the project: everything or nothing."""
+        with self.connection() as conn, gpkg.transaction(conn):
+            yield ProjectWriter(self, conn)
+
     # -- metadata --
     def meta(self, key: str) -> str | None:
         with self.connection() as conn:
@@ -461,6 +469,95 @@ class MappingProject:
                 "SELECT MAX(m) FROM (SELECT MAX(iteration) AS m FROM runs UNION SELECT MAX(iteration) FROM iterations)"
             ).fetchone()[0]
         return 1 if last is None else int(last) + 1
+
+
+class ProjectWriter:
+    """The project's tables as the workflow writes them, inside one transaction
+    (:meth:`MappingProject.writing`). Column names are checked against :data:`SCHEMA`, every
+    value is bound; the rules (what a status is, what gets promoted) stay with the callers."""
+
+    TRAINING_TABLES = ("training_positives", "training_negatives")
+
+    def __init__(self, project: MappingProject, conn: sqlite3.Connection) -> None:
+        self.project = project
+        self._conn = conn
+
+    def read(self, sql: str, parameters: tuple = ()) -> list[sqlite3.Row]:
+        """Rows of a query inside the same transaction (what the writes depend on)."""
+        return self._conn.execute(sql, parameters).fetchall()
+
+    def _columns(self, table: str, names) -> str:
+        known = {"fid", "geom", *(c for c, _ in SCHEMA[table][1])}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ValueError(f"{table} has no column {', '.join(unknown)}")
+        return ", ".join(gpkg.quoted(n) for n in names)
+
+    def _insert(self, table: str, values: dict) -> int:
+        sql = (
+            f"INSERT INTO {gpkg.quoted(table)} ({self._columns(table, values)}) "
+            f"VALUES ({', '.join('?' for _ in values)})"
+        )
+        return self._conn.execute(sql, tuple(values.values())).lastrowid
+
+    def _update(self, table: str, fid: int, values: dict) -> None:
+        assignments = ", ".join(f"{c} = ?" for c in self._columns(table, values).split(", "))
+        self._conn.execute(
+            f"UPDATE {gpkg.quoted(table)} SET {assignments} WHERE fid = ?",
+            (*values.values(), fid),
+        )
+
+    # -- reviews --
+    def put_review(self, values: dict) -> None:
+        """A reviewer's decision: replaces the same reviewer's earlier one (same candidate, same
+        final flag), sits beside everyone else's."""
+        # Not an UPSERT: an outer ON CONFLICT would override the R-tree triggers' INSERT OR REPLACE.
+        existing = self._conn.execute(
+            "SELECT fid FROM reviews WHERE candidate_id = ? AND reviewer = ? AND is_final = ?",
+            (values["candidate_id"], values["reviewer"], values["is_final"]),
+        ).fetchone()
+        if existing is None:
+            self._insert("reviews", values)
+        else:
+            self._update("reviews", existing["fid"], values)
+        gpkg.refresh_extent(self._conn, "reviews")
+        gpkg.touch(self._conn, "reviews")
+
+    def set_review_note(self, review_fid: int, note: str | None) -> None:
+        self._update("reviews", review_fid, {"note": note})
+        gpkg.touch(self._conn, "reviews")
+
+    def log_review(self, values: dict) -> None:
+        """A line in the append-only review history."""
+        self._insert("review_log", values)
+
+    def set_status(self, candidate_id: int, status: str) -> None:
+        self._update("candidates", candidate_id, {"status": status})
+
+    def save_review_session(self, reviewer: str, run_id: str | None, show: str, order_by: str) -> None:
+        self._conn.execute(
+            "INSERT INTO review_sessions (reviewer, run_id, show, order_by, updated_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (reviewer) DO UPDATE SET run_id = excluded.run_id, show = excluded.show, "
+            "order_by = excluded.order_by, updated_at = excluded.updated_at",
+            (reviewer, run_id, show, order_by, gpkg.utc_now()),
+        )
+
+    # -- the loop --
+    def add_training(self, table: str, rows: list[dict]) -> int:
+        """Training polygons (``training_positives`` or ``training_negatives``); returns how many."""
+        if table not in self.TRAINING_TABLES:
+            raise ValueError(f"training polygons go to {' or '.join(self.TRAINING_TABLES)}, not {table}")
+        for values in rows:
+            self._insert(table, values)
+        if rows:
+            gpkg.refresh_extent(self._conn, table)
+            gpkg.touch(self._conn, table)
+        return len(rows)
+
+    def put_iteration(self, values: dict) -> None:
+        """An iteration's Table 1 row, replacing the one it had."""
+        self._conn.execute("DELETE FROM iterations WHERE iteration = ?", (values["iteration"],))
+        self._insert("iterations", values)
 
 
 def initiation_periods(years: list[int]) -> list[str]:

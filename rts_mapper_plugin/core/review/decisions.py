@@ -55,7 +55,7 @@ def status_from(decisions: list[tuple[str, bool]]) -> str:
     return distinct.pop() if len(distinct) == 1 else "conflict"
 
 
-def _validate(decision: Decision, conn) -> None:
+def _validate(decision: Decision, write) -> None:
     if decision.decision not in DECISIONS:
         raise RtsMapperError(f"a decision is one of {', '.join(DECISIONS)}, not {decision.decision!r}")
     if not decision.reviewer.strip():
@@ -66,27 +66,42 @@ def _validate(decision: Decision, conn) -> None:
     if unknown:
         raise RtsMapperError(f"unknown criteria: {', '.join(sorted(unknown))}")
     if decision.initiation_period:
-        years = [r[0] for r in conn.execute("SELECT year FROM years")]
-        periods = initiation_periods(years)
+        periods = initiation_periods([r[0] for r in write.read("SELECT year FROM years")])
         if periods and decision.initiation_period not in periods:
             raise RtsMapperError(
                 f"initiation period {decision.initiation_period!r} is not one of {', '.join(periods)}"
             )
 
 
+def _log_line(values: dict, criteria: dict[str, bool], when: str) -> dict:
+    """The review_log line of a review row's values."""
+    return {
+        "candidate_id": values["candidate_id"],
+        "reviewer": values["reviewer"],
+        "decision": values["decision"],
+        "probability": values["probability"],
+        "initiation_period": values["initiation_period"],
+        "criteria": json.dumps(criteria),
+        "note": values["note"],
+        "edited": values["edited"],
+        "is_final": values["is_final"],
+        "logged_at": when,
+    }
+
+
 def record_decision(project: MappingProject, decision: Decision) -> str:
     """Write ``decision`` at once, in one transaction; returns the candidate's new status."""
     now = gpkg.utc_now()
     criteria = {name: bool(decision.criteria.get(name, False)) for name in CRITERIA_NAMES}
-    with project.connection() as conn, gpkg.transaction(conn):
-        _validate(decision, conn)
-        row = conn.execute("SELECT geom FROM candidates WHERE fid = ?", (decision.candidate_id,)).fetchone()
-        if row is None:
+    with project.writing() as write:
+        _validate(decision, write)
+        rows = write.read("SELECT geom FROM candidates WHERE fid = ?", (decision.candidate_id,))
+        if not rows:
             raise RtsMapperError(f"there is no candidate {decision.candidate_id}", project.path)
         if decision.geometry is not None:
             blob = gpkg.encode_geometry(as_multipolygon(decision.geometry), project.srs_id)
         else:
-            blob = row["geom"]
+            blob = rows[0]["geom"]
         values = {
             "geom": blob,
             "candidate_id": decision.candidate_id,
@@ -101,46 +116,14 @@ def record_decision(project: MappingProject, decision: Decision) -> str:
             "is_final": int(decision.is_final),
             "edited": int(decision.edited),
         }
-        # Not an UPSERT: an outer ON CONFLICT would override the R-tree triggers' INSERT OR REPLACE.
-        # Column names are this module's own constants; every value is bound.
-        existing = conn.execute(
-            "SELECT fid FROM reviews WHERE candidate_id = ? AND reviewer = ? AND is_final = ?",
-            (decision.candidate_id, values["reviewer"], values["is_final"]),
-        ).fetchone()
-        if existing is None:
-            conn.execute(
-                f"INSERT INTO reviews ({', '.join(values)}) VALUES ({', '.join('?' for _ in values)})",  # noqa: S608
-                tuple(values.values()),
-            )
-        else:
-            conn.execute(
-                f"UPDATE reviews SET {', '.join(f'{c} = ?' for c in values)} WHERE fid = ?",  # noqa: S608
-                (*values.values(), existing["fid"]),
-            )
-        conn.execute(
-            "INSERT INTO review_log (candidate_id, reviewer, decision, probability, initiation_period, "
-            "criteria, note, edited, is_final, logged_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                decision.candidate_id,
-                values["reviewer"],
-                decision.decision,
-                decision.probability,
-                values["initiation_period"],
-                json.dumps(criteria),
-                values["note"],
-                values["edited"],
-                values["is_final"],
-                now,
-            ),
-        )
-        rows = conn.execute(
+        write.put_review(values)
+        write.log_review(_log_line(values, criteria, now))
+        decided = write.read(
             "SELECT decision, is_final FROM reviews WHERE candidate_id = ? ORDER BY decided_at",
             (decision.candidate_id,),
-        ).fetchall()
-        status = status_from([(r["decision"], bool(r["is_final"])) for r in rows])
-        conn.execute("UPDATE candidates SET status = ? WHERE fid = ?", (status, decision.candidate_id))
-        gpkg.refresh_extent(conn, "reviews")
-        gpkg.touch(conn, "reviews")
+        )
+        status = status_from([(r["decision"], bool(r["is_final"])) for r in decided])
+        write.set_status(decision.candidate_id, status)
     return status
 
 
@@ -150,32 +133,19 @@ def update_note(
     """Change the note of a decision already made, nothing else (its boundary, criteria and time
     stay); logged like a decision. False when ``reviewer`` has not decided ``candidate_id`` yet
     (the note then waits in the form for the decision)."""
-    now = gpkg.utc_now()
-    with project.connection() as conn, gpkg.transaction(conn):
-        row = conn.execute(
+    with project.writing() as write:
+        rows = write.read(
             "SELECT * FROM reviews WHERE candidate_id = ? AND reviewer = ? AND is_final = ?",
             (candidate_id, reviewer.strip(), int(is_final)),
-        ).fetchone()
-        if row is None:
-            return False
-        conn.execute("UPDATE reviews SET note = ? WHERE fid = ?", (note or None, row["fid"]))
-        conn.execute(
-            "INSERT INTO review_log (candidate_id, reviewer, decision, probability, initiation_period, "
-            "criteria, note, edited, is_final, logged_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                candidate_id,
-                row["reviewer"],
-                row["decision"],
-                row["probability"],
-                row["initiation_period"],
-                json.dumps({name: bool(row[name]) for name in CRITERIA_NAMES}),
-                note or None,
-                row["edited"],
-                row["is_final"],
-                now,
-            ),
         )
-        gpkg.touch(conn, "reviews")
+        if not rows:
+            return False
+        row = rows[0]
+        write.set_review_note(row["fid"], note or None)
+        values = {**dict(row), "note": note or None}
+        write.log_review(
+            _log_line(values, {name: bool(row[name]) for name in CRITERIA_NAMES}, gpkg.utc_now())
+        )
     return True
 
 
@@ -189,13 +159,8 @@ class ReviewSession:
 
 
 def save_review_session(project: MappingProject, reviewer: str, session: ReviewSession) -> None:
-    with project.connection() as conn, gpkg.transaction(conn):
-        conn.execute(
-            "INSERT INTO review_sessions (reviewer, run_id, show, order_by, updated_at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (reviewer) DO UPDATE SET run_id = excluded.run_id, show = excluded.show, "
-            "order_by = excluded.order_by, updated_at = excluded.updated_at",
-            (reviewer.strip(), session.run_id, session.show, session.order_by, gpkg.utc_now()),
-        )
+    with project.writing() as write:
+        write.save_review_session(reviewer.strip(), session.run_id, session.show, session.order_by)
 
 
 def review_session(project: MappingProject, reviewer: str) -> ReviewSession | None:
