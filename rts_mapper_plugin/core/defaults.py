@@ -37,5 +37,12 @@ MIN_AREA_M2 = 500.0
 # Views a test-time ensemble may average per tile (flips and rotations of a square tile).
 TTA_VIEWS = (1, 2, 4, 8)
 
+# -- the limits the docks and Processing offer --
+YEAR_RANGE = (1970, 2100)
+CHIP_SIZE_RANGE = (64, 2048)
+MAX_EPOCHS = 500
+MAX_BATCH_SIZE = 128
+THRESHOLD_RANGE = (0.01, 0.99)
+
 # -- inventory --
 NEAR_ROAD_M = 500.0  # "near a road or railway": the centroid within this distance (the paper's)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.defaults import DEVICE, MIN_AREA_M2
+from ..core.defaults import DEVICE, ENCODER, MIN_AREA_M2
 from ..core.model.evaluation import iou
 from ..core.model.inference import InferConfig
 from ..core.progress import Feedback
@@ -45,7 +45,7 @@ class DemoConfig:
     seed: int = 7
     rts_per_km2: float = 3.0
     known_share: float = 0.35  # the west part of the region whose RTSs are known at the start
-    encoder: str = "resnet18"
+    encoder: str = ENCODER
     first_epochs: int = 5
     fine_tune_epochs: int = 6
     max_iterations: int = 6

@@ -24,7 +24,7 @@ from qgis.PyQt.QtWidgets import (
     QVBoxLayout,
 )
 
-from ..core.defaults import BANDS
+from ..core.defaults import BANDS, YEAR_RANGE
 from ..core.errors import RtsMapperError
 from ..tasks.base import TaskRunner
 from ..tasks.imagery import PrepareImageryRequest, prepare_imagery_task
@@ -79,7 +79,7 @@ class ImageryDialog(QDialog):
         form = QFormLayout()
         self.year_spin = QSpinBox(self)
         self.year_spin.setObjectName("yearSpin")
-        self.year_spin.setRange(1970, 2100)
+        self.year_spin.setRange(*YEAR_RANGE)
         self.year_spin.setValue(2019)
         form.addRow("Year", self.year_spin)
         self.sensor_edit = QLineEdit("", self)

@@ -24,7 +24,7 @@ from qgis.PyQt.QtWidgets import (
     QSpinBox,
 )
 
-from ..core.defaults import DEVICES, TTA_VIEWS
+from ..core.defaults import DEVICES, THRESHOLD_RANGE, TTA_VIEWS
 from ..core.environment import deep_learning_missing
 from ..core.errors import RtsMapperError
 from ..qgis_layers.layers import layer_crs_wkt
@@ -138,7 +138,7 @@ class InferenceDock(RtsDock):
         device_row.addWidget(self.device_label, 1)
         form.addRow("Device", device_row)
         self.threshold_spin = QDoubleSpinBox(self)
-        self.threshold_spin.setRange(0.05, 0.95)
+        self.threshold_spin.setRange(*THRESHOLD_RANGE)
         self.threshold_spin.setSingleStep(0.05)
         self.threshold_spin.setValue(settings.threshold)
         form.addRow("Threshold", self.threshold_spin)

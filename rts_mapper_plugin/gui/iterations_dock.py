@@ -37,7 +37,7 @@ from qgis.PyQt.QtWidgets import (
     QVBoxLayout,
 )
 
-from ..core.defaults import ENCODERS
+from ..core.defaults import ENCODERS, MAX_EPOCHS
 from ..core.environment import deep_learning_missing
 from ..core.errors import RtsMapperError
 from ..core.project.store import MappingProject
@@ -137,6 +137,8 @@ class IterationsDock(RtsDock):
         self.open: list[int] = []  # iterations under review
         self.result = None
         self.inventory = None
+        self.opened: MappingProject | None = None
+        self.project_error = ""
         self.missing = deep_learning_missing()
         if self.missing:
             self.add_missing_packages_banner(self.missing, "Training and inference")
@@ -218,7 +220,7 @@ class IterationsDock(RtsDock):
         self.first_model.fileChanged.connect(lambda _path: self._show_model())
         self.encoder_combo.currentTextChanged.connect(lambda _text: self._show_model())
         self.epochs_spin = QSpinBox(box)
-        self.epochs_spin.setRange(1, 500)
+        self.epochs_spin.setRange(1, MAX_EPOCHS)
         self.epochs_spin.setValue(6)
         self.epochs_spin.setToolTip("Fine-tuning epochs (early stopping may end sooner)")
         form.addRow("Epochs", self.epochs_spin)
@@ -272,18 +274,21 @@ class IterationsDock(RtsDock):
 
     # -- state --
     def project(self) -> MappingProject | None:
+        """The chosen mapping project, opened (and checked) once per choice of file."""
         path = self.project_picker.path()
-        self.project_error = ""
         if not path or not Path(path).is_file():
+            self.opened, self.project_error = None, ""
             return None
+        if self.opened is not None and self.opened.path == Path(path):
+            return self.opened
         try:
-            return MappingProject.open(path)
+            self.opened, self.project_error = MappingProject.open(path), ""
         except RtsMapperError as exc:
-            self.project_error = str(exc)
-            return None
+            self.opened, self.project_error = None, str(exc)
+        return self.opened
 
     def refresh(self, *_args) -> None:
-        from ..core.project.loop import TABLE1_COLUMNS, iterations, open_iterations, pending_count
+        from ..core.project.loop import iterations, open_iterations, pending_count, table1_cells
 
         project = self.project()
         self.table.setRowCount(0)
@@ -295,15 +300,7 @@ class IterationsDock(RtsDock):
         records = iterations(project)
         self.table.setRowCount(len(records))
         for row, record in enumerate(records):
-            for column, (key, _label) in enumerate(TABLE1_COLUMNS):
-                value = getattr(record, key)
-                if not record.finished_at and key in (
-                    "newly_found",
-                    "total_rts",
-                    "reviewers",
-                    "review_hours",
-                ):
-                    value = "in review" if key == "newly_found" else ""  # known when the iteration closes
+            for column, value in enumerate(table1_cells(record)):
                 self.table.setItem(row, column, _item(value, isinstance(value, (int, float))))
         self.open = open_iterations(project)
         if not self.open:
@@ -406,17 +403,13 @@ class IterationsDock(RtsDock):
                 "load a prepared year layer to train on and infer over (RTS Mapper › Load time-lapse layers)"
             )
         from ..core.model.inference import InferConfig
-        from ..core.project.loop import IterationSettings, fine_tuning, previous_model
+        from ..core.project.loop import IterationSettings, fine_tuning, starting_model
         from ..qgis_layers.layers import layer_crs_wkt
 
         layer = QgsProject.instance().mapLayer(data.layer_id) if data.layer_id else None
         image_crs = layer_crs_wkt(layer) if layer is not None else None
 
-        first_model = self.first_model.filePath().strip() or None
-        if previous_model(project) is not None:
-            first_model = None  # later iterations always fine-tune the previous one
-        elif first_model and not Path(first_model).is_file():
-            raise RtsMapperError("no such model file", first_model)
+        first_model = starting_model(project, self.first_model.filePath().strip() or None)
         remembered = PlgSettings.load()
         settings = IterationSettings(
             image=data.path,

@@ -2,201 +2,84 @@
 
 Works without torch. Every decision goes to the project's GeoPackage at once (core.review), so
 quitting QGIS, or QGIS crashing, loses nothing; reopening resumes at the first candidate this
-reviewer has not decided. Year views are cut from the registered rasters by a background worker
-that prepares the next candidates ahead, so stepping does not wait on rendering.
+reviewer has not decided. The dock assembles three parts: the year views (gui/year_views.py,
+cut ahead by tasks), the decision form (gui/decision_form.py) and the keys (gui/review_keys.py);
+what is reviewed, and how a decision counts, are rules of core.review.decisions.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 
 from qgis.core import Qgis, QgsGeometry, QgsProject, QgsRectangle, QgsWkbTypes
 from qgis.gui import QgsRubberBand
-from qgis.PyQt.QtCore import QEvent, QObject, Qt, QTimer
-from qgis.PyQt.QtGui import QColor, QImage, QKeySequence, QPixmap
+from qgis.PyQt.QtCore import QEvent, Qt, QTimer
+from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import (
-    QAbstractSpinBox,
     QApplication,
-    QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
     QFormLayout,
-    QGridLayout,
     QHBoxLayout,
-    QKeySequenceEdit,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QPushButton,
-    QSpinBox,
-    QTableWidget,
-    QVBoxLayout,
-    QWidget,
 )
 
 from ..core.errors import RtsMapperError
-from ..core.project.store import CRITERIA, MappingProject, initiation_periods
+from ..core.project.store import MappingProject
+from ..core.review import decisions as review
 from ..qgis_layers.timelapse import GROUP_NAME, year_layers
 from ..toolbelt.log_handler import notify
 from ..toolbelt.preferences import PlgSettings
+from .decision_form import DecisionForm
 from .dock_base import RtsDock
 from .project_picker import ProjectPicker
+from .review_keys import (
+    TEXT_INPUTS,
+    MapKeys,
+    ShortcutsDialog,
+    action_of,
+    current_shortcuts,
+    key_actions,
+    save_shortcuts,
+)
 from .road_row import RoadRow
+from .year_views import YearViews
 
-# action -> (label, default key). Decisions move on to the next candidate.
-SHORTCUTS: dict[str, tuple[str, str]] = {
-    "accept": ("Accept (RTS) and go on", "A"),
-    "reject": ("Reject and go on", "R"),
-    "unsure": ("Unsure and go on", "U"),
-    "next": ("Next candidate", "Right"),
-    "previous": ("Previous candidate", "Left"),
-    "next_unreviewed": ("Next candidate I have not decided", "Shift+Right"),
-    "year_next": ("Main map: next year", "Y"),
-    "year_previous": ("Main map: previous year", "Shift+Y"),
-    "edit": ("Edit this boundary (vertex tool)", "E"),
-    "headwall_highest": ("Criterion: headwall at the highest elevation", "H"),
-    "colour_contrast": ("Criterion: colour contrast", "C"),
-    "arcuate_shaded_headwall": ("Criterion: arcuate, shaded headwall", "S"),
-    "upslope_retreat": ("Criterion: upslope retreat over the years", "T"),
-    "period_next": ("Initiation period: next", "P"),
-    "note": ("Write a note", "N"),
-    "zoom": ("Zoom back to the candidate", "Z"),
-    # not F1: QGIS's Help has it, and two shortcuts on one key fire neither ("Ambiguous shortcut")
-    "help": ("Show these shortcuts", "K"),
-    **{f"probability_{d}": (f"Probability {d * 10} %", str(d)) for d in range(1, 10)},
-    "probability_100": ("Probability 100 %", "0"),
-}
-NOT_ON_MAP = ("next", "previous", "next_unreviewed")  # the arrows pan the main map
-TEXT_INPUTS = (QLineEdit, QAbstractSpinBox, QComboBox, QKeySequenceEdit)  # keep their keys
-PREFETCH = 3  # candidates prepared ahead
-VIEW_PX = 150
-NOT_SET = "—"
+PREFETCH = 3  # candidates whose views are prepared ahead
 ALL_SETS = "*"  # the candidate-set combo's "every set" (a run id never is "*")
-
-
-def current_shortcuts() -> dict[str, str]:
-    """The defaults with the user's own keys over them; a default whose key the user gave to
-    another action gives way (is left without a key): one key, one action."""
-    own: dict[str, str] = {}
-    with contextlib.suppress(json.JSONDecodeError, AttributeError):  # hand-mangled: the defaults
-        own = {a: str(k) for a, k in json.loads(PlgSettings.load().review_shortcuts or "{}").items()}
-    own = {a: k for a, k in own.items() if a in SHORTCUTS}
-    taken = {QKeySequence(k).toString() for k in own.values() if k}
-    keys = {}
-    for action, (_, default) in SHORTCUTS.items():
-        if action in own:
-            keys[action] = own[action]
-        else:
-            keys[action] = "" if QKeySequence(default).toString() in taken else default
-    return keys
-
-
-class ShortcutsDialog(QDialog):
-    """Every shortcut, editable: the help popup and the place to change keys."""
-
-    def __init__(self, keys: dict[str, str], parent=None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("RTS Mapper review: keyboard shortcuts")
-        layout = QVBoxLayout(self)
-        layout.addWidget(
-            QLabel(
-                "Keys work while the Review dock has focus (click it once), and on the map during a "
-                "review; there they come before QGIS's own. Change a key by clicking it."
-            )
-        )
-        self.table = QTableWidget(len(SHORTCUTS), 2, self)
-        self.table.setHorizontalHeaderLabels(["Action", "Key"])
-        self.editors: dict[str, QKeySequenceEdit] = {}
-        for row, (action, (label, _)) in enumerate(SHORTCUTS.items()):
-            self.table.setCellWidget(row, 0, QLabel(label))
-            editor = QKeySequenceEdit(QKeySequence(keys[action]), self)
-            self.editors[action] = editor
-            self.table.setCellWidget(row, 1, editor)
-        self.table.resizeColumnsToContents()
-        self.table.horizontalHeader().setStretchLastSection(True)
-        layout.addWidget(self.table)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.Save | QDialogButtonBox.Close | QDialogButtonBox.RestoreDefaults
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        buttons.button(QDialogButtonBox.RestoreDefaults).clicked.connect(self._defaults)
-        layout.addWidget(buttons)
-        self.resize(520, 560)
-
-    def _defaults(self) -> None:
-        for action, (_, key) in SHORTCUTS.items():
-            self.editors[action].setKeySequence(QKeySequence(key))
-
-    def clashes(self) -> list[str]:
-        """Keys given to two actions here (one key, one action). A key QGIS also uses is fine:
-        the dock's keys come first while it has the keyboard."""
-        problems, seen = [], {}
-        for action, key in self.keys().items():
-            if not key:
-                continue
-            if key in seen:
-                problems.append(f"{key}: both “{SHORTCUTS[seen[key]][0]}” and “{SHORTCUTS[action][0]}”")
-            seen[key] = action
-        return problems
-
-    def accept(self) -> None:
-        problems = self.clashes()
-        if problems:
-            QMessageBox.warning(self, self.windowTitle(), "Choose other keys for:\n" + "\n".join(problems))
-            return
-        super().accept()
-
-    def keys(self) -> dict[str, str]:
-        return {a: e.keySequence().toString() for a, e in self.editors.items()}
-
-
-class MapKeys(QObject):
-    """The review's keys on the main map while a review runs and the dock is open (they come
-    first there too, as in the dock)."""
-
-    def __init__(self, dock) -> None:
-        super().__init__(dock)
-        self.dock = dock
-
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt naming)
-        if event.type() not in (QEvent.ShortcutOverride, QEvent.KeyPress):
-            return False
-        dock = self.dock
-        action = dock.action_for(event) if dock.queue and dock.isVisible() else None
-        if action is None or action in NOT_ON_MAP:
-            return False
-        event.accept()
-        if event.type() == QEvent.KeyPress:
-            dock.slots[action]()
-        return True
+SHOW_LABELS = {
+    "all": "all candidates",
+    "pending": "only pending",
+    "mine": "only those I have not decided",
+    "conflict": "only conflicts (final decision)",
+}
+ORDER_LABELS = {
+    "id": "id",
+    "probability": "probability (highest first)",
+    "area": "area (largest first)",
+    "road": "distance to road (nearest first)",
+}
 
 
 class ReviewDock(RtsDock):
     title = "RTS Mapper: Review"
     object_name = "RtsMapperReviewDock"
 
-    def __init__(self, iface, runner=None, parent=None) -> None:
+    def __init__(self, iface, runner, parent=None) -> None:
         super().__init__(iface, parent)
         self.runner = runner
         self.project: MappingProject | None = None
         self.layer = None
         self.my_decision: str | None = None
-        self._shown_fid: int | None = None
         self.run_id: str | None = None
-        self.queue = []
+        self.queue: list[review.QueueItem] = []
         self.index = -1
         self.shown_at = time.monotonic()
         self.years: list = []
         self.year_index = 0
-        self.frames: dict[int, Future] = {}
-        self.pixmaps: dict[int, list[QPixmap]] = {}
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rts-review-views")
         self.last_status: str | None = None
         self.rubber_band = QgsRubberBand(iface.mapCanvas(), QgsWkbTypes.PolygonGeometry) if iface else None
         if self.rubber_band is not None:
@@ -209,9 +92,6 @@ class ReviewDock(RtsDock):
         self.map_keys = MapKeys(self)
         if iface is not None:
             iface.mapCanvas().installEventFilter(self.map_keys)
-        self.poll = QTimer(self)
-        self.poll.setInterval(40)
-        self.poll.timeout.connect(self._collect_views)
         # the project's "N pending" follows the decisions, a moment after the last one
         self.summary_timer = QTimer(self)
         self.summary_timer.setSingleShot(True)
@@ -244,23 +124,13 @@ class ReviewDock(RtsDock):
         self.reviewer.editingFinished.connect(self.restore_session)
         form.addRow("Reviewer", self.reviewer)
         self.order = QComboBox(self)
-        for key, label in (
-            ("id", "id"),
-            ("probability", "probability (highest first)"),
-            ("area", "area (largest first)"),
-            ("road", "distance to road (nearest first)"),
-        ):
-            self.order.addItem(label, key)
+        for key in review.ORDERS:
+            self.order.addItem(ORDER_LABELS[key], key)
         self.order.setCurrentIndex(max(0, self.order.findData(settings.review_order)))
         form.addRow("Order by", self.order)
         self.show_filter = QComboBox(self)
-        for key, label in (
-            ("all", "all candidates"),
-            ("pending", "only pending"),
-            ("mine", "only those I have not decided"),
-            ("conflict", "only conflicts (final decision)"),
-        ):
-            self.show_filter.addItem(label, key)
+        for key in review.SHOWS:
+            self.show_filter.addItem(SHOW_LABELS[key], key)
         form.addRow("Show", self.show_filter)
         roads = RoadRow("within", any_distance=True, parent=self)
         self.road_combo, self.near_road = roads.combo, roads.distance
@@ -278,45 +148,12 @@ class ReviewDock(RtsDock):
         self.progress_label.setWordWrap(True)
         self.body_layout.addWidget(self.progress_label)
 
-        self.views_widget = QWidget(self)
-        self.views = QGridLayout(self.views_widget)
-        self.views.setContentsMargins(0, 0, 0, 0)
-        self.views.setSpacing(4)
-        self.view_labels: list[QLabel] = []
-        self.body_layout.addWidget(self.views_widget)
-
-        decision = QGridLayout()
-        self.criteria: dict[str, QCheckBox] = {}
-        for row, (name, label) in enumerate(CRITERIA):
-            box = QCheckBox(label, self)
-            self.criteria[name] = box
-            decision.addWidget(box, row, 0)
-        self.body_layout.addLayout(decision)
-        details = QFormLayout()
-        probability = QHBoxLayout()
-        self.probability = QSpinBox(self)
-        self.probability.setRange(-1, 100)
-        self.probability.setSpecialValueText(NOT_SET)
-        self.probability.setSuffix(" %")
-        self.probability.setValue(-1)
-        probability.addWidget(self.probability)
-        for value in (25, 50, 75):
-            quick = QPushButton(f"{value}", self)
-            quick.setMaximumWidth(40)
-            quick.setFocusPolicy(Qt.NoFocus)
-            quick.clicked.connect(lambda _=False, v=value: self.probability.setValue(v))
-            probability.addWidget(quick)
-        details.addRow("Probability", probability)
-        self.period = QComboBox(self)
-        details.addRow("Initiation", self.period)
-        self.note = QLineEdit(self)
-        self.note.setObjectName("reviewNote")
-        self.note.setPlaceholderText("note (N; Enter keeps it, Esc undoes the edit)")
-        self.note.returnPressed.connect(self.finish_note)
-        self.note.installEventFilter(self)
-        self._note_before: str | None = None
-        details.addRow("Note", self.note)
-        self.body_layout.addLayout(details)
+        self.views = YearViews(self.runner, self)
+        self.views.yearClicked.connect(self.show_year)
+        self.body_layout.addWidget(self.views)
+        self.form = DecisionForm(self)
+        self.form.noteDone.connect(self.finish_note)
+        self.body_layout.addWidget(self.form)
 
         buttons = QHBoxLayout()
         self.accept_button = QPushButton("Accept (A)", self)
@@ -358,17 +195,10 @@ class ReviewDock(RtsDock):
         self._set_enabled(False)
 
     def _set_enabled(self, enabled: bool) -> None:
-        for widget in (
-            self.accept_button,
-            self.reject_button,
-            self.unsure_button,
-            self.probability,
-            self.period,
-            self.note,
-            *self.criteria.values(),
-        ):
+        for widget in (self.accept_button, self.reject_button, self.unsure_button, self.form):
             widget.setEnabled(enabled)
 
+    # -- keys --
     def apply_shortcuts(self, keys: dict[str, str]) -> None:
         """Keys work while the dock has the keyboard, and (all but the arrows, which pan) on the
         main map while a review runs, so that A / R / U work straight after editing a boundary.
@@ -376,6 +206,7 @@ class ReviewDock(RtsDock):
         They are the dock's, not application shortcuts: while the dock (or, in a review, the map)
         has the keyboard, its keys come first, so a key QGIS also uses (S toggles snapping, R
         stream digitizing, T tracing) is never ambiguous and does not fire both."""
+        form = self.form
         self.slots = {
             "accept": lambda: self.decide("accepted"),
             "reject": lambda: self.decide("rejected"),
@@ -386,23 +217,20 @@ class ReviewDock(RtsDock):
             "year_next": lambda: self.step_year(1),
             "year_previous": lambda: self.step_year(-1),
             "edit": self.edit_boundary,
-            "period_next": self._next_period,
-            "note": self.begin_note,
+            "period_next": form.next_period,
+            "note": form.begin_note,
             "zoom": self.zoom_to_current,
             "help": self.show_shortcuts,
-            **{name: self.criteria[name].toggle for name in self.criteria},
-            **{f"probability_{d}": (lambda v=d * 10: self.probability.setValue(v)) for d in range(1, 10)},
-            "probability_100": lambda: self.probability.setValue(100),
+            **{name: box.toggle for name, box in form.criteria.items()},
+            **{f"probability_{d}": (lambda v=d * 10: form.set_probability(v)) for d in range(1, 10)},
+            "probability_100": lambda: form.set_probability(100),
         }
         self.keys = keys
-        self.key_actions = {QKeySequence(k).toString(): a for a, k in keys.items() if k}
+        self.key_actions = key_actions(keys)
 
     def action_for(self, event) -> str | None:
         """The review action a key event means, or None."""
-        if event.key() in (Qt.Key_Shift, Qt.Key_Control, Qt.Key_Alt, Qt.Key_Meta, 0):
-            return None
-        modifiers = int(event.modifiers()) & ~int(Qt.KeypadModifier)
-        return self.key_actions.get(QKeySequence(event.key() | modifiers).toString())
+        return action_of(self.key_actions, event)
 
     def event(self, event) -> bool:
         """The review's keys come first while the dock has the keyboard (not in its text fields)."""
@@ -496,37 +324,31 @@ class ReviewDock(RtsDock):
             return
         run_id = self.set_combo.currentData()
         run_id = None if run_id == ALL_SETS else run_id
+        show = self.show_filter.currentData()
+        road_layer = self.road_combo.currentLayer()
         try:
             self.project = project
             layer = self.candidate_layer(project, run_id)
             self.run_id = run_id
             roads = None
-            road_layer = self.road_combo.currentLayer()
             if road_layer is not None:
                 from ..qgis_layers.layers import layer_features
 
                 roads = layer_features(road_layer)
-            choice = self.show_filter.currentData()
-            from ..core.review.decisions import my_decisions, resume_index, review_queue
-
-            queue = review_queue(
-                self.project,
-                self.run_id,
+            queue, start = review.queue_for(
+                project,
+                reviewer,
+                show,
+                run_id,
                 order=self.order.currentData(),
                 roads=roads,
-                statuses={"pending": ("pending",), "conflict": ("conflict",)}.get(choice),
                 near_road_m=self.near_road.value() or None,
             )
-            decided = set(my_decisions(self.project, reviewer))
-            if choice == "mine":
-                queue = [item for item in queue if item.fid not in decided]
         except RtsMapperError as exc:
             notify(self.iface, str(exc), Qgis.Warning)
             return
-        from ..core.review.decisions import ReviewSession, save_review_session
-
-        save_review_session(
-            project, reviewer, ReviewSession(run_id, self.show_filter.currentData(), self.order.currentData())
+        review.save_review_session(
+            project, reviewer, review.ReviewSession(run_id, show, self.order.currentData())
         )
         PlgSettings.load().update(
             reviewer_name=reviewer,
@@ -535,37 +357,17 @@ class ReviewDock(RtsDock):
         )
         self.layer = layer
         self.queue = queue
-        self.years = self.project.years()
-        self.period.clear()
-        self.period.addItem(NOT_SET, "")
-        for period in initiation_periods([y.year for y in self.years]):
-            self.period.addItem(period, period)
-        self._build_views()
-        self.frames.clear()
-        self.pixmaps.clear()
+        self.years = project.years()
+        self.form.set_years([y.year for y in self.years])
+        self.views.set_years(self.years)
         self.year_index = self._visible_year_index()
         if not queue:
             self.position.setText("No candidate matches: nothing to review.")
             self._set_enabled(False)
             return
         self._set_enabled(True)
-        self.show_candidate(resume_index(queue, decided))
+        self.show_candidate(start)
         self.setFocus()
-
-    def _build_views(self) -> None:
-        for label in self.view_labels:
-            label.deleteLater()
-        self.view_labels = []
-        columns = 3 if len(self.years) > 4 else max(1, len(self.years))
-        for i, year in enumerate(self.years):
-            label = QLabel(str(year.year), self.views_widget)
-            label.setFixedSize(VIEW_PX, VIEW_PX)
-            label.setAlignment(Qt.AlignCenter)
-            label.setStyleSheet("background: #222; color: #ddd;")
-            label.setToolTip(f"{year.year}: click to show this year on the main map")
-            label.mousePressEvent = lambda _event, index=i: self.show_year(index)
-            self.views.addWidget(label, i // columns, i % columns)
-            self.view_labels.append(label)
 
     # -- stepping --
     @property
@@ -580,11 +382,16 @@ class ReviewDock(RtsDock):
         self.shown_at = time.monotonic()
         self.zoom_to_current()
         self._load_form(item)
-        self._request_views(self.index)
-        for ahead in range(1, PREFETCH + 1):
-            self._request_views(self.index + ahead)
-        self._show_views()
+        nearby = self.queue[max(0, self.index - 2) : self.index + PREFETCH + 1]
+        self.views.forget({i.fid for i in nearby})  # memory stays flat over a long review
+        for ahead in self.queue[self.index : self.index + PREFETCH + 1]:
+            self.views.prepare(ahead.fid, ahead.geometry)
+        self.views.show_candidate(item.fid)
         self._update_labels()
+
+    def views_ready(self) -> bool:
+        """True when every year view of the current candidate is on screen."""
+        return self.current is not None and self.views.ready(self.current.fid)
 
     def zoom_to_current(self) -> None:
         item = self.current
@@ -607,85 +414,14 @@ class ReviewDock(RtsDock):
         self.show_candidate(self.index - 1)
 
     def next_unreviewed(self) -> None:
-        from ..core.review.decisions import my_decisions
-
-        decided = set(my_decisions(self.project, self.reviewer.text().strip())) if self.project else set()
-        for offset in range(1, len(self.queue) + 1):
-            index = (self.index + offset) % len(self.queue)
-            if self.queue[index].fid not in decided:
-                self.show_candidate(index)
-                return
-        notify(self.iface, "You have decided every candidate in this list.", Qgis.Success)
-
-    # -- year views, prepared ahead in a worker thread --
-    def _request_views(self, index: int) -> None:
-        if not (0 <= index < len(self.queue)) or not self.years:
+        if self.project is None or not self.queue:
             return
-        fid = self.queue[index].fid
-        if fid in self.frames:
-            return
-        from ..core.review.timelapse import labelled_frames
-
-        self.frames[fid] = self.executor.submit(
-            labelled_frames, self.years, self.queue[index].geometry, VIEW_PX
-        )
-        self.poll.start()
-
-    def _collect_views(self) -> None:
-        for fid, future in list(self.frames.items()):
-            if future.done() and fid not in self.pixmaps:
-                try:
-                    frames = future.result()
-                except Exception as exc:  # a raster gone missing: say so in the views
-                    self.pixmaps[fid] = []
-                    self.position.setToolTip(f"year views: {exc}")
-                    continue
-                self.pixmaps[fid] = [
-                    QPixmap.fromImage(
-                        QImage(
-                            f.rgb.data,
-                            f.rgb.shape[1],
-                            f.rgb.shape[0],
-                            3 * f.rgb.shape[1],
-                            QImage.Format_RGB888,
-                        ).copy()
-                    )
-                    for f in frames
-                ]
-        if all(f.done() for f in self.frames.values()):
-            self.poll.stop()
-        self._show_views()
-
-    def views_ready(self) -> bool:
-        """True when every year view of the current candidate is on screen."""
-        item = self.current
-        return item is not None and item.fid in self.pixmaps and self._shown_fid == item.fid
-
-    def _show_views(self) -> None:
-        item = self.current
-        if item is None:
-            return
-        pixmaps = self.pixmaps.get(item.fid)
-        if pixmaps is None:
-            future = self.frames.get(item.fid)
-            if future is not None and future.done():
-                self._collect_views()
-                return
-            for label, year in zip(self.view_labels, self.years):
-                label.setPixmap(QPixmap())
-                label.setText(f"{year.year}\n…")
-            return
-        for label, pixmap in zip(self.view_labels, pixmaps):
-            label.setPixmap(pixmap)
-        self._shown_fid = item.fid
-        # keep memory flat: forget views far behind
-        keep = {
-            self.queue[i].fid
-            for i in range(max(0, self.index - 2), min(len(self.queue), self.index + PREFETCH + 1))
-        }
-        for fid in [f for f in self.pixmaps if f not in keep]:
-            self.pixmaps.pop(fid, None)
-            self.frames.pop(fid, None)
+        decided = set(review.my_decisions(self.project, self.reviewer.text().strip()))
+        index = review.next_undecided(self.queue, self.index, decided)
+        if index is None:
+            notify(self.iface, "You have decided every candidate in this list.", Qgis.Success)
+        else:
+            self.show_candidate(index)
 
     # -- the main map's year --
     def show_year(self, index: int) -> None:
@@ -701,12 +437,7 @@ class ReviewDock(RtsDock):
         navigation = self.iface.mapCanvas().temporalController() if self.iface else None
         if navigation is not None and navigation.navigationMode() == navigation.Animated:
             navigation.setCurrentFrameNumber(self.year_index)
-        for i, label in enumerate(self.view_labels):
-            label.setStyleSheet(
-                "background: #222; border: 3px solid #00e5ff;"
-                if i == self.year_index
-                else "background: #222;"
-            )
+        self.views.highlight(self.year_index)
         self._update_labels()
 
     def _visible_year_index(self) -> int:
@@ -722,20 +453,15 @@ class ReviewDock(RtsDock):
     def step_year(self, step: int) -> None:
         self.show_year(self.year_index + step)
 
-    # -- the decision form --
-    def _load_form(self, item) -> None:
-        from ..core.review.decisions import decisions_of
+    # -- the decision --
+    def _is_final(self) -> bool:
+        return review.decides_finally(self.show_filter.currentData())
 
+    def _load_form(self, item) -> None:
         reviewer = self.reviewer.text().strip()
-        rows = decisions_of(self.project, [item.fid])
+        rows = review.decisions_of(self.project, [item.fid])
         mine = next((r for r in rows if r["reviewer"] == reviewer and not r["is_final"]), None)
-        for name, box in self.criteria.items():
-            box.setChecked(bool(mine and mine[name]))
-        self.probability.setValue(mine["probability"] if mine and mine["probability"] is not None else -1)
-        self.period.setCurrentIndex(
-            max(0, self.period.findData(mine["initiation_period"] or "")) if mine else 0
-        )
-        self.note.setText((mine["note"] or "") if mine else "")
+        self.form.load(mine)
         others = [
             f"{r['reviewer']}{' (final)' if r['is_final'] else ''}: {r['decision']}"
             for r in rows
@@ -744,50 +470,20 @@ class ReviewDock(RtsDock):
         self.others.setText(("Other decisions: " + "; ".join(others)) if others else "")
         self.my_decision = mine["decision"] if mine else None
 
-    # -- the note: typed in its field, then Enter or Escape hands the keyboard back to the dock --
-    def begin_note(self) -> None:
-        if not self.note.isEnabled():
-            return
-        self._note_before = self.note.text()
-        self.note.setFocus()
-        self.note.end(False)
-
-    def finish_note(self) -> None:
-        """Enter: keep the note (stored at once when this candidate is already decided, else with
-        the decision) and give the keyboard back to the dock, so that the next key decides."""
-        self._note_before = None
+    def finish_note(self, kept: bool) -> None:
+        """Enter in the note keeps it (stored at once when this candidate is already decided,
+        else with the decision); Enter or Escape gives the keyboard back to the dock, so that
+        the next key decides."""
         item = self.current
-        if item is not None and self.project is not None and self.my_decision:
-            from ..core.review.decisions import update_note
-
-            update_note(
+        if kept and item is not None and self.project is not None and self.my_decision:
+            review.update_note(
                 self.project,
                 item.fid,
                 self.reviewer.text().strip(),
-                self.note.text().strip(),
-                is_final=self.show_filter.currentData() == "conflict",
+                self.form.note.text().strip(),
+                is_final=self._is_final(),
             )
         self.setFocus()
-
-    def cancel_note(self) -> None:
-        """Escape: undo what was typed since N, give the keyboard back to the dock."""
-        if self._note_before is not None:
-            self.note.setText(self._note_before)
-        self._note_before = None
-        self.setFocus()
-
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt naming)
-        is_key = event.type() in (QEvent.ShortcutOverride, QEvent.KeyPress)
-        if watched is self.note and is_key and event.key() == Qt.Key_Escape:
-            event.accept()  # QGIS's own Esc (stop rendering) must not take it
-            if event.type() == QEvent.KeyPress:
-                self.cancel_note()
-            return True
-        return super().eventFilter(watched, event)
-
-    def _next_period(self) -> None:
-        if self.period.count():
-            self.period.setCurrentIndex((self.period.currentIndex() + 1) % self.period.count())
 
     def decide(self, decision: str) -> None:
         item = self.current
@@ -798,8 +494,6 @@ class ReviewDock(RtsDock):
             notify(self.iface, "Type your name first: it is stored with each decision.", Qgis.Warning)
             return
         from shapely import wkb
-
-        from ..core.review.decisions import Decision, record_decision
 
         edited = False
         geometry = None
@@ -821,20 +515,17 @@ class ReviewDock(RtsDock):
             geometry = wkb.loads(bytes(feature.geometry().asWkb()))
             item.geometry = geometry
         try:
-            status = record_decision(
+            status = review.record_decision(
                 self.project,
-                Decision(
+                review.Decision(
                     candidate_id=item.fid,
                     reviewer=reviewer,
                     decision=decision,
-                    probability=self.probability.value() if self.probability.value() >= 0 else None,
-                    initiation_period=self.period.currentData() or None,
-                    criteria={name: box.isChecked() for name, box in self.criteria.items()},
-                    note=self.note.text().strip(),
                     seconds_spent=round(time.monotonic() - self.shown_at, 1),
                     geometry=geometry,
                     edited=edited,
-                    is_final=self.show_filter.currentData() == "conflict",
+                    is_final=self._is_final(),
+                    **self.form.values(),
                 ),
             )
         except RtsMapperError as exc:
@@ -889,10 +580,8 @@ class ReviewDock(RtsDock):
     def show_shortcuts(self) -> None:
         dialog = ShortcutsDialog(self.keys, self)
         if dialog.exec_() == QDialog.Accepted:
-            keys = dialog.keys()
-            changed = {a: k for a, k in keys.items() if k != SHORTCUTS[a][1]}
-            PlgSettings.load().update(review_shortcuts=json.dumps(changed))
-            self.apply_shortcuts(keys)
+            save_shortcuts(dialog.keys())
+            self.apply_shortcuts(dialog.keys())
 
     def show_agreement(self) -> None:
         if self.project is None:
@@ -952,8 +641,7 @@ class ReviewDock(RtsDock):
         super().shutdown()
         if self.iface is not None:
             self.iface.mapCanvas().removeEventFilter(self.map_keys)
-        self.poll.stop()
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.views.shutdown()
         if self.rubber_band is not None:
             self.iface.mapCanvas().scene().removeItem(self.rubber_band)
             self.rubber_band = None

@@ -18,7 +18,7 @@ from qgis.PyQt.QtWidgets import (
     QSpinBox,
 )
 
-from ..core.defaults import CHIP_SIZE, ENCODERS
+from ..core.defaults import CHIP_SIZE, CHIP_SIZE_RANGE, ENCODERS, MAX_BATCH_SIZE, MAX_EPOCHS
 from ..core.environment import deep_learning_missing
 from ..core.errors import RtsMapperError
 from ..core.model.weights import IMAGENET, is_imagenet
@@ -145,15 +145,15 @@ class TrainingDock(RtsDock):
         self.init_widget.setToolTip("Fine-tune from a previous model (the iterative loop); empty: train anew")
         form.addRow("Fine-tune from", model_row(self.init_widget, self.project_picker, self))
         self.epochs_spin = QSpinBox(self)
-        self.epochs_spin.setRange(1, 500)
+        self.epochs_spin.setRange(1, MAX_EPOCHS)
         self.epochs_spin.setValue(settings.epochs)
         form.addRow("Epochs", self.epochs_spin)
         self.batch_spin = QSpinBox(self)
-        self.batch_spin.setRange(1, 128)
+        self.batch_spin.setRange(1, MAX_BATCH_SIZE)
         self.batch_spin.setValue(settings.batch_size)
         form.addRow("Batch size", self.batch_spin)
         self.chip_spin = QSpinBox(self)
-        self.chip_spin.setRange(64, 2048)
+        self.chip_spin.setRange(*CHIP_SIZE_RANGE)
         self.chip_spin.setSingleStep(32)
         self.chip_spin.setValue(CHIP_SIZE)
         self.chip_spin.setSuffix(" px")

@@ -13,7 +13,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..core.defaults import BANDS
+from ..core.defaults import BANDS, YEAR_RANGE
 from .base import RtsAlgorithm, file_of_layer
 
 
@@ -40,8 +40,8 @@ class _ImageryAlgorithm(RtsAlgorithm):
             "Register the result as year",
             QgsProcessingParameterNumber.Integer,
             optional=year_optional,
-            minValue=1970,
-            maxValue=2100,
+            minValue=YEAR_RANGE[0],
+            maxValue=YEAR_RANGE[1],
         )
         self.addParameter(year)
         self.addParameter(

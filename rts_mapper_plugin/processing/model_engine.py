@@ -22,7 +22,21 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
-from ..core.defaults import CHIP_BUFFER_M, CHIP_SIZE, DEVICES, ENCODERS, TTA_VIEWS
+from ..core.defaults import (
+    BATCH_SIZE,
+    CHIP_BUFFER_M,
+    CHIP_SIZE,
+    CHIP_SIZE_RANGE,
+    DEVICE,
+    DEVICES,
+    ENCODER,
+    ENCODERS,
+    EPOCHS,
+    MAX_BATCH_SIZE,
+    MAX_EPOCHS,
+    THRESHOLD_RANGE,
+    TTA_VIEWS,
+)
 from .base import RtsAlgorithm, file_of_layer, vector_uri
 
 
@@ -50,7 +64,11 @@ class MakeChipsAlgorithm(RtsAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterNumber(
-                "SIZE", "Smallest chip side (px)", defaultValue=CHIP_SIZE, minValue=64
+                "SIZE",
+                "Smallest chip side (px)",
+                defaultValue=CHIP_SIZE,
+                minValue=CHIP_SIZE_RANGE[0],
+                maxValue=CHIP_SIZE_RANGE[1],
             )
         )
         self.addParameter(
@@ -98,11 +116,19 @@ class TrainModelAlgorithm(RtsAlgorithm):
             QgsProcessingParameterFile("CHIPS", "Chip folder", behavior=QgsProcessingParameterFile.Folder)
         )
         self.addParameter(
-            QgsProcessingParameterEnum("ENCODER", "Encoder", options=list(ENCODERS), defaultValue=0)
+            QgsProcessingParameterEnum(
+                "ENCODER", "Encoder", options=list(ENCODERS), defaultValue=ENCODERS.index(ENCODER)
+            )
         )
-        self.addParameter(QgsProcessingParameterNumber("EPOCHS", "Epochs", defaultValue=30, minValue=1))
         self.addParameter(
-            QgsProcessingParameterNumber("BATCH_SIZE", "Batch size", defaultValue=8, minValue=1)
+            QgsProcessingParameterNumber(
+                "EPOCHS", "Epochs", defaultValue=EPOCHS, minValue=1, maxValue=MAX_EPOCHS
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                "BATCH_SIZE", "Batch size", defaultValue=BATCH_SIZE, minValue=1, maxValue=MAX_BATCH_SIZE
+            )
         )
         self.addParameter(
             QgsProcessingParameterFile("WEIGHTS", "Local ImageNet encoder weights", optional=True)
@@ -113,7 +139,9 @@ class TrainModelAlgorithm(RtsAlgorithm):
             )
         )
         self.addParameter(
-            QgsProcessingParameterEnum("DEVICE", "Device", options=list(DEVICES), defaultValue=0)
+            QgsProcessingParameterEnum(
+                "DEVICE", "Device", options=list(DEVICES), defaultValue=DEVICES.index(DEVICE)
+            )
         )
         self.addParameter(
             QgsProcessingParameterFileDestination("OUTPUT", "Model file", "Model (*.safetensors)")
@@ -174,8 +202,8 @@ class InferAlgorithm(RtsAlgorithm):
                 "Probability threshold (empty: the model's)",
                 QgsProcessingParameterNumber.Double,
                 optional=True,
-                minValue=0.01,
-                maxValue=0.99,
+                minValue=THRESHOLD_RANGE[0],
+                maxValue=THRESHOLD_RANGE[1],
             )
         )
         self.addParameter(
@@ -188,7 +216,9 @@ class InferAlgorithm(RtsAlgorithm):
             )
         )
         self.addParameter(
-            QgsProcessingParameterEnum("DEVICE", "Device", options=list(DEVICES), defaultValue=0)
+            QgsProcessingParameterEnum(
+                "DEVICE", "Device", options=list(DEVICES), defaultValue=DEVICES.index(DEVICE)
+            )
         )
         self.addParameter(
             QgsProcessingParameterEnum(

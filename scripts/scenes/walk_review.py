@@ -70,7 +70,7 @@ def shared_key():
     """S in the dock toggles the criterion, not QGIS's snapping (and is not ambiguous)."""
     review = scene.review
     snapping = QgsProject.instance().snappingConfig().enabled()
-    box = review.criteria["arcuate_shaded_headwall"]
+    box = review.form.criteria["arcuate_shaded_headwall"]
     before = box.isChecked()
     person.press(Qt.Key_S)
     scene.report["shared_key_s"] = {

@@ -73,8 +73,8 @@ def stored(mapping) -> list[sqlite3.Row]:
 def test_keyboard_decisions_land_in_the_geopackage(project, qgis_iface, qtbot):
     mapping, layer = project
     dock = open_dock(qgis_iface, qtbot, layer)
-    assert len(dock.view_labels) == 5, "one view per registered year"
-    assert all(not label.pixmap().isNull() for label in dock.view_labels)
+    assert len(dock.views.labels) == 5, "one view per registered year"
+    assert all(not label.pixmap().isNull() for label in dock.views.labels)
     first = dock.current.fid
     canvas_extent = qgis_iface.mapCanvas().extent()
     assert canvas_extent.contains(QgsGeometry.fromWkt(dock.current.geometry.wkt).boundingBox()), (
@@ -125,6 +125,32 @@ def test_year_key_steps_the_main_map_through_the_years(project, qgis_iface, qtbo
     assert visible == ["2017"]
     press(qtbot, dock, Qt.Key_Y, Qt.ShiftModifier)
     assert [n.layer().name() for n in group.findLayers() if n.isVisible()] == ["2016"]
+    dock.shutdown()
+
+
+def test_year_views_come_from_tasks_and_only_those_near_stay(project, qgis_iface, qtbot):
+    """The views are cut by QGIS tasks ahead of the reviewer (no private thread or timer), and a
+    long walk keeps only the views around the current candidate."""
+    import threading
+
+    from qgis.core import QgsApplication
+
+    from rts_mapper_plugin.gui.review_dock import PREFETCH
+
+    _mapping, layer = project
+    seen = []
+    QgsApplication.taskManager().taskAdded.connect(
+        lambda task_id: seen.append(QgsApplication.taskManager().task(task_id).description())
+    )
+    dock = open_dock(qgis_iface, qtbot, layer)
+    assert any("year views of candidate" in d for d in seen), seen
+    ahead = [i.fid for i in dock.queue[1 : PREFETCH + 1]]
+    qtbot.waitUntil(lambda: all(fid in dock.views.pixmaps for fid in ahead), timeout=10_000)
+    for _ in range(len(dock.queue) - 1):
+        press(qtbot, dock, Qt.Key_Right)
+        qtbot.waitUntil(dock.views_ready, timeout=10_000)
+        assert len(dock.views.pixmaps) <= PREFETCH + 3, "memory stays flat"
+    assert not [t.name for t in threading.enumerate() if "review" in t.name], "no private thread pool"
     dock.shutdown()
 
 
@@ -262,27 +288,27 @@ def test_enter_and_escape_in_the_note_give_the_keyboard_back(project, qgis_iface
     dock = open_dock(qgis_iface, qtbot, layer)
     first = dock.current.fid
     press(qtbot, dock, Qt.Key_N)
-    assert QApplication.focusWidget() is dock.note
+    assert QApplication.focusWidget() is dock.form.note
     person.type_text("gully nearby")
     person.press(Qt.Key_Return)
-    assert QApplication.focusWidget() is not dock.note, "Enter hands the keyboard back"
+    assert QApplication.focusWidget() is not dock.form.note, "Enter hands the keyboard back"
     person.press(Qt.Key_R)
     row = stored(mapping)[0]
     assert (row["candidate_id"], row["decision"], row["note"]) == (first, "rejected", "gully nearby")
 
     second = dock.current.fid
-    assert dock.note.text() == ""
+    assert dock.form.note.text() == ""
     person.press(Qt.Key_N)
     person.type_text("oops")
     person.press(Qt.Key_Escape)
-    assert dock.note.text() == "" and QApplication.focusWidget() is not dock.note
+    assert dock.form.note.text() == "" and QApplication.focusWidget() is not dock.form.note
     person.press(Qt.Key_A)
     rows = {r["candidate_id"]: r for r in stored(mapping)}
     assert rows[second]["decision"] == "accepted" and rows[second]["note"] is None
 
     person.press(Qt.Key_Left)
     person.press(Qt.Key_Left)
-    assert dock.current.fid == first and dock.note.text() == "gully nearby"
+    assert dock.current.fid == first and dock.form.note.text() == "gully nearby"
     person.press(Qt.Key_N)
     person.type_text(" and a pond")
     person.press(Qt.Key_Return)
@@ -310,7 +336,7 @@ def test_the_shortcuts_key_is_not_qgis_help(project, qgis_iface, qtbot):
     person.press(Qt.Key_K, widget=dock)
     assert seen == ["RTS Mapper review: keyboard shortcuts"]
 
-    from rts_mapper_plugin.gui.review_dock import ShortcutsDialog
+    from rts_mapper_plugin.gui.review_keys import ShortcutsDialog
 
     dialog = ShortcutsDialog(dock.keys, dock)
     dialog.show()
@@ -340,7 +366,7 @@ def test_keys_qgis_also_uses_are_the_docks_while_it_has_the_keyboard(project, qg
     dock = open_dock(qgis_iface, qtbot, layer, parent=window)
     first = dock.current.fid
     person.press(Qt.Key_S, widget=dock)
-    assert dock.criteria["arcuate_shaded_headwall"].isChecked()
+    assert dock.form.criteria["arcuate_shaded_headwall"].isChecked()
     person.press(Qt.Key_R, widget=dock)
     assert dock.current.fid != first, "R rejected the candidate and moved on"
     assert fired == [], "QGIS's own S and R did not fire"

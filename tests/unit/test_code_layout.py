@@ -220,5 +220,7 @@ def test_one_writer_of_the_project_schema(path):
 
 def test_the_writer_rule_catches_sql(tmp_path):
     sneaky = tmp_path / "sneaky.py"
-    sneaky.write_text('def f(conn):\n    conn.execute(f"UPDATE candidates SET status = {1}")\n', encoding="utf-8")
+    sneaky.write_text(
+        'def f(conn):\n    conn.execute(f"UPDATE candidates SET status = {1}")\n', encoding="utf-8"
+    )
     assert sql_writes(sneaky) == [(2, "UPDATE candidates SET status =")]

@@ -18,6 +18,7 @@ from rts_mapper_plugin.core.errors import RtsMapperError
 from rts_mapper_plugin.core.model.evaluation import iou
 from rts_mapper_plugin.core.model.inference import InferConfig
 from rts_mapper_plugin.core.project.loop import (
+    TABLE1_COLUMNS,
     IterationSettings,
     add_positives,
     iterations,
@@ -147,10 +148,16 @@ def test_next_iteration_steps_close_a_dock_run_and_guard_an_open_iteration(seede
         pending_count,
         previous_model,
         start_iteration,
+        starting_model,
+        table1_cells,
     )
     from rts_mapper_plugin.core.review.decisions import Decision, record_decision
 
     model, image, _, project = seeded
+    assert starting_model(project, None) is None, "no model yet, none chosen: a new one is trained"
+    assert starting_model(project, str(model)) == str(model), "the first model chosen"
+    with pytest.raises(RtsMapperError, match="no such model file"):
+        starting_model(project, str(model.parent / "gone.pt"))
     run = infer_into_project(
         project.path, model, image, InferConfig(min_area_m2=300)
     )  # the Inference dock's run
@@ -171,6 +178,7 @@ def test_next_iteration_steps_close_a_dock_run_and_guard_an_open_iteration(seede
     assert (record.positives, record.negatives, record.newly_found, record.total_rts) == (2, 0, 1, 3)
     assert record.inferred == len(fids) and record.reviewers == "ana, ben" and record.review_hours == 0.03
     assert record.finished_at and open_iterations(project) == []
+    assert starting_model(project, str(model.parent / "gone.pt")) is None, "later: the last model"
     negatives = project.features("training_negatives")
     assert [a["candidate_id"] for a in negatives.attributes] == [fids[1]]
     promoted = project.features("training_positives", "iteration_added = 1").geometries
@@ -184,6 +192,9 @@ def test_next_iteration_steps_close_a_dock_run_and_guard_an_open_iteration(seede
     )
     assert trained[0][0] == 2 and (record2.positives, record2.negatives) == (3, 1)
     assert record2.train_seconds == 1.5 and not record2.finished_at and open_iterations(project) == [2]
+    in_review = dict(zip([k for k, _ in TABLE1_COLUMNS], table1_cells(record2)))
+    assert (in_review["newly_found"], in_review["total_rts"], in_review["reviewers"]) == ("in review", "", "")
+    assert table1_cells(record)[[k for k, _ in TABLE1_COLUMNS].index("newly_found")] == 1, "closed: known"
     second = project.features("candidates", "iteration = 2").geometries
     reviewed = project.features("candidates", "status != 'pending'").geometries
     assert not any(a.intersects(b) for a in second for b in reviewed), "reviewed candidates set aside"

@@ -21,8 +21,11 @@ from rts_mapper_plugin.core.review.agreement import (
 )
 from rts_mapper_plugin.core.review.decisions import (
     Decision,
+    decides_finally,
     decisions_of,
     my_decisions,
+    next_undecided,
+    queue_for,
     record_decision,
     resume_index,
     review_progress,
@@ -156,6 +159,32 @@ def test_queue_orders_filters_and_resumes(project):
     assert progress.reviewed_by_me == 3 and progress.per_status["rejected"] == 3
     assert progress.rate_per_hour == pytest.approx(3 / (9 / 3600))
     assert "3 / " in progress.summary()
+
+
+def test_what_a_reviewer_steps_through(project):
+    """The Review dock's "Show" choices, as rules of the review (not of a combo box)."""
+    project, _region, run_id = project
+    everything = review_queue(project, run_id)
+    record_decision(project, Decision(everything[1].fid, "alice", "accepted"))
+    record_decision(project, Decision(everything[1].fid, "bob", "rejected"))  # a conflict
+    record_decision(project, Decision(everything[2].fid, "bob", "rejected"))
+
+    queue, start = queue_for(project, "alice", "all", run_id)
+    assert [i.fid for i in queue] == [i.fid for i in everything] and start == 0
+    mine, start = queue_for(project, " alice ", "mine", run_id)
+    assert everything[1].fid not in {i.fid for i in mine} and everything[2].fid in {i.fid for i in mine}
+    conflicts, _ = queue_for(project, "carol", "conflict", run_id)
+    assert [i.fid for i in conflicts] == [everything[1].fid]
+    pending, _ = queue_for(project, "carol", "pending", run_id)
+    assert {everything[1].fid, everything[2].fid}.isdisjoint(i.fid for i in pending)
+    with pytest.raises(RtsMapperError, match="show one of"):
+        queue_for(project, "alice", "everything", run_id)
+    assert decides_finally("conflict") and not any(decides_finally(s) for s in ("all", "pending", "mine"))
+
+    decided = {everything[0].fid, everything[1].fid}
+    assert next_undecided(everything, 0, decided) == 2
+    assert next_undecided(everything, len(everything) - 1, decided) == 2, "wraps round"
+    assert next_undecided(everything[:2], 0, decided) is None
 
 
 def test_status_from_rows():

@@ -183,6 +183,22 @@ def iterations(project: MappingProject) -> list[IterationRecord]:
     return [IterationRecord(**{k: row[k] for k in wanted}) for row in rows]
 
 
+# Table 1 columns known only once an iteration is closed (its candidates reviewed).
+KNOWN_WHEN_CLOSED = ("newly_found", "total_rts", "reviewers", "review_hours")
+
+
+def table1_cells(record: IterationRecord) -> list:
+    """A Table 1 row as a table shows it: an iteration still in review reads "in review" where
+    its newly found RTSs will be, and leaves the other columns known only at closing blank."""
+    cells = []
+    for key, _label in TABLE1_COLUMNS:
+        value = getattr(record, key)
+        if not record.finished_at and key in KNOWN_WHEN_CLOSED:
+            value = "in review" if key == "newly_found" else ""
+        cells.append(value)
+    return cells
+
+
 def table1_rows(project: MappingProject) -> list[dict]:
     return [{label: getattr(r, key) for key, label in TABLE1_COLUMNS} for r in iterations(project)]
 
@@ -213,7 +229,7 @@ def fine_tuning(**changes) -> TrainConfig:
     """The iterations' training recipe: short runs on small chips that fine-tune the previous
     iteration's model (CPU-friendly); ``changes`` override single settings. ``init_model`` None:
     fine-tune from the last iteration's model, if any; the encoder counts for a first model only."""
-    recipe = {"encoder": "resnet34", "epochs": 6, "learning_rate": 5e-4, "crop_size": 192, "tile_size": 384}
+    recipe = {"epochs": 6, "learning_rate": 5e-4, "crop_size": 192, "tile_size": 384}
     return TrainConfig(**{**recipe, **changes})
 
 
@@ -242,6 +258,17 @@ def previous_model(project: MappingProject) -> Path | None:
         if run.model_path and project.resolve_path(run.model_path).is_file():
             return project.resolve_path(run.model_path)
     return None
+
+
+def starting_model(project: MappingProject, first_model: str | None) -> str | None:
+    """The next iteration's ``TrainConfig.init_model``: None once an iteration has a model
+    (:func:`start_iteration` then fine-tunes that one, whatever was chosen as the first model),
+    else the first model chosen, which must exist (None: train a new model)."""
+    if previous_model(project) is not None:
+        return None
+    if first_model and not Path(first_model).is_file():
+        raise RtsMapperError("no such model file", first_model)
+    return first_model or None
 
 
 def open_iterations(project: MappingProject) -> list[int]:

@@ -24,6 +24,9 @@ from ..project.store import CRITERIA, DECISIONS, MappingProject, initiation_peri
 from ..vectors import FeatureSet, as_multipolygon
 
 ORDERS = ("id", "probability", "area", "road")
+# What a reviewer steps through: every candidate, the pending ones, those this reviewer has not
+# decided, or the conflicts (where a decision is the final one that settles them).
+SHOWS = ("all", "pending", "mine", "conflict")
 CRITERIA_NAMES = tuple(name for name, _ in CRITERIA)
 
 
@@ -313,6 +316,47 @@ def my_decisions(project: MappingProject, reviewer: str) -> dict[int, dict]:
         for row in decisions_of(project)
         if row["reviewer"] == reviewer and not row["is_final"]
     }
+
+
+def decides_finally(show: str) -> bool:
+    """A decision made while stepping through the conflicts settles them: it is the final one."""
+    return show == "conflict"
+
+
+def queue_for(
+    project: MappingProject,
+    reviewer: str,
+    show: str = "all",
+    run_id: str | None = None,
+    order: str = "id",
+    roads: FeatureSet | None = None,
+    near_road_m: float | None = None,
+) -> tuple[list[QueueItem], int]:
+    """What ``reviewer`` steps through with ``show`` (one of :data:`SHOWS`), and where to start:
+    the first candidate this reviewer has not decided."""
+    if show not in SHOWS:
+        raise RtsMapperError(f"show one of {', '.join(SHOWS)}, not {show!r}")
+    queue = review_queue(
+        project,
+        run_id,
+        order=order,
+        roads=roads,
+        statuses={"pending": ("pending",), "conflict": ("conflict",)}.get(show),
+        near_road_m=near_road_m,
+    )
+    decided = set(my_decisions(project, reviewer.strip()))
+    if show == "mine":
+        queue = [item for item in queue if item.fid not in decided]
+    return queue, resume_index(queue, decided)
+
+
+def next_undecided(queue: list[QueueItem], index: int, decided: set[int]) -> int | None:
+    """The next position after ``index`` (wrapping round) whose candidate is not in ``decided``."""
+    for offset in range(1, len(queue) + 1):
+        position = (index + offset) % len(queue)
+        if queue[position].fid not in decided:
+            return position
+    return None
 
 
 def resume_index(queue: list[QueueItem], decided: set[int]) -> int:
