@@ -269,6 +269,32 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_arts(args: argparse.Namespace) -> int:
+    from .core.analysis.inventory import InventoryMetadata, arts_contribution, base_map_fields, export_arts
+    from .core.defaults import BASE_MAP_SOURCE
+    from .core.project.store import MappingProject
+
+    project = MappingProject.open(args.project)
+    dated = base_map_fields(project.years())
+    metadata = InventoryMetadata(
+        region_name=args.region,
+        creator_lab=args.creator,
+        base_map_date=args.base_map_date or dated.get("base_map_date", ""),
+        base_map_source=args.base_map_source or dated.get("base_map_source", BASE_MAP_SOURCE),
+        base_map_resolution_m=args.resolution,
+        notes=args.notes,
+    )
+    contribution = arts_contribution(project, metadata, main=args.main, negatives=not args.no_negatives)
+    out = export_arts(contribution, args.out)
+    classes = [a["TrainClass"] for a in contribution.attributes]
+    overlapping = sum(1 for a in contribution.attributes if a["Intersections"] or a["SelfIntersections"])
+    print(
+        f"{classes.count('Positive')} RTSs and {classes.count('Negative')} non-RTSs written to {out}; "
+        f"{overlapping} overlap others" + (f" (relationships to {args.main} filled in)" if args.main else "")
+    )
+    return 0
+
+
 def _cmd_model_info(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
@@ -348,7 +374,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    from .core.defaults import BANDS, CHIP_BUFFER_M, CHIP_SIZE, DEVICE, DEVICES, TTA_VIEWS
+    from .core.defaults import (
+        BANDS,
+        BASE_MAP_RESOLUTION_M,
+        CHIP_BUFFER_M,
+        CHIP_SIZE,
+        DEVICE,
+        DEVICES,
+        TTA_VIEWS,
+    )
     from .core.model.training import PRECISIONS, TrainConfig
 
     env = commands.add_parser("env", help="report versions, CUDA and missing packages")
@@ -517,6 +551,30 @@ def build_parser() -> argparse.ArgumentParser:
     analysis.add_argument("--transmittance", type=float, default=0.7, help="clear-sky transmittance for PISR")
     analysis.add_argument("--title", default="RTS distribution", help="report title")
     analysis.set_defaults(func=_cmd_analyze)
+
+    arts = commands.add_parser(
+        "arts", help="the confirmed RTSs (and chosen non-RTSs) as a contribution to the ARTS data set"
+    )
+    arts.add_argument("project", help="the mapping project GeoPackage")
+    arts.add_argument("out", help="the contribution (.geojson)")
+    arts.add_argument("--region", required=True, help="RegionName")
+    arts.add_argument("--creator", required=True, help="CreatorLab: who mapped, and their organisation")
+    arts.add_argument(
+        "--main", default=None, help="the ARTS main data set (.geojson): fill the relationships"
+    )
+    arts.add_argument(
+        "--base-map-date", default="", help="YYYY-MM-DD[,YYYY-MM-DD] (default: the latest year's)"
+    )
+    arts.add_argument("--base-map-source", default="", help="the sensor (default: the latest year's)")
+    arts.add_argument(
+        "--resolution",
+        type=float,
+        default=BASE_MAP_RESOLUTION_M,
+        help="BaseMapResolution in metres",
+    )
+    arts.add_argument("--notes", default="", help="Notes")
+    arts.add_argument("--no-negatives", action="store_true", help="leave out the chosen non-RTSs")
+    arts.set_defaults(func=_cmd_arts)
 
     info = commands.add_parser("model-info", help="print a model file's card (JSON)")
     info.add_argument("model")

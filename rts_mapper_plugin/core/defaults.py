@@ -46,3 +46,6 @@ THRESHOLD_RANGE = (0.01, 0.99)
 
 # -- inventory --
 NEAR_ROAD_M = 500.0  # "near a road or railway": the centroid within this distance (the paper's)
+# the ARTS fields of a contribution, when the year registry and the user say nothing
+BASE_MAP_SOURCE = "PlanetScope"
+BASE_MAP_RESOLUTION_M = 3.0

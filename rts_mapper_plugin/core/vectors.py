@@ -106,7 +106,7 @@ def read_features(
     spatial_ref = ogr_layer.GetSpatialRef()
     crs = CRS.from_wkt(spatial_ref.ExportToWkt()) if spatial_ref is not None else None
     definition = ogr_layer.GetLayerDefn()
-    names = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
+    fields = [definition.GetFieldDefn(i) for i in range(definition.GetFieldCount())]
     geometries, attributes = [], []
     for feature in ogr_layer:
         ogr_geometry = feature.GetGeometryRef()
@@ -117,8 +117,27 @@ def read_features(
         if polygons_only and geometry is not None and geometry.geom_type not in ("Polygon", "MultiPolygon"):
             raise RtsMapperError(f"holds {geometry.geom_type} features; polygons are needed", path)
         geometries.append(geometry)
-        attributes.append({"fid": feature.GetFID(), **{n: feature.GetField(n) for n in names}})
+        attributes.append(
+            {"fid": feature.GetFID(), **{f.GetName(): _value(feature, i, f) for i, f in enumerate(fields)}}
+        )
     return FeatureSet(geometries, attributes, crs)
+
+
+def _value(feature, index: int, field):
+    """A field's value; dates and times as ISO 8601 text (OGR's own is "2018/07/01 10:00:00")."""
+    kind = field.GetType()
+    if kind not in (ogr.OFTDate, ogr.OFTDateTime) or not feature.IsFieldSetAndNotNull(index):
+        return feature.GetField(index)
+    year, month, day, hour, minute, second, zone = feature.GetFieldAsDateTime(index)
+    if kind == ogr.OFTDate:
+        return f"{year:04d}-{month:02d}-{day:02d}"
+    text = f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:06.3f}"
+    if zone == 100:  # OGR's UTC flag; 0 unknown and 1 local time carry no zone
+        return text + "Z"
+    if zone > 100:
+        offset = (zone - 100) * 15
+        return text + f"{'+' if offset >= 0 else '-'}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}"
+    return text
 
 
 def write_features(

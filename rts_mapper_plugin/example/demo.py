@@ -248,9 +248,8 @@ def run_demo(
     metadata = InventoryMetadata(
         region_name="Synthetic Beiluhe-like region (SIMULATION)",
         creator_lab="RTS Mapper demo",
-        base_map_date=f"{main_year}-07-15/{main_year}-08-15",
+        base_map_date=f"{main_year}-07-15,{main_year}-08-15",
         base_map_source="PlanetScope (synthetic)",
-        base_map_resolution_m=3.0,
         notes=SIMULATION_NOTE,
     )
     roads = read_features(region.roads)

@@ -175,7 +175,9 @@ def test_inventory_summary_and_exports_reopen_in_qgis(dock, project, assets, tmp
     ]
     assert len(added) == 3 and all(lyr.renderer().symbol().color().alpha() < 255 for lyr in added), "styled"
     assert {a["RegionName"] for a in inventory.attributes} == {"Test region"}
-    assert {a["BaseMapDate"] for a in inventory.attributes} == {"2019-07-15/2019-08-15"}
+    assert {a["BaseMapDate"] for a in inventory.attributes} == {"2019-07-15,2019-08-15"}, (
+        "ARTS: a comma between the dates"
+    )
     assert {a["BaseMapSource"] for a in inventory.attributes} == {"PlanetScope (synthetic)"}
 
 

@@ -8,7 +8,6 @@ import pytest
 from shapely.geometry import LineString, box
 
 from rts_mapper_plugin.core.analysis.inventory import (
-    ARTS_NAMESPACE,
     InventoryMetadata,
     build_inventory,
     export_inventory,
@@ -108,21 +107,14 @@ def test_inventory_fields_near_road_and_arts_uid_by_hand(tmp_path):
     assert second["near_road"] == 0
     # UTM 46N easting 500 000 is the central meridian, 93 E
     assert first["centroid_lon"] == pytest.approx(93.0005, abs=1e-3) and 34.3 < first["centroid_lat"] < 34.4
-    assert first["CentroidLat"] == first["centroid_lat"] and first["Area"] == first["area_ha"]
-    key = "|".join(
-        [
-            f"{first['CentroidLat']:.6f}",
-            f"{first['CentroidLon']:.6f}",
-            "Test",
-            "Lab",
-            "2019-07-15",
-            "PlanetScope",
-            "3",
-            "Positive",
-            "Polygon",
-        ]
+    assert first["CentroidLat"] == round(first["centroid_lat"], 5) and first["Area"] == pytest.approx(
+        10_000.0
     )
-    assert first["UID"] == str(uuid.uuid5(ARTS_NAMESPACE, key))
+    # ARTS's recipe: the required fields one after another, 5 decimals, "3" not "3.0", DNS namespace
+    seed = (
+        f"{first['CentroidLat']}{first['CentroidLon']}TestLab2019-07-15,2019-07-15PlanetScope3PositivePolygon"
+    )
+    assert first["UID"] == str(uuid.uuid5(uuid.NAMESPACE_DNS, seed))
     assert first["initiation_period"] == "2016-2017"
 
     summary = inventory_summary(inventory, [2016, 2017, 2018])

@@ -245,14 +245,14 @@ def test_year_dates_and_sensor_come_from_the_metadata(tmp_path):
     assert (year.date_start, year.date_end) == ("2019-07-03", "2019-08-26"), "min..max acquisition"
     assert year.sensor == "PlanetScope Dove Classic (PS2)"
     assert base_map_fields([year]) == {
-        "base_map_date": "2019-07-03/2019-08-26",
+        "base_map_date": "2019-07-03,2019-08-26",  # ARTS: a comma between the dates
         "base_map_source": "PlanetScope Dove Classic (PS2)",
     }
     # dates typed by hand still win
     prepare_and_register(
         [a.scene], tmp_path / "2019.tif", year=2019, project_path=project, dates=("2019-07-01", "2019-07-31")
     )
-    assert base_map_fields(MappingProject.open(project).years())["base_map_date"] == "2019-07-01/2019-07-31"
+    assert base_map_fields(MappingProject.open(project).years())["base_map_date"] == "2019-07-01,2019-07-31"
 
 
 def test_dates_from_the_xml_and_from_the_file_name(tmp_path):
@@ -277,8 +277,12 @@ def test_base_map_fields_of_the_latest_year():
         YearLayer(2018, Path("a.tif"), "PS", "2018-07-01", "2018-08-01"),
         YearLayer(2019, Path("b.tif"), "", "2019-07-04", "2019-07-04"),
     ]
-    assert base_map_fields(years) == {"base_map_date": "2019-07-04"}, "one day; no sensor: the default stays"
-    assert base_map_fields([YearLayer(2020, Path("c.tif"))]) == {"base_map_date": "2020"}
+    assert base_map_fields(years) == {"base_map_date": "2019-07-04,2019-07-04"}, (
+        "one day; no sensor: the default stays"
+    )
+    assert base_map_fields([YearLayer(2020, Path("c.tif"))]) == {"base_map_date": "2020-01-01,2020-12-31"}, (
+        "no date known: the whole year, as ARTS dates"
+    )
     assert base_map_fields([]) == {}
 
 

@@ -5,15 +5,16 @@ initiation period, iteration found, reviewers, near-road flag and distance (cent
 ``near_road_m`` of a road or railway, 500 m as in the paper). The ARTS metadata standard's
 fields (Yang et al. 2023, github.com/whrc/ARTS) come too, so the inventory can be contributed
 to that community dataset: CentroidLat, CentroidLon, RegionName, CreatorLab, BaseMapDate,
-BaseMapSource, BaseMapResolution, TrainClass, LabelType, UID, Area (ha), Notes. UID is a
-uuid5 of the required fields, so the same polygon always gets the same UID.
+BaseMapSource, BaseMapResolution, TrainClass, LabelType, UID, Area (m²), Notes, in the formats
+ARTS's own checks accept and with the UID ARTS's own recipe gives (see :mod:`.arts`).
+:func:`arts_contribution` adds the representative non-RTSs reviewers chose (TrainClass
+"Negative") and the relationships to an ARTS main data set, ready to contribute.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +27,8 @@ from .. import defaults
 from ..errors import RtsMapperError
 from ..project.store import MappingProject, YearLayer, initiation_periods
 from ..vectors import FeatureSet, write_features
+from . import arts
 
-ARTS_NAMESPACE = uuid.UUID("a3b7a1f8-6f0e-5d1b-9d1e-2a7c4f0b5e11")  # RTS Mapper's namespace for UIDs
 WGS84 = CRS.from_epsg(4326)
 
 
@@ -37,9 +38,9 @@ class InventoryMetadata:
 
     region_name: str = ""
     creator_lab: str = ""
-    base_map_date: str = ""  # e.g. "2019-07-15/2019-08-15"
-    base_map_source: str = "PlanetScope"
-    base_map_resolution_m: float = 3.0
+    base_map_date: str = ""  # ARTS's BaseMapDate, e.g. "2019-07-15,2019-08-15"
+    base_map_source: str = defaults.BASE_MAP_SOURCE
+    base_map_resolution_m: float = defaults.BASE_MAP_RESOLUTION_M
     label_type: str = "Polygon"
     notes: str = ""
 
@@ -48,45 +49,18 @@ def base_map_fields(years: Sequence[YearLayer]) -> dict[str, str]:
     """BaseMapDate and BaseMapSource for :class:`InventoryMetadata`, from the year registry.
 
     The base map is the latest registered year's mosaic. Its date range was read from the
-    scenes' own metadata when the year was prepared (see :func:`~.imagery.prepare_and_register`):
-    "START/END", one date when the scenes are of one day, the year when no date is known. The
-    source is that year's sensor, left out (the default stays) when unknown.
+    scenes' own metadata when the year was prepared (see :func:`~.imagery.prepare_and_register`),
+    written as ARTS wants it: "START,END" (the same day twice for scenes of one day), the whole
+    year as a range when no date is known. The source is that year's sensor, left out (the
+    default stays) when unknown.
     """
     if not years:
         return {}
     latest = max(years, key=lambda layer: layer.year)
-    start, end = latest.date_start, latest.date_end
-    fields = {"base_map_date": (f"{start}/{end}" if end and end != start else start) or str(latest.year)}
+    fields = {"base_map_date": arts.base_map_date(latest.date_start, latest.date_end, latest.year)}
     if latest.sensor:
         fields["base_map_source"] = latest.sensor
     return fields
-
-
-def arts_uid(
-    centroid_lat: float,
-    centroid_lon: float,
-    region: str,
-    creator: str,
-    date: str,
-    source: str,
-    resolution: float,
-    train_class: str,
-    label_type: str,
-) -> str:
-    key = "|".join(
-        [
-            f"{centroid_lat:.6f}",
-            f"{centroid_lon:.6f}",
-            region,
-            creator,
-            date,
-            source,
-            f"{resolution:g}",
-            train_class,
-            label_type,
-        ]
-    )
-    return str(uuid.uuid5(ARTS_NAMESPACE, key))
 
 
 def build_inventory(
@@ -97,8 +71,6 @@ def build_inventory(
 ) -> FeatureSet:
     """The confirmed RTSs (the project's positives found by review, plus any initial ones) as
     one FeatureSet in the project's CRS, with the inventory and ARTS fields."""
-    from rasterio.warp import transform
-
     metadata = metadata or InventoryMetadata()
     positives = project.features("training_positives")
     with project.connection() as conn:
@@ -117,9 +89,7 @@ def build_inventory(
     geometries = list(positives.geometries)
     centroids = [g.centroid for g in geometries]
     lons, lats = (
-        transform(project.crs, WGS84, [c.x for c in centroids], [c.y for c in centroids])
-        if centroids
-        else ([], [])
+        _to_wgs84(project.crs, [c.x for c in centroids], [c.y for c in centroids]) if centroids else ([], [])
     )
     distances = (
         _road_distances(centroids, roads.to_crs(project.crs))
@@ -134,6 +104,7 @@ def build_inventory(
         p = reviewed_p / 100 if reviewed_p is not None else model_probability.get(candidate)
         distance = distances[index]
         lat, lon = float(lats[index]), float(lons[index])
+        record = arts_record(lat, lon, metadata, "Positive", geometry.area)
         attributes.append(
             {
                 "rts_id": index + 1,
@@ -147,32 +118,99 @@ def build_inventory(
                 "reviewers": ", ".join(sorted(reviewers.get(candidate, ()))) or source.get("source") or "",
                 "near_road": None if distance is None else int(distance <= near_road_m),
                 "road_distance_m": None if distance is None else round(distance, 1),
-                # ARTS metadata standard
-                "CentroidLat": round(lat, 6),
-                "CentroidLon": round(lon, 6),
-                "RegionName": metadata.region_name,
-                "CreatorLab": metadata.creator_lab,
-                "BaseMapDate": metadata.base_map_date,
-                "BaseMapSource": metadata.base_map_source,
-                "BaseMapResolution": metadata.base_map_resolution_m,
-                "TrainClass": "Positive",
-                "LabelType": metadata.label_type,
-                "UID": arts_uid(
-                    lat,
-                    lon,
-                    metadata.region_name,
-                    metadata.creator_lab,
-                    metadata.base_map_date,
-                    metadata.base_map_source,
-                    metadata.base_map_resolution_m,
-                    "Positive",
-                    metadata.label_type,
-                ),
-                "Area": round(area_ha, 4),
-                "Notes": metadata.notes,
+                **record,  # the ARTS standard's fields
             }
         )
     return FeatureSet(geometries, attributes, project.crs)
+
+
+def arts_record(
+    lat: float, lon: float, metadata: InventoryMetadata, train_class: str, area_m2: float
+) -> dict:
+    """The ARTS fields of one feature, its UID made by ARTS's recipe."""
+    record = {
+        "CentroidLat": arts.rounded(lat),
+        "CentroidLon": arts.rounded(lon),
+        "RegionName": metadata.region_name,
+        "CreatorLab": metadata.creator_lab,
+        "BaseMapDate": arts.as_range(metadata.base_map_date),
+        "BaseMapSource": metadata.base_map_source,
+        "BaseMapResolution": float(metadata.base_map_resolution_m),
+        "TrainClass": train_class,
+        "LabelType": metadata.label_type,
+    }
+    return {**record, "UID": arts.uid(record), "Area": round(area_m2, 1), "Notes": metadata.notes}
+
+
+def _initiated(period: str | None) -> int | None:
+    """The year a slump began by, from its initiation period ("2016-2017" -> 2017)."""
+    if not period or "-" not in period:
+        return None
+    tail = period.rsplit("-", 1)[1]
+    return int(tail) if tail.isdigit() else None
+
+
+def read_arts(path: str | os.PathLike) -> list[arts.Feature]:
+    """The features of an ARTS data set file (e.g. the main data set's GeoJSON), in WGS 84."""
+    from ..vectors import read_features
+
+    features = read_features(str(path))
+    missing = [
+        name for name in ("UID", "TrainClass", "BaseMapDate") if name not in (features.attributes or [{}])[0]
+    ]
+    if len(features) and missing:
+        raise RtsMapperError(f"not an ARTS data set: no {', '.join(missing)} field", path)
+    features = features.to_crs(WGS84)
+    return [
+        arts.Feature(g, dict(a))
+        for g, a in zip(features.geometries, features.attributes)
+        if g is not None and not g.is_empty
+    ]
+
+
+def arts_contribution(
+    project: MappingProject,
+    metadata: InventoryMetadata,
+    main: str | os.PathLike | None = None,
+    negatives: bool = True,
+) -> FeatureSet:
+    """The project as an ARTS contribution, in WGS 84: every confirmed RTS (TrainClass
+    "Positive", with its reviewed boundary) and, with ``negatives``, the rejected candidates
+    reviewers chose as representative non-RTSs ("Negative"); with ``main`` (the ARTS main data
+    set file) the relationships ARTS asks for, found as :func:`.arts.relationships` says.
+
+    A negative that overlaps a confirmed RTS of the contribution is left out: ARTS would drop
+    it as a false negative anyway."""
+    inventory = build_inventory(project, metadata=metadata)
+    wanted = [*arts.REQUIRED, "UID", "Area", "Notes"]
+    features = [
+        arts.Feature(g, {k: a[k] for k in wanted}, initiated=_initiated(a["initiation_period"]))
+        for g, a in zip(inventory.to_crs(WGS84).geometries, inventory.attributes)
+    ]
+    if negatives:
+        chosen = project.features("training_negatives").to_crs(WGS84)
+        positives = [f.geometry for f in features]
+        areas = project.features("training_negatives").geometries
+        for geometry, area_source in zip(chosen.geometries, areas):
+            if geometry is None or geometry.is_empty:
+                continue
+            if any(geometry.intersects(p) and not geometry.touches(p) for p in positives):
+                continue
+            centroid = area_source.centroid
+            (lon,), (lat,) = _to_wgs84(project.crs, [centroid.x], [centroid.y])
+            record = arts_record(lat, lon, metadata, "Negative", area_source.area)
+            features.append(arts.Feature(geometry, {k: record[k] for k in wanted}))
+    unfit = {p for f in features for p in arts.problems(f.record)}
+    if unfit:
+        raise RtsMapperError("the ARTS fields are incomplete: " + "; ".join(sorted(unfit)))
+    arts.relationships(features, read_arts(main) if main is not None else [])
+    return FeatureSet([f.geometry for f in features], [f.record for f in features], WGS84)
+
+
+def _to_wgs84(crs, xs, ys):
+    from rasterio.warp import transform
+
+    return transform(crs, WGS84, xs, ys)
 
 
 def _road_distances(points, roads: FeatureSet) -> list[float | None]:
@@ -245,4 +283,15 @@ def export_inventory(inventory: FeatureSet, out: str | os.PathLike, summary: dic
     write_features(out, features, "rts_inventory", overwrite_file=True)
     if summary is not None:
         out.with_name(out.stem + "_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return out
+
+
+def export_arts(contribution: FeatureSet, out: str | os.PathLike) -> Path:
+    """Write an ARTS contribution as GeoJSON (what ARTS's formatting tutorial reads)."""
+    out = Path(out)
+    if out.suffix.lower() not in (".geojson", ".json"):
+        raise RtsMapperError("an ARTS contribution is written as .geojson", out)
+    if not len(contribution):
+        raise RtsMapperError("nothing to contribute: no RTS has been confirmed yet", out)
+    write_features(out, contribution.to_crs(WGS84), "arts_contribution", overwrite_file=True)
     return out

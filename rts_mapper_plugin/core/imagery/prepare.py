@@ -28,7 +28,7 @@ import numpy as np
 from rasterio.enums import ColorInterp, Resampling
 from rasterio.windows import Window
 
-from ..defaults import BANDS
+from ..defaults import BANDS, BASE_MAP_SOURCE
 from ..errors import RtsMapperError
 from ..progress import Feedback
 from ..raster_io import (
@@ -43,7 +43,6 @@ from .products import BandChoice, Scene, choose_rgb_bands, describe_scene, expan
 
 __all__ = [
     "DEFAULT_PERCENTILES",
-    "DEFAULT_SENSOR",
     "BandChoice",
     "PreparedImage",
     "Stretch",
@@ -54,7 +53,6 @@ __all__ = [
 ]
 
 DEFAULT_PERCENTILES = (2.0, 98.0)
-DEFAULT_SENSOR = "PlanetScope"  # recorded with a year when neither the user nor the metadata says
 
 
 @dataclass(frozen=True)
@@ -387,7 +385,7 @@ def prepare_and_register(
 
     The year's sensor and date range come from the products' metadata (the earliest and latest
     acquisition of its scenes) unless ``sensor`` / ``dates`` are given; the sensor falls back to
-    :data:`DEFAULT_SENSOR`.
+    :data:`~..defaults.BASE_MAP_SOURCE`.
     """
     from ..project.store import MappingProject
 
@@ -400,7 +398,7 @@ def prepare_and_register(
         project.register_year(
             int(year),
             result.path,
-            sensor=sensor or result.sensor or DEFAULT_SENSOR,
+            sensor=sensor or result.sensor or BASE_MAP_SOURCE,
             date_start=start,
             date_end=end,
         )
