@@ -11,6 +11,12 @@ from pathlib import Path
 
 PLUGIN_DIR = Path(__file__).resolve().parent
 PLUGIN_PACKAGE = PLUGIN_DIR.name
+STYLES_DIR = PLUGIN_DIR / "resources" / "styles"  # the layers' QML styles, also stored in what we write
+
+
+def style_qml(name: str) -> str:
+    """The text of a bundled QML style, e.g. ``style_qml("candidates")``."""
+    return (STYLES_DIR / f"{name}.qml").read_text(encoding="utf-8")
 
 
 def _metadata_file() -> Path:

@@ -1,4 +1,5 @@
-"""The real QGIS desktop on a virtual screen, with RTS Mapper installed from its zip.
+"""The real QGIS desktop on a virtual screen, with RTS Mapper installed from its zip (or, with
+no zip, a QGIS that has never seen the plugin).
 
 A throw-away QGIS profile gets the plugin zip unpacked into it (what *Install from ZIP* does)
 and enabled; Xvfb gives a screen and openbox a window manager (so dialogs take focus as on a
@@ -54,7 +55,7 @@ def free_display() -> int:
 class Desktop:
     """One virtual screen and one QGIS profile; QGIS sessions come and go on it."""
 
-    def __init__(self, plugin_zip: Path, work: Path, size: str = "1600x1000") -> None:
+    def __init__(self, plugin_zip: Path | None, work: Path, size: str = "1600x1000") -> None:
         for tool in ("Xvfb", "qgis", "import"):
             if not shutil.which(tool):
                 raise SystemExit(f"{tool} not found: run `make setup` (installs xvfb, qgis, imagemagick)")
@@ -63,10 +64,14 @@ class Desktop:
         profile = work / "profiles" / "default"
         plugins = profile / "python" / "plugins"
         plugins.mkdir(parents=True)
-        zipfile.ZipFile(plugin_zip).extractall(plugins)
+        settings = QGIS_INI.format(width=self.width, height=self.height - 30)
+        if plugin_zip is not None:
+            zipfile.ZipFile(plugin_zip).extractall(plugins)
+        else:
+            settings = settings.replace("rts_mapper_plugin=true", "")
         ini = profile / "QGIS" / "QGIS3.ini"
         ini.parent.mkdir(parents=True)
-        ini.write_text(QGIS_INI.format(width=self.width, height=self.height - 30), encoding="utf-8")
+        ini.write_text(settings, encoding="utf-8")
         self.display = free_display()
         self.env = {
             **os.environ,

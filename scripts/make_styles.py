@@ -16,11 +16,15 @@ from qgis.core import (
     QgsCategorizedSymbolRenderer,
     QgsColorRampShader,
     QgsFillSymbol,
+    QgsGraduatedSymbolRenderer,
+    QgsLineSymbol,
     QgsPalLayerSettings,
     QgsRasterLayer,
     QgsRasterShader,
     QgsRendererCategory,
+    QgsRendererRange,
     QgsSingleBandPseudoColorRenderer,
+    QgsSingleSymbolRenderer,
     QgsTextFormat,
     QgsVectorLayer,
     QgsVectorLayerSimpleLabeling,
@@ -53,13 +57,15 @@ def polygon_layer(fields: str) -> QgsVectorLayer:
     return QgsVectorLayer(f"MultiPolygon?crs=EPSG:32646&{fields}", "style", "memory")
 
 
-def candidates_style(path: Path) -> None:
-    layer = polygon_layer("field=status:string&field=mean_prob:double&field=area_m2:double")
+def candidates_style(path: Path, field: str = "status") -> None:
+    """Candidates by review status; with ``field="decision"`` the reviews (one per reviewer)."""
+    layer = polygon_layer(f"field={field}:string&field=mean_prob:double&field=area_m2:double")
     categories = [
         QgsRendererCategory(value, outline(colour), label)
         for value, (colour, label) in STATUS_COLOURS.items()
+        if field == "status" or value not in ("pending", "conflict")
     ]
-    layer.setRenderer(QgsCategorizedSymbolRenderer("status", categories))
+    layer.setRenderer(QgsCategorizedSymbolRenderer(field, categories))
     label = QgsPalLayerSettings()
     label.fieldName = "round(\"mean_prob\" * 100) || ' %'"
     label.isExpression = True
@@ -77,9 +83,37 @@ def candidates_style(path: Path) -> None:
 
 def single_outline_style(path: Path, colour: str, width: str) -> None:
     layer = polygon_layer("field=id:integer")
-    from qgis.core import QgsSingleSymbolRenderer
-
     layer.setRenderer(QgsSingleSymbolRenderer(outline(colour, width)))
+    layer.saveNamedStyle(str(path))
+
+
+def density_style(path: Path) -> None:
+    """The template of the density grids' choropleth: a "no RTS" range and one class, whose
+    symbol core.analysis.distribution.density_style copies for each class of a real grid."""
+    layer = polygon_layer("field=rts_count:integer")
+    grey = {"outline_color": "120,120,120,160", "outline_width": "0.2"}
+    empty = QgsFillSymbol.createSimple({"color": "0,0,0,0", **grey})
+    renderer = QgsGraduatedSymbolRenderer("rts_count", [QgsRendererRange(-1, 0, empty, "no RTS")])
+    filled = QgsFillSymbol.createSimple({"color": "203,24,29,255", **grey})
+    filled.setOpacity(0.75)
+    renderer.addClassRange(QgsRendererRange(0, 1, filled, "0 - 1"))
+    layer.setRenderer(renderer)
+    layer.saveNamedStyle(str(path))
+
+
+def streams_style(path: Path) -> None:
+    layer = QgsVectorLayer("MultiLineString?crs=EPSG:32646", "style", "memory")
+    line = QgsLineSymbol.createSimple({"line_color": "31,120,180,255", "line_width": "0.4"})
+    layer.setRenderer(QgsSingleSymbolRenderer(line))
+    layer.saveNamedStyle(str(path))
+
+
+def chips_style(path: Path) -> None:
+    """Training chips' footprints by split."""
+    layer = polygon_layer("field=split:string")
+    splits = {"train": "#33a02c", "val": "#ff7f00", "excluded": "#969696"}
+    categories = [QgsRendererCategory(name, outline(colour, "0.5"), name) for name, colour in splits.items()]
+    layer.setRenderer(QgsCategorizedSymbolRenderer("split", categories))
     layer.saveNamedStyle(str(path))
 
 
@@ -129,6 +163,10 @@ def main() -> int:
     try:
         STYLES.mkdir(parents=True, exist_ok=True)
         candidates_style(STYLES / "candidates.qml")
+        candidates_style(STYLES / "reviews.qml", field="decision")
+        density_style(STYLES / "density.qml")
+        streams_style(STYLES / "streams.qml")
+        chips_style(STYLES / "chips.qml")
         single_outline_style(STYLES / "training_positives.qml", "#1a9641", "0.5")
         single_outline_style(STYLES / "training_negatives.qml", "#2b83ba", "0.5")
         single_outline_style(STYLES / "inventory.qml", "#ffffff", "0.6")

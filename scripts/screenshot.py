@@ -30,12 +30,23 @@ ROOT = Path(__file__).resolve().parent.parent
 NEEDS_DEMO_PROJECT = {"inference", "review", "iteration", "training"}
 
 
+def _value(text: str):
+    try:
+        return json.loads(text) if text[:1] in "[{" else text
+    except json.JSONDecodeError:
+        return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--zip", type=Path, required=True)
+    parser.add_argument(
+        "--zip", type=Path, help="the plugin to install; without it, a QGIS without the plugin"
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--scene", default="docks", help="a scene name in scripts/scenes or a path")
-    parser.add_argument("--scene-arg", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--scene-arg", action="append", default=[], metavar="KEY=VALUE", help="VALUE may be JSON (a list...)"
+    )
     parser.add_argument(
         "--shots", type=Path, default=ROOT / "docs" / "img", help="where scenes save screenshots"
     )
@@ -45,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="rts_screenshot_"))
-    scene_args = dict(kv.split("=", 1) for kv in args.scene_arg)
+    scene_args = {key: _value(value) for key, value in (kv.split("=", 1) for kv in args.scene_arg)}
     if args.scene in NEEDS_DEMO_PROJECT:
         sys.path.insert(0, str(SCENES))
         from demo_project import build

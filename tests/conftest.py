@@ -45,3 +45,28 @@ class _Hide(importlib.abc.MetaPathFinder):
         return None
 sys.meta_path.insert(0, _Hide())
 """
+
+
+def assert_valid_geopackage(path) -> None:
+    """GDAL's own GeoPackage validator (validate_gpkg.py, shipped with python3-gdal) with its extra
+    checks and warnings as errors: what the community's tools accept, not only what we read."""
+    from osgeo_utils.samples import validate_gpkg
+
+    errors = validate_gpkg.check(
+        str(path), abort_at_first_error=False, extra_checks=True, warning_as_error=True, warning_msg=False
+    )
+    assert errors == [], f"{path}: {errors}"
+
+
+def default_styles(path) -> dict[str, str]:
+    """table -> the QML of its default style in the GeoPackage's layer_styles (what QGIS shows)."""
+    import sqlite3
+
+    conn = sqlite3.connect(str(path))
+    try:
+        rows = conn.execute(
+            "SELECT f_table_name, styleQML FROM layer_styles WHERE useAsDefault = 1 ORDER BY id"
+        ).fetchall()
+    finally:
+        conn.close()
+    return dict(rows)

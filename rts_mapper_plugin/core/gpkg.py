@@ -88,8 +88,24 @@ def _identifier(name: str) -> str:
 
 
 def utc_now() -> str:
-    """An ISO 8601 UTC timestamp, as GeoPackage's last_change uses."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Now as a GeoPackage DATETIME: ISO 8601 in UTC to the millisecond, "YYYY-MM-DDTHH:MM:SS.SSSZ"."""
+    return as_datetime(datetime.now(timezone.utc))
+
+
+def as_datetime(value: datetime | str | None) -> str | None:
+    """A time as a GeoPackage DATETIME (see :func:`utc_now`); None or "" stays None.
+
+    Text is read as ISO 8601; a time without a zone is taken as this computer's local time (how
+    earlier versions wrote the loop's start and end times).
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.astimezone()  # local time
+    utc = value.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 # -- geometry encoding (GeoPackage binary: header, envelope, ISO WKB) --
@@ -102,14 +118,16 @@ _FLAG_EMPTY = 0x10
 def _wkb(geometry: BaseGeometry) -> bytes:
     # The output dimension is explicit: shapely's default depends on the GEOS it was built with,
     # which is not always the GEOS that answers inside the QGIS desktop.
-    dimension = 3 if shapely.has_z(geometry) else 2
-    return shapely.to_wkb(geometry, byte_order=1, flavor="iso", output_dimension=dimension)
+    return shapely.to_wkb(geometry, byte_order=1, flavor="iso", output_dimension=2)
 
 
 def encode_geometry(geometry: BaseGeometry | None, srs_id: int) -> bytes | None:
-    """shapely geometry -> GeoPackage geometry blob (little-endian, XY envelope)."""
+    """shapely geometry -> GeoPackage geometry blob (little-endian, XY envelope), always 2-D:
+    the geometry columns declare z = 0 and m = 0, and a Z a digitiser or a DEM-draped outline
+    brings along is dropped (GeoPackage requirement 19)."""
     if geometry is None:
         return None
+    geometry = shapely.force_2d(geometry)
     if geometry.is_empty:
         header = struct.pack("<2sBBi", b"GP", 0, _FLAG_LITTLE_ENDIAN | _FLAG_EMPTY, srs_id)
         return header + _wkb(geometry)
@@ -306,6 +324,45 @@ def create_feature_table(
     _create_rtree(conn, table, geometry_column)
 
 
+def declared_types(conn: sqlite3.Connection, table: str) -> dict[str, str]:
+    """column -> declared type (``INTEGER``, ``DATETIME``...) of a table as it is in the file."""
+    return {
+        row["name"]: row["type"].upper() for row in conn.execute(f"PRAGMA table_info({_identifier(table)})")
+    }
+
+
+def retype_table(
+    conn: sqlite3.Connection,
+    table: str,
+    geometry_type: str | None,
+    columns: Sequence[tuple[str, str]],
+    geometry_column: str = "geom",
+) -> None:
+    """Rebuild ``table`` with the column declarations ``columns``, keeping every row and its fid.
+
+    SQLite cannot change a column's type in place; this is its documented way (a new table, the
+    rows copied, the old one dropped, the new one renamed), then the indexes' and R-tree's
+    triggers made again (the R-tree's entries stay valid: the fids do not change). Columns the
+    file lacks are added empty. Run it inside a transaction with foreign keys off
+    (``PRAGMA foreign_keys = OFF`` before BEGIN), as SQLite asks, and check them afterwards.
+    """
+    t, staging = _identifier(table), _identifier(f"{table}__retyped")
+    kept = [name for name, _ in columns if name in declared_types(conn, table)]
+    geometry = [] if geometry_type is None else [geometry_column]
+    column_sql = "".join(f", {_identifier(name)} {kind}" for name, kind in columns)
+    geometry_sql = "" if geometry_type is None else f", {_identifier(geometry_column)} {geometry_type}"
+    sequence = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)).fetchone()
+    conn.execute(f"CREATE TABLE {staging} (fid INTEGER PRIMARY KEY AUTOINCREMENT{geometry_sql}{column_sql})")
+    copied = ", ".join(_identifier(n) for n in ["fid", *geometry, *kept])
+    conn.execute(f"INSERT INTO {staging} ({copied}) SELECT {copied} FROM {t}")
+    conn.execute(f"DROP TABLE {t}")
+    conn.execute(f"ALTER TABLE {staging} RENAME TO {t}")
+    if sequence is not None:
+        conn.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = ?", (sequence[0], table))
+    if geometry_type is not None:
+        _create_rtree(conn, table, geometry_column)
+
+
 def _create_rtree(conn: sqlite3.Connection, table: str, column: str) -> None:
     t, c = _identifier(table), _identifier(column)
     rtree = _identifier(f"rtree_{table}_{column}")
@@ -316,7 +373,7 @@ def _create_rtree(conn: sqlite3.Connection, table: str, column: str) -> None:
     trigger = lambda suffix: _identifier(f"rtree_{table}_{column}_{suffix}")  # noqa: E731
     # one statement per execute(): executescript() would COMMIT the caller's transaction
     statements = [
-        f"CREATE VIRTUAL TABLE {rtree} USING rtree(id, minx, maxx, miny, maxy)",
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {rtree} USING rtree(id, minx, maxx, miny, maxy)",
         f"CREATE TRIGGER {trigger('insert')} AFTER INSERT ON {t} WHEN {non_empty} "
         f"BEGIN INSERT OR REPLACE INTO {rtree} VALUES {values}; END",
         f"CREATE TRIGGER {trigger('update1')} AFTER UPDATE OF {c} ON {t} WHEN OLD.fid = NEW.fid AND {non_empty} "
@@ -335,6 +392,64 @@ def _create_rtree(conn: sqlite3.Connection, table: str, column: str) -> None:
     conn.execute(
         "INSERT OR IGNORE INTO gpkg_extensions VALUES (?, ?, ?, ?, ?)", (table, column, *RTREE_EXTENSION)
     )
+
+
+# QGIS's table of layer styles, as QGIS 3.22 itself creates it in a GeoPackage
+_LAYER_STYLES = (
+    ("f_table_catalog", "TEXT(256)"),
+    ("f_table_schema", "TEXT(256)"),
+    ("f_table_name", "TEXT(256)"),
+    ("f_geometry_column", "TEXT(256)"),
+    ("styleName", "TEXT(30)"),
+    ("styleQML", "TEXT"),
+    ("styleSLD", "TEXT"),
+    ("useAsDefault", "BOOLEAN"),
+    ("description", "TEXT"),
+    ("owner", "TEXT(30)"),
+    ("ui", "TEXT(30)"),
+    ("update_time", "DATETIME DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))"),
+)
+
+
+def has_default_style(conn: sqlite3.Connection, table: str) -> bool:
+    if not table_exists(conn, "layer_styles"):
+        return False
+    row = conn.execute(
+        "SELECT 1 FROM layer_styles WHERE f_table_name = ? AND useAsDefault = 1", (table,)
+    ).fetchone()
+    return row is not None
+
+
+def save_default_style(
+    conn: sqlite3.Connection,
+    table: str,
+    qml: str,
+    name: str,
+    description: str = "",
+    geometry_column: str = "geom",
+) -> None:
+    """Store ``qml`` as the default style of ``table`` in ``layer_styles``, where QGIS looks
+    first when it opens a GeoPackage layer: the file shows its styles anywhere, with or without
+    the plugin. It replaces the table's earlier default style."""
+    if not table_exists(conn, "layer_styles"):
+        conn.execute(
+            "CREATE TABLE layer_styles (id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, "
+            + ", ".join(f"{_identifier(n)} {k}" for n, k in _LAYER_STYLES)
+            + ")"
+        )
+        conn.execute(
+            "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, last_change) "
+            "VALUES ('layer_styles', 'attributes', 'layer_styles', '', ?)",
+            (utc_now(),),
+        )
+    conn.execute("UPDATE layer_styles SET useAsDefault = 0 WHERE f_table_name = ?", (table,))
+    conn.execute(
+        "INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, f_geometry_column, "
+        "styleName, styleQML, styleSLD, useAsDefault, description, owner, ui, update_time) "
+        "VALUES ('', '', ?, ?, ?, ?, NULL, 1, ?, '', NULL, ?)",
+        (table, geometry_column, name, qml, description, utc_now()),
+    )
+    touch(conn, "layer_styles")
 
 
 def refresh_extent(conn: sqlite3.Connection, table: str, geometry_column: str = "geom") -> None:

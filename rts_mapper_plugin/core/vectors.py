@@ -147,11 +147,15 @@ def write_features(
     geometry_type: str = "MultiPolygon",
     field_types: dict[str, type] | None = None,
     overwrite_file: bool = False,
+    qml: str | None = None,
 ) -> Path:
     """Write ``features`` as ``layer`` of ``path`` (driver from the extension).
 
     A GeoPackage gets the layer added (replacing a layer of the same name); other formats are
     single-layer and replaced whole. Field types come from ``field_types`` or the first value.
+    Geometries are written 2-D. ``qml`` is the layer's style (e.g. :func:`~..__about__.style_qml`),
+    which QGIS then shows wherever the file is opened: stored as the layer's default in a
+    GeoPackage's ``layer_styles``, beside other formats as ``NAME.qml``.
     """
     path = Path(path)
     driver_name = _DRIVERS.get(path.suffix.lower())
@@ -197,13 +201,29 @@ def write_features(
             if value is not None:
                 feature.SetField(name, value)
         if geometry is not None:
-            geometry = _coerce(geometry, geometry_type)
+            geometry = _coerce(shapely.force_2d(geometry), geometry_type)
             feature.SetGeometry(ogr.CreateGeometryFromWkb(shapely.to_wkb(geometry)))
         ogr_layer.CreateFeature(feature)
     if transactions:
         dataset.CommitTransaction()
     dataset = None
+    if qml is not None:
+        _store_style(path, driver_name, layer, qml)
     return path
+
+
+def _store_style(path: Path, driver_name: str, layer: str, qml: str) -> None:
+    from . import gpkg
+
+    if driver_name != "GPKG":
+        path.with_suffix(".qml").write_text(qml, encoding="utf-8")
+        return
+    conn = gpkg.connect(path)
+    try:
+        with gpkg.transaction(conn):
+            gpkg.save_default_style(conn, layer, qml, f"RTS Mapper {layer}")
+    finally:
+        conn.close()
 
 
 def _columns(attributes: Sequence[dict[str, Any]], declared: dict[str, type]) -> dict[str, type]:

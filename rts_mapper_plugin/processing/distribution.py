@@ -23,6 +23,7 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
+from ..__about__ import style_qml
 from .base import RtsAlgorithm, file_of_layer, vector_uri
 
 GROUP = "Distribution analysis"
@@ -204,6 +205,7 @@ class StreamsAlgorithm(RtsAlgorithm):
             "streams",
             geometry_type="MultiLineString",
             overwrite_file=True,
+            qml=style_qml("streams"),
         )
         distance = distance_to(mask, dem.xres, dem.yres)
         path = write_grid(self.parameterAsOutputLayer(parameters, "DISTANCE", context), distance, dem)
@@ -284,7 +286,7 @@ class RtsTerrainAlgorithm(RtsAlgorithm):
                 f"{len(flagged)} RTS(s) not fully covered by the DEM: kept, see dem_coverage"
             )
         out = _vector_out(self, parameters, context, "OUTPUT")
-        write_features(out, enriched, "rts_terrain", overwrite_file=True)
+        write_features(out, enriched, "rts_terrain", overwrite_file=True, qml=style_qml("inventory"))
         return {"OUTPUT": out}
 
 
@@ -337,6 +339,7 @@ class ClassOverlayAlgorithm(RtsAlgorithm):
             FeatureSet(inventory.geometries, attributes, inventory.crs),
             "rts_classes",
             overwrite_file=True,
+            qml=style_qml("inventory"),
         )
         shares = {"rts_shares": overlay.rts_shares, "landscape_shares": overlay.landscape_shares}
         feedback.pushInfo(json.dumps(shares, indent=1))
@@ -373,7 +376,7 @@ class DensityGridAlgorithm(RtsAlgorithm):
         import shapely
         from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransform
 
-        from ..core.analysis.distribution import density_grid
+        from ..core.analysis.distribution import density_grid, density_style
         from ..core.vectors import write_features
 
         inventory = _inventory(self, parameters, context)
@@ -394,7 +397,9 @@ class DensityGridAlgorithm(RtsAlgorithm):
             inventory, self.parameterAsDouble(parameters, "CELL_KM", context), bounds, periods
         )
         out = _vector_out(self, parameters, context, "OUTPUT")
-        write_features(out, grid, "density", geometry_type="Polygon", overwrite_file=True)
+        write_features(
+            out, grid, "density", geometry_type="Polygon", overwrite_file=True, qml=density_style(grid)
+        )
         return {"OUTPUT": out}
 
 

@@ -194,9 +194,8 @@ def distribution_defaults(qgs_project: QgsProject | None = None) -> dict:
 
 def add_distribution_layers(gpkg: str | Path, qgs_project: QgsProject | None = None) -> list[QgsVectorLayer]:
     """The report's layers in a "Distribution" group: RTSs with terrain, streams, and the density
-    grids as choropleths (all but the finest grid switched off)."""
-    from ..toolbelt.resources import style_density
-
+    grids as choropleths (all but the finest grid switched off), each in the style stored with
+    it in the GeoPackage."""
     qgs_project = qgs_project or QgsProject.instance()
     root = qgs_project.layerTreeRoot()
     group = root.findGroup("Distribution") or root.insertGroup(0, "Distribution")
@@ -217,10 +216,6 @@ def add_distribution_layers(gpkg: str | Path, qgs_project: QgsProject | None = N
         layer = QgsVectorLayer(f"{gpkg}|layername={name}", title, "ogr")
         if not layer.isValid():
             continue
-        if name.startswith("density_"):
-            style_density(layer)
-        elif name == "rts_terrain":
-            layer.loadNamedStyle(str(style_path("inventory")))
         qgs_project.addMapLayer(layer, False)
         node = group.addLayer(layer)
         node.setItemVisibilityChecked(not name.startswith("density_") or name == grids[0])  # finest grid on

@@ -13,6 +13,7 @@ from rts_mapper_plugin.core.errors import RtsMapperError
 from rts_mapper_plugin.core.imagery.prepare import prepare_image
 from rts_mapper_plugin.core.model.chips import IGNORE, load_chip_set, make_chips
 from rts_mapper_plugin.core.vectors import FeatureSet, read_features, write_features
+from tests.conftest import assert_valid_geopackage, default_styles
 from tests.data.fixtures import small_region, write_raster
 
 
@@ -52,6 +53,8 @@ def test_one_chip_per_polygon_with_index_and_footprints(chip_set, prepared):
     index = json.loads((chip_set.folder / "index.json").read_text())
     assert index["summary"]["chips"] == len(chip_set.chips)
     assert len(read_features(chip_set.folder / "chips.gpkg")) == len(chip_set.chips)
+    assert_valid_geopackage(chip_set.folder / "chips.gpkg")
+    assert 'attr="split"' in default_styles(chip_set.folder / "chips.gpkg")["chips"]
     again = load_chip_set(chip_set.folder)
     assert [c.chip_id for c in again.chips] == [c.chip_id for c in chip_set.chips]
 

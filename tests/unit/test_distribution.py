@@ -31,6 +31,7 @@ from rts_mapper_plugin.core.analysis.hydrology import (
 from rts_mapper_plugin.core.analysis.terrain import MONTH_DAYS, SECTORS, aspect_sector, pisr, slope_aspect
 from rts_mapper_plugin.core.errors import RtsMapperError
 from rts_mapper_plugin.core.vectors import FeatureSet, write_features
+from tests.conftest import assert_valid_geopackage, default_styles
 from tests.data.fixtures import small_region
 
 CELL = 30.0
@@ -268,6 +269,11 @@ def test_analyze_the_synthetic_region_writes_every_figure_and_the_report(tmp_pat
     assert sum(vegetation["landscape_shares"].values()) == pytest.approx(1.0, abs=0.01)
     assert sum(summary["distributions"]["aspect"]["rts_count"]) <= summary["rts_count"]
     assert (tmp_path / "analysis" / "pisr.tif").is_file() and "streams" in result.layers
+    assert_valid_geopackage(tmp_path / "analysis" / "rts_distribution.gpkg")
+    assert_valid_geopackage(region.truth)  # the built-in example's layers too
+    styles = default_styles(tmp_path / "analysis" / "rts_distribution.gpkg")
+    assert set(styles) == set(result.layers) - {"slope", "aspect", "pisr"}, "every layer styled"
+    assert 'type="graduatedSymbol"' in styles["density_10km"] and 'label="no RTS"' in styles["density_10km"]
 
 
 def test_empty_inventory_and_missing_dem_are_clear_errors(tmp_path):

@@ -29,6 +29,7 @@ from rts_mapper_plugin.core.project.workflow import infer_into_project
 from rts_mapper_plugin.core.review.decisions import decisions_of
 from rts_mapper_plugin.core.vectors import FeatureSet, read_features
 from rts_mapper_plugin.example.demo import SIMULATED_REVIEWER, DemoConfig, run_loop
+from tests.conftest import assert_valid_geopackage, default_styles
 from tests.data.fixtures import trained_model
 
 
@@ -127,6 +128,13 @@ def test_inventory_fields_near_road_and_arts_uid_by_hand(tmp_path):
         out = export_inventory(inventory, tmp_path / f"inv.{ext}", summary)
         back = read_features(out)
         assert len(back) == 2 and back.attributes[0]["UID"] == first["UID"]
+        if ext == "gpkg":
+            assert_valid_geopackage(out)
+            assert "singleSymbol" in default_styles(out)["rts_inventory"], (
+                "the inventory's style travels with it"
+            )
+        else:
+            assert out.with_suffix(".qml").is_file(), "QGIS loads NAME.qml beside the file as its style"
         assert (tmp_path / "inv_summary.json").exists()
     with pytest.raises(RtsMapperError, match="empty"):
         export_inventory(FeatureSet([], [], project.crs), tmp_path / "empty.gpkg")

@@ -9,7 +9,7 @@ import pytest
 
 from rts_mapper_plugin.core.imagery.prepare import prepare_image
 from rts_mapper_plugin.example.synthetic import RegionConfig, generate_region
-from tests.conftest import run_python
+from tests.conftest import assert_valid_geopackage, run_python
 from tests.data.fixtures import WILLOW
 
 pytestmark = pytest.mark.slow
@@ -83,6 +83,7 @@ def test_train_on_one_region_detect_on_another(tmp_path):
         str(tmp_path / "prob.tif"),
     )
     assert "candidates" in out
+    assert_valid_geopackage(tmp_path / "candidates.gpkg")
     figures = json.loads(
         cli(
             "evaluate",

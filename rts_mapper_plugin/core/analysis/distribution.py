@@ -22,6 +22,7 @@ import numpy as np
 import shapely
 from rasterio.crs import CRS
 
+from ...__about__ import style_qml
 from ..errors import RtsMapperError
 from ..progress import Feedback
 from ..vectors import FeatureSet, read_features, write_features
@@ -372,6 +373,68 @@ def period_field(period: str) -> str:
     return "n_" + "".join(ch if ch.isalnum() else "_" for ch in period)
 
 
+# ColorBrewer "Reds" (QGIS's default ramp of that name), light to dark
+REDS = (
+    (254, 229, 217),
+    (252, 187, 161),
+    (252, 146, 114),
+    (251, 106, 74),
+    (239, 59, 44),
+    (203, 24, 29),
+    (153, 0, 13),
+)
+
+
+def density_style(grid: FeatureSet, field_name: str = "rts_count", classes: int = 5) -> str:
+    """A density grid's QML: a choropleth of ``field_name``, light to dark red in classes at the
+    quantiles of the cells that hold RTSs, empty cells clear with a thin grey border.
+
+    Built from the bundled ``density.qml`` (a graduated renderer as QGIS writes it: a "no RTS"
+    range and one class, whose symbol is copied for each class), so the style is stored in the
+    GeoPackage and looks the same in any QGIS, with or without the plugin.
+    """
+    import copy
+    import xml.etree.ElementTree as ET
+
+    template = style_qml("density")
+    root = ET.fromstring(template)  # noqa: S314 (the plugin's own file, not user data)
+    renderer = root.find("renderer-v2")
+    renderer.set("attr", field_name)
+    ranges, symbols = renderer.find("ranges"), renderer.find("symbols")
+    empty_range, class_range = list(ranges)
+    class_symbol = next(s for s in symbols if s.get("name") == "1")
+    ranges.remove(class_range)
+    symbols.remove(class_symbol)
+    positive = sorted(float(a[field_name]) for a in grid.attributes if (a.get(field_name) or 0) > 0)
+    breaks = (
+        sorted({float(v) for v in np.quantile(positive, np.linspace(0, 1, classes + 1))}) if positive else []
+    )
+    uppers = breaks[1:] if len(breaks) > 1 else breaks
+    lower = 0.0
+    for index, upper in enumerate(uppers):
+        r, g, b = REDS[round((index + 1) / len(uppers) * (len(REDS) - 1))]
+        symbol = copy.deepcopy(class_symbol)
+        symbol.set("name", str(index + 1))
+        for option in symbol.iter("Option"):
+            if option.get("name") == "color":
+                option.set("value", f"{r},{g},{b},255")
+        for prop in symbol.iter("prop"):
+            if prop.get("k") == "color":
+                prop.set("v", f"{r},{g},{b},255")
+        symbols.append(symbol)
+        entry = copy.deepcopy(class_range)
+        entry.set("lower", f"{lower:.15f}")
+        entry.set("upper", f"{upper:.15f}")
+        entry.set("label", f"{lower:g} - {upper:g}")
+        entry.set("symbol", str(index + 1))
+        ranges.append(entry)
+        lower = upper
+    del empty_range  # kept as it is: the first range, "no RTS"
+    return "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" + ET.tostring(
+        root, encoding="unicode"
+    )
+
+
 def density_grid(
     inventory: FeatureSet, cell_km: float, bounds: tuple[float, float, float, float], periods: list[str] = ()
 ) -> FeatureSet:
@@ -603,17 +666,31 @@ def analyze(config: AnalysisConfig, feedback: Feedback | None = None) -> Analysi
 
     # outputs
     layers_out = {}
-    rts_path = write_features(out / "rts_distribution.gpkg", enriched, "rts_terrain", overwrite_file=True)
+    rts_path = write_features(
+        out / "rts_distribution.gpkg",
+        enriched,
+        "rts_terrain",
+        overwrite_file=True,
+        qml=style_qml("inventory"),
+    )
     layers_out["rts_terrain"] = f"{rts_path}|layername=rts_terrain"
     for size, grid in grids.items():
         name = f"density_{size:g}km".replace(".", "_")
-        write_features(out / "rts_distribution.gpkg", grid, name, geometry_type="Polygon")
+        write_features(
+            out / "rts_distribution.gpkg", grid, name, geometry_type="Polygon", qml=density_style(grid)
+        )
         layers_out[name] = f"{rts_path}|layername={name}"
     if layers.stream_lines:
         lines = FeatureSet(
             layers.stream_lines, [{"source": layers.stream_source}] * len(layers.stream_lines), dem.crs
         )
-        write_features(out / "rts_distribution.gpkg", lines, "streams", geometry_type="MultiLineString")
+        write_features(
+            out / "rts_distribution.gpkg",
+            lines,
+            "streams",
+            geometry_type="MultiLineString",
+            qml=style_qml("streams"),
+        )
         layers_out["streams"] = f"{rts_path}|layername=streams"
     for name, grid in (("slope", layers.slope), ("aspect", layers.aspect), ("pisr", layers.pisr)):
         layers_out[name] = str(write_grid(out / f"{name}.tif", grid, dem))

@@ -23,6 +23,7 @@ import numpy as np
 import shapely
 from rasterio.crs import CRS
 
+from ...__about__ import style_qml
 from .. import defaults
 from ..errors import RtsMapperError
 from ..project.store import MappingProject, YearLayer, initiation_periods
@@ -280,7 +281,7 @@ def export_inventory(inventory: FeatureSet, out: str | os.PathLike, summary: dic
     if out.suffix.lower() == ".shp":
         renamed = [{SHAPEFILE_NAMES.get(k, k): v for k, v in a.items()} for a in inventory.attributes]
         features = FeatureSet(inventory.geometries, renamed, inventory.crs)
-    write_features(out, features, "rts_inventory", overwrite_file=True)
+    write_features(out, features, "rts_inventory", overwrite_file=True, qml=style_qml("inventory"))
     if summary is not None:
         out.with_name(out.stem + "_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return out

@@ -24,6 +24,7 @@ from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 from shapely.ops import unary_union
 from shapely.strtree import STRtree
 
+from ...__about__ import style_qml
 from ..defaults import MIN_AREA_M2
 from ..vectors import FeatureSet, as_multipolygon, write_features
 
@@ -231,6 +232,8 @@ def write_candidates(
             "iteration": int,
         },
         overwrite_file=True,
+        qml=style_qml("candidates"),
     )
-    os.replace(partial, path)
+    for part in partial.parent.glob(f"{partial.stem}.*"):  # a Shapefile's .dbf, .shx, .prj; the .qml
+        os.replace(part, path.with_suffix(part.name[len(partial.stem) :]))
     return path

@@ -28,6 +28,7 @@ from rasterio.windows import Window, from_bounds
 from shapely.geometry import box
 from shapely.strtree import STRtree
 
+from ...__about__ import style_qml
 from .. import defaults
 from ..errors import RtsMapperError
 from ..progress import Feedback
@@ -381,6 +382,7 @@ def _write_index(chip_set: ChipSet, folder: Path) -> None:
         ),
         "chips",
         geometry_type="Polygon",
+        qml=style_qml("chips"),
     )
 
 

@@ -180,7 +180,10 @@ def iterations(project: MappingProject) -> list[IterationRecord]:
     wanted = [f.name for f in fields(IterationRecord)]
     with project.connection() as conn:
         rows = conn.execute(f"SELECT {', '.join(wanted)} FROM iterations ORDER BY iteration").fetchall()  # noqa: S608
-    return [IterationRecord(**{k: row[k] for k in wanted}) for row in rows]
+    return [
+        IterationRecord(**{k: "" if row[k] is None and k.endswith("_at") else row[k] for k in wanted})
+        for row in rows
+    ]
 
 
 # Table 1 columns known only once an iteration is closed (its candidates reviewed).
@@ -341,7 +344,6 @@ def start_iteration(
 
     ``train(project, iteration, settings, feedback)`` returns (model, seconds); tests pass a stub.
     """
-    import time
 
     from .workflow import infer_into_project
 
@@ -352,7 +354,7 @@ def start_iteration(
             f"iteration {', '.join(map(str, waiting))} is still under review: close it before starting the next"
         )
     iteration = project.next_iteration()
-    started = time.strftime("%Y-%m-%dT%H:%M:%S")
+    started = gpkg.utc_now()
     positives, negatives = count(project, "training_positives"), count(project, "training_negatives")
     model, train_seconds = train(project, iteration, settings, feedback.scaled(0.0, 0.8))
     run = infer_into_project(
@@ -393,7 +395,6 @@ def close_iteration(
     """Promote the iteration's accepted candidates, add the chosen rejected ones (those of this
     iteration among ``negatives``) as negatives and complete its Table 1 row (an iteration
     inferred from the Inference dock gets its row here)."""
-    import time
 
     runs = [r for r in project.runs() if r.iteration == iteration]
     if not runs:
@@ -428,7 +429,7 @@ def close_iteration(
         ).fetchone()[0]
     record.total_rts = count(project, "training_positives")
     record.reviewers, record.review_hours = review_summary(project, iteration)
-    record.finished_at = time.strftime("%Y-%m-%dT%H:%M:%S")
+    record.finished_at = gpkg.utc_now()
     record.simulated = simulated or record.simulated
     if notes is not None:
         record.notes = notes

@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from rasterio.crs import CRS
@@ -22,7 +23,7 @@ from rasterio.crs import CRS
 from .. import gpkg
 from ..errors import RtsMapperError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: DATE, DATETIME and BOOLEAN columns (were TEXT and INTEGER)
 
 DECISIONS = ("accepted", "rejected", "unsure")
 CANDIDATE_STATUSES = ("pending", *DECISIONS, "conflict")
@@ -49,9 +50,9 @@ SCHEMA: dict[str, tuple[str | None, list[tuple[str, str]], str]] = {
             ("year", "INTEGER NOT NULL UNIQUE"),
             ("raster_path", "TEXT NOT NULL"),
             ("sensor", "TEXT"),
-            ("date_start", "TEXT"),
-            ("date_end", "TEXT"),
-            ("registered_at", "TEXT NOT NULL"),
+            ("date_start", "DATE"),
+            ("date_end", "DATE"),
+            ("registered_at", "DATETIME NOT NULL"),
         ],
         "Prepared 8-bit RGB layer of each year (the time-lapse)",
     ),
@@ -71,8 +72,8 @@ SCHEMA: dict[str, tuple[str | None, list[tuple[str, str]], str]] = {
             ("area_km2", "REAL"),
             ("seconds", "REAL"),
             ("device", "TEXT"),
-            ("started_at", "TEXT"),
-            ("finished_at", "TEXT"),
+            ("started_at", "DATETIME"),
+            ("finished_at", "DATETIME"),
         ],
         "Inference runs; a run's candidates appear only once the run is complete",
     ),
@@ -87,7 +88,7 @@ SCHEMA: dict[str, tuple[str | None, list[tuple[str, str]], str]] = {
             ("mean_prob", "REAL"),
             ("max_prob", "REAL"),
             ("status", f"TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ({_status_check}))"),
-            ("created_at", "TEXT"),
+            ("created_at", "DATETIME"),
         ],
         "Candidate RTS polygons proposed by the model",
     ),
@@ -99,12 +100,12 @@ SCHEMA: dict[str, tuple[str | None, list[tuple[str, str]], str]] = {
             ("decision", f"TEXT NOT NULL CHECK (decision IN ({_decision_check}))"),
             ("probability", "INTEGER CHECK (probability BETWEEN 0 AND 100)"),
             ("initiation_period", "TEXT"),
-            *[(name, "INTEGER NOT NULL DEFAULT 0 CHECK (" + name + " IN (0, 1))") for name, _ in CRITERIA],
+            *[(name, "BOOLEAN NOT NULL DEFAULT 0 CHECK (" + name + " IN (0, 1))") for name, _ in CRITERIA],
             ("note", "TEXT"),
-            ("decided_at", "TEXT NOT NULL"),
+            ("decided_at", "DATETIME NOT NULL"),
             ("seconds_spent", "REAL"),
-            ("is_final", "INTEGER NOT NULL DEFAULT 0 CHECK (is_final IN (0, 1))"),
-            ("edited", "INTEGER NOT NULL DEFAULT 0 CHECK (edited IN (0, 1))"),
+            ("is_final", "BOOLEAN NOT NULL DEFAULT 0 CHECK (is_final IN (0, 1))"),
+            ("edited", "BOOLEAN NOT NULL DEFAULT 0 CHECK (edited IN (0, 1))"),
         ],
         "One decision per reviewer and candidate; geometry is the reviewed boundary",
     ),
@@ -118,9 +119,9 @@ SCHEMA: dict[str, tuple[str | None, list[tuple[str, str]], str]] = {
             ("initiation_period", "TEXT"),
             ("criteria", "TEXT"),
             ("note", "TEXT"),
-            ("edited", "INTEGER"),
-            ("is_final", "INTEGER"),
-            ("logged_at", "TEXT NOT NULL"),
+            ("edited", "BOOLEAN"),
+            ("is_final", "BOOLEAN"),
+            ("logged_at", "DATETIME NOT NULL"),
         ],
         "Append-only history of every decision, for audit",
     ),
@@ -131,7 +132,7 @@ SCHEMA: dict[str, tuple[str | None, list[tuple[str, str]], str]] = {
             ("run_id", "TEXT"),
             ("show", "TEXT"),
             ("order_by", "TEXT"),
-            ("updated_at", "TEXT NOT NULL"),
+            ("updated_at", "DATETIME NOT NULL"),
         ],
         "Where each reviewer was: candidate set, filter and order, restored by the Review dock",
     ),
@@ -142,7 +143,7 @@ SCHEMA: dict[str, tuple[str | None, list[tuple[str, str]], str]] = {
             ("source", "TEXT"),
             ("candidate_id", "INTEGER"),
             ("initiation_period", "TEXT"),
-            ("added_at", "TEXT"),
+            ("added_at", "DATETIME"),
         ],
         "Confirmed RTS polygons used for training",
     ),
@@ -152,7 +153,7 @@ SCHEMA: dict[str, tuple[str | None, list[tuple[str, str]], str]] = {
             ("iteration_added", "INTEGER NOT NULL"),
             ("source", "TEXT"),
             ("candidate_id", "INTEGER"),
-            ("added_at", "TEXT"),
+            ("added_at", "DATETIME"),
         ],
         "Representative false positives used as background in training",
     ),
@@ -171,13 +172,51 @@ SCHEMA: dict[str, tuple[str | None, list[tuple[str, str]], str]] = {
             ("review_hours", "REAL"),
             ("train_seconds", "REAL"),
             ("infer_seconds", "REAL"),
-            ("started_at", "TEXT"),
-            ("finished_at", "TEXT"),
-            ("simulated", "INTEGER NOT NULL DEFAULT 0"),
+            ("started_at", "DATETIME"),
+            ("finished_at", "DATETIME"),
+            ("simulated", "BOOLEAN NOT NULL DEFAULT 0"),
             ("notes", "TEXT"),
         ],
         "The paper's Table 1, one row per iteration",
     ),
+}
+
+
+def _store_styles(conn: sqlite3.Connection, tables) -> None:
+    from ...__about__ import style_qml
+
+    for table in tables:
+        gpkg.save_default_style(
+            conn, table, style_qml(LAYER_STYLES[table]), f"RTS Mapper {table}", SCHEMA[table][2]
+        )
+
+
+def _type_of(declaration: str) -> str:
+    """The type of a column declaration: "DATETIME NOT NULL" -> "DATETIME"."""
+    return declaration.split()[0].upper()
+
+
+def _bound(table: str, values: dict) -> dict:
+    """Values as the table stores them: a time as a GeoPackage DATETIME (UTC, milliseconds), and
+    an empty day or time as NULL (a DATE or DATETIME column holds a valid one or nothing)."""
+    kinds = {name: _type_of(kind) for name, kind in SCHEMA[table][1]}
+
+    def stored(name, value):
+        if kinds.get(name) == "DATETIME":
+            return gpkg.as_datetime(value)
+        if kinds.get(name) == "DATE" and value == "":
+            return None
+        return value
+
+    return {k: stored(k, v) for k, v in values.items()}
+
+
+# spatial table -> its bundled QML style, stored in the GeoPackage as the table's default
+LAYER_STYLES = {
+    "candidates": "candidates",
+    "reviews": "reviews",
+    "training_positives": "training_positives",
+    "training_negatives": "training_negatives",
 }
 
 
@@ -274,6 +313,7 @@ class MappingProject:
                     conn, crs.to_string(), crs.to_epsg(), crs.to_wkt(version="WKT1_GDAL")
                 )
                 project._create_tables(conn, srs_id)
+                _store_styles(conn, LAYER_STYLES)
                 conn.executemany(
                     "INSERT INTO rts_mapper_meta (key, value) VALUES (?, ?)",
                     [("schema_version", str(SCHEMA_VERSION)), ("crs", crs.to_wkt()), ("srs_id", str(srs_id))],
@@ -295,6 +335,12 @@ class MappingProject:
                 if missing:
                     with gpkg.transaction(conn):
                         project._create_tables(conn, project.srs_id)
+                if project._schema_version(conn) < SCHEMA_VERSION:
+                    project._migrate(conn)
+                unstyled = [t for t in LAYER_STYLES if not gpkg.has_default_style(conn, t)]
+                if unstyled:  # a project made before styles were stored, or one a user cleared
+                    with gpkg.transaction(conn):
+                        _store_styles(conn, unstyled)
         except sqlite3.DatabaseError as exc:
             raise RtsMapperError(f"cannot be read as a GeoPackage ({exc})", path) from exc
         return project
@@ -311,6 +357,66 @@ class MappingProject:
             yield conn
         finally:
             conn.close()
+
+    @staticmethod
+    def _schema_version(conn: sqlite3.Connection) -> int:
+        row = conn.execute("SELECT value FROM rts_mapper_meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row and row[0] else 1
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Bring a project written by an earlier version to :data:`SCHEMA_VERSION`, keeping every row.
+
+        Version 2 declares times DATETIME, days DATE and flags BOOLEAN (QGIS then offers a date
+        picker and a checkbox) and writes every time as a GeoPackage DATETIME in UTC: each table
+        whose declared types differ is rebuilt (:func:`~..gpkg.retype_table`), all in one
+        transaction, so a failure leaves the project as it was.
+        """
+        conn.execute("PRAGMA foreign_keys = OFF")  # SQLite's rule for rebuilding a table
+        try:
+            self._upgrade(conn)
+        except sqlite3.Error as exc:
+            raise RtsMapperError(
+                f"could not be brought to this version's project format; nothing was changed ({exc})",
+                self.path,
+            ) from exc
+        finally:
+            conn.execute("PRAGMA foreign_keys = ON")
+
+    def _upgrade(self, conn: sqlite3.Connection) -> None:
+        with gpkg.transaction(conn):
+            for table, (geometry_type, columns, _description) in SCHEMA.items():
+                declared = gpkg.declared_types(conn, table)
+                if any(declared.get(name) != _type_of(kind) for name, kind in columns):
+                    gpkg.retype_table(conn, table, geometry_type, columns)
+                for name, kind in columns:
+                    if _type_of(kind) in ("DATE", "DATETIME"):
+                        self._normalise_times(conn, table, name, _type_of(kind))
+            self._create_tables(conn, self.srs_id)  # the indexes dropped with rebuilt tables
+            broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RtsMapperError(
+                    f"the upgrade would break {len(broken)} references; nothing changed", self.path
+                )
+            conn.execute(
+                "INSERT INTO rts_mapper_meta (key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(SCHEMA_VERSION),),
+            )
+
+    @staticmethod
+    def _normalise_times(conn: sqlite3.Connection, table: str, column: str, kind: str) -> None:
+        t, c = gpkg.quoted(table), gpkg.quoted(column)
+        for fid, value in conn.execute(f"SELECT fid, {c} FROM {t} WHERE {c} IS NOT NULL").fetchall():
+            try:
+                new = (
+                    gpkg.as_datetime(value)
+                    if kind == "DATETIME"
+                    else date.fromisoformat(value.strip()[:10]).isoformat()
+                )
+            except (TypeError, ValueError):
+                new = None  # not a time at all: an empty cell rather than one no reader accepts
+            if new != value:
+                conn.execute(f"UPDATE {t} SET {c} = ? WHERE fid = ?", (new, fid))
 
     def _create_tables(self, conn: sqlite3.Connection, srs_id: int) -> None:
         for table, (geometry_type, columns, description) in SCHEMA.items():
@@ -376,7 +482,14 @@ class MappingProject:
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (year) DO UPDATE SET raster_path = excluded.raster_path, "
                 "sensor = excluded.sensor, date_start = excluded.date_start, date_end = excluded.date_end, "
                 "registered_at = excluded.registered_at",
-                (int(year), self.store_path(raster_path), sensor, date_start, date_end, gpkg.utc_now()),
+                (
+                    int(year),
+                    self.store_path(raster_path),
+                    sensor,
+                    date_start or None,
+                    date_end or None,
+                    gpkg.utc_now(),
+                ),
             )
             gpkg.touch(conn, "years")
         return YearLayer(int(year), Path(raster_path).resolve(), sensor, date_start, date_end)
@@ -447,7 +560,7 @@ class MappingProject:
         with self.connection() as conn, gpkg.transaction(conn):
             conn.execute(
                 f"INSERT INTO runs ({', '.join(RUN_FIELDS)}) VALUES ({', '.join('?' for _ in RUN_FIELDS)})",
-                [getattr(run, name) for name in RUN_FIELDS],
+                list(_bound("runs", {name: getattr(run, name) for name in RUN_FIELDS}).values()),
             )
             fids = gpkg.insert_rows(
                 conn, "candidates", ("geom", "run_id", "created_at", *CANDIDATE_FIELDS), rows
@@ -460,7 +573,10 @@ class MappingProject:
     def runs(self) -> list[RunRecord]:
         with self.connection() as conn:
             rows = conn.execute(f"SELECT {', '.join(RUN_FIELDS)} FROM runs ORDER BY fid").fetchall()
-        return [RunRecord(**dict(row)) for row in rows]
+        return [
+            RunRecord(**{k: "" if v is None and k.endswith("_at") else v for k, v in dict(row).items()})
+            for row in rows
+        ]
 
     def next_iteration(self) -> int:
         """The iteration a new run belongs to: one more than the last recorded, or 1."""
@@ -494,6 +610,7 @@ class ProjectWriter:
         return ", ".join(gpkg.quoted(n) for n in names)
 
     def _insert(self, table: str, values: dict) -> int:
+        values = _bound(table, values)
         sql = (
             f"INSERT INTO {gpkg.quoted(table)} ({self._columns(table, values)}) "
             f"VALUES ({', '.join('?' for _ in values)})"
@@ -501,6 +618,7 @@ class ProjectWriter:
         return self._conn.execute(sql, tuple(values.values())).lastrowid
 
     def _update(self, table: str, fid: int, values: dict) -> None:
+        values = _bound(table, values)
         assignments = ", ".join(f"{c} = ?" for c in self._columns(table, values).split(", "))
         self._conn.execute(
             f"UPDATE {gpkg.quoted(table)} SET {assignments} WHERE fid = ?",

@@ -7,10 +7,10 @@ training) with the project's GeoPackage so that a step is recorded whole or not 
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .. import gpkg
 from ..progress import Feedback
 from ..vectors import FeatureSet
 from .store import MappingProject, RunRecord, new_run_id
@@ -54,7 +54,7 @@ def infer_into_project(
     iteration = project.next_iteration() if iteration is None else iteration
     run_id = new_run_id(iteration)
     prob_path = project.path.resolve().parent / "probability" / f"{run_id}.tif"
-    started = time.strftime("%Y-%m-%dT%H:%M:%S")
+    started = gpkg.utc_now()
     known = known_polygons(project) if set_aside_confirmed else None
     result = predict_raster(
         model_path,
@@ -91,7 +91,7 @@ def infer_into_project(
             seconds=round(result.seconds, 2),
             device=result.device,
             started_at=started,
-            finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+            finished_at=gpkg.utc_now(),
         )
         if feedback is not None:
             feedback.check()  # a cancel that came during the last tiles still counts
