@@ -320,20 +320,87 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _console_feedback(args: argparse.Namespace):
-    """Progress on stderr when --verbose; Ctrl+C cancels (the job cleans up after itself)."""
+    """Progress of a long command on stderr; Ctrl+C cancels (the job cleans up after itself).
+
+    On a terminal, a bar with the time spent and the time left (tqdm, when installed); otherwise
+    (a log file, a pipe, a scheduler) a plain line every 10 %, so logs stay readable.
+    """
     from .core.progress import Feedback
 
-    if not getattr(args, "verbose", False):
-        return Feedback()
-    state = {"last": -1}
+    progress = ConsoleProgress(args.command, sys.stderr)
+    _OPEN_PROGRESS.append(progress)
+    return Feedback(progress=progress.update)
 
-    def progress(fraction: float) -> None:
-        percent = int(fraction * 100)
-        if percent // 5 != state["last"] // 5:
-            print(f"  {percent:3d} %", file=sys.stderr)
-        state["last"] = percent
 
-    return Feedback(progress=progress)
+class ConsoleProgress:
+    """A progress bar with ETA on a TTY, plain lines when not; nothing printed before the first
+    step past 0 (a command refused at once prints its one error line alone)."""
+
+    LINE_STEP = 10  # percent between plain lines
+
+    def __init__(self, label: str, stream, clock: Callable[[], float] | None = None) -> None:
+        import time
+
+        self.label, self.stream = label, stream
+        self.clock = clock or time.monotonic
+        self.started = self.clock()
+        self.bar = None
+        self.last_line = 0
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+
+    def update(self, fraction: float) -> None:
+        percent = 100.0 * fraction
+        if percent <= 0:
+            return
+        if self.tty and self._bar() is not None:
+            self.bar.n = round(percent, 1)
+            self.bar.refresh()
+            if percent >= 100:
+                self.close()
+            return
+        step = int(percent // self.LINE_STEP) * self.LINE_STEP
+        if step > self.last_line:
+            self.last_line = step
+            elapsed = self.clock() - self.started
+            left = elapsed * (100 - percent) / percent
+            print(
+                f"{self.label}: {step:3d} % ({_duration(elapsed)} spent, about {_duration(left)} left)",
+                file=self.stream,
+                flush=True,
+            )
+
+    def _bar(self):
+        if self.bar is None:
+            try:
+                from tqdm import tqdm
+            except ImportError:  # a field laptop without the deep-learning packages
+                self.tty = False
+                return None
+            self.bar = tqdm(
+                total=100,
+                desc=self.label,
+                file=self.stream,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} spent, {remaining} left",
+                dynamic_ncols=True,
+            )
+        return self.bar
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+_OPEN_PROGRESS: list[ConsoleProgress] = []
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -610,11 +677,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return command(args)
     except RtsMapperError as exc:
+        _close_progress()
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (Cancelled, KeyboardInterrupt):
+        _close_progress()
         print("cancelled: nothing was left half-written", file=sys.stderr)
         return EXIT_CANCELLED
+    finally:
+        _close_progress()
+
+
+def _close_progress() -> None:
+    """End any bar on its own line, so what follows (a result, an error) starts a new one."""
+    while _OPEN_PROGRESS:
+        _OPEN_PROGRESS.pop().close()
 
 
 if __name__ == "__main__":

@@ -70,3 +70,13 @@ def default_styles(path) -> dict[str, str]:
     finally:
         conn.close()
     return dict(rows)
+
+
+def assert_cloud_optimized(path) -> None:
+    """GDAL's own Cloud-Optimized GeoTIFF validator (validate_cloud_optimized_geotiff.py, shipped
+    with python3-gdal), with its full check of the tiles' leaders and trailers."""
+    from osgeo_utils.samples import validate_cloud_optimized_geotiff
+
+    warnings, errors, details = validate_cloud_optimized_geotiff.validate(str(path), full_check=True)
+    assert (errors, warnings) == ([], []), f"{path}: {errors} {warnings}"
+    assert details.get("ifd_offsets"), f"{path}: no structure reported"

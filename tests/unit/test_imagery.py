@@ -10,7 +10,7 @@ from rasterio.enums import ColorInterp
 from rts_mapper_plugin.core.errors import Cancelled, RtsMapperError
 from rts_mapper_plugin.core.imagery.prepare import choose_rgb_bands, prepare_image
 from rts_mapper_plugin.core.progress import Feedback
-from tests.conftest import REAL_DATA, requires_real_data, run_python
+from tests.conftest import REAL_DATA, assert_cloud_optimized, requires_real_data, run_python
 from tests.data.fixtures import planetscope_like, write_raster
 
 S2 = REAL_DATA / "peel" / "S2_20210821T210019_20210821T210020_T08WMA.tif"
@@ -96,6 +96,9 @@ def test_georeferencing_identical_and_output_tiled_compressed_with_overviews(tmp
         assert b.overviews(1) == [2, 4]
         assert b.descriptions == ("red", "green", "blue")
         assert tuple(b.colorinterp) == (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
+        assert b.nodata == 0 and "RTS_MAPPER_STRETCH" in b.tags()
+        assert b.read(1, out_shape=(175, 150)).any(), "the overviews hold the image"
+    assert_cloud_optimized(out)
 
 
 def test_windows_do_not_change_the_result(tmp_path):
@@ -310,6 +313,8 @@ def test_cli_prepare_and_register(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "registered as 2019" in done.stdout
+    progress = [line for line in done.stderr.splitlines() if line.startswith("prepare:")]
+    assert progress[-1].startswith("prepare: 100 %") and "left" in progress[0], "plain lines when not a TTY"
     from rts_mapper_plugin.core.project.store import MappingProject
 
     (year,) = MappingProject.open(project).years()

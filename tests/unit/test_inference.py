@@ -14,6 +14,7 @@ from rts_mapper_plugin.core.model.inference import InferConfig, blend_weights, p
 from rts_mapper_plugin.core.model.model_file import ModelCard, save_model
 from rts_mapper_plugin.core.progress import Feedback
 from rts_mapper_plugin.core.vectors import FeatureSet
+from tests.conftest import assert_cloud_optimized
 from tests.data.fixtures import red_threshold_model, trained_model, write_raster
 
 ORIGIN = (490_000.0, 3_860_000.0)
@@ -130,6 +131,8 @@ def test_output_keeps_georeferencing_and_is_tiled_compressed(tmp_path):
             source.height,
         )
         assert output.profile["tiled"] and output.profile["compress"] == "deflate" and output.nodata == 255
+        assert output.overviews(1) == [2, 4], "overviews until the image fits one 256-pixel tile"
+    assert_cloud_optimized(result.prob_path)
 
 
 def test_extent(tmp_path):

@@ -25,7 +25,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-from rasterio.enums import ColorInterp, Resampling
+from rasterio.enums import ColorInterp
 from rasterio.windows import Window
 
 from ..defaults import BANDS, BASE_MAP_SOURCE
@@ -35,8 +35,8 @@ from ..raster_io import (
     GTIFF_PROFILE,
     atomic_output,
     block_windows,
+    cloud_optimize,
     gdal_env,
-    overview_factors,
     reading,
 )
 from .products import BandChoice, Scene, choose_rgb_bands, describe_scene, expand_sources
@@ -362,9 +362,7 @@ def _write_stretched(
                 values, usable = mosaic.read(window)
                 dst.write(stretch.apply(values, usable), window=window)
                 feedback.step(0.9 * (done + 1) / len(windows))
-        with rasterio.open(partial, "r+") as dst:
-            dst.build_overviews(overview_factors(mosaic.width, mosaic.height), Resampling.average)
-            dst.update_tags(ns="rio_overview", resampling="average")
+        cloud_optimize(partial, "average")
         feedback.step(1.0)
 
 

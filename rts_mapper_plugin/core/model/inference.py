@@ -524,13 +524,9 @@ class _ProbabilityWriter:
         if self.pending_rows:
             self._flush(whole_blocks=False)
         self.dataset.close()
-        import rasterio
-        from rasterio.enums import Resampling
+        from ..raster_io import cloud_optimize
 
-        from ..raster_io import overview_factors
-
-        with rasterio.Env(ZLEVEL_OVERVIEW=1), rasterio.open(self.dataset.name, "r+") as dataset:
-            dataset.build_overviews(overview_factors(dataset.width, dataset.height), Resampling.average)
+        cloud_optimize(self.dataset.name, "average", level=1)
 
 
 def _run(
