@@ -250,6 +250,13 @@ class IterationsDock(RtsDock):
         self.creator_lab = QLineEdit(box)
         self.creator_lab.setPlaceholderText("your lab or team (ARTS CreatorLab)")
         form.addRow("Creator", self.creator_lab)
+        self.arts_main = QgsFileWidget(box)
+        self.arts_main.setFilter("ARTS data set (*.geojson *.gpkg *.shp)")
+        self.arts_main.setToolTip(
+            "Optional: ARTS's main data set. The contribution's relationship fields (repeats, merged, "
+            "split, stabilized slumps...) are then filled against it, as ARTS's own checks do."
+        )
+        form.addRow("ARTS main set", self.arts_main)
         layout.addLayout(form)
         buttons = QHBoxLayout()
         self.summary_button = QPushButton("Summary", box)
@@ -259,8 +266,15 @@ class IterationsDock(RtsDock):
             "GeoPackage, GeoJSON or Shapefile, with ARTS fields and a summary"
         )
         self.export_inventory_button.clicked.connect(lambda: self.export_inventory())
+        self.export_arts_button = QPushButton("Contribute to ARTS…", box)
+        self.export_arts_button.setToolTip(
+            "The confirmed RTSs, and the rejected candidates kept as non-RTSs, as a GeoJSON that "
+            "ARTS's own checks accept (github.com/whrc/ARTS)"
+        )
+        self.export_arts_button.clicked.connect(lambda: self.export_arts())
         buttons.addWidget(self.summary_button)
         buttons.addWidget(self.export_inventory_button)
+        buttons.addWidget(self.export_arts_button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
         self.summary = QTextBrowser(box)
@@ -589,6 +603,45 @@ class IterationsDock(RtsDock):
         notify(
             self.iface,
             f"Inventory exported: {summary['count']} RTSs, {summary['total_area_ha']} ha → {out} (summary beside it).",
+            Qgis.Success,
+        )
+        return out
+
+    def export_arts(self, path: str | None = None) -> Path | None:
+        """The project as a contribution to the ARTS data set (see the user guide, section 6)."""
+        from ..core.analysis.inventory import (
+            InventoryMetadata,
+            arts_contribution,
+            base_map_fields,
+            export_arts,
+        )
+
+        project = self.project()
+        if project is None:
+            notify(self.iface, "Choose a mapping project first.", Qgis.Warning)
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Contribute to ARTS", "arts_contribution.geojson", "GeoJSON (*.geojson)"
+            )
+            if not path:
+                return None
+        metadata = InventoryMetadata(
+            region_name=self.region_name.text().strip(),
+            creator_lab=self.creator_lab.text().strip(),
+            **base_map_fields(project.years()),
+        )
+        try:
+            contribution = arts_contribution(project, metadata, main=self.arts_main.filePath() or None)
+            out = export_arts(contribution, Path(path).with_suffix(".geojson"))
+        except (RtsMapperError, ValueError) as exc:
+            notify(self.iface, str(exc), Qgis.Critical)
+            return None
+        classes = [a["TrainClass"] for a in contribution.attributes]
+        notify(
+            self.iface,
+            f"ARTS contribution written: {classes.count('Positive')} RTSs and {classes.count('Negative')} "
+            f"non-RTSs → {out}",
             Qgis.Success,
         )
         return out

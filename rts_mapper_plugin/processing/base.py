@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingFeedback
@@ -29,6 +30,21 @@ def vector_uri(layer) -> str:
     return f"{path}|layername={table}" if table else path
 
 
+# the user guide's heading (docs/user_guide.md) that explains each group's algorithms
+GROUP_SECTIONS = {
+    "Setup": "Environment check",
+    "Imagery": "1. Prepare the imagery, one layer per year",
+    "Model": "2. Find candidates: the Inference dock",
+    "Review": "3. Review candidates: the Review dock",
+    "Distribution analysis": "8. Where slumps form: the distribution report",
+}
+
+
+def heading_anchor(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading: lower case, punctuation dropped, spaces to '-'."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
 class RtsAlgorithm(QgsProcessingAlgorithm):
     """Base for RTS Mapper algorithms: subclasses set the class attributes and ``run_core``."""
 
@@ -36,6 +52,8 @@ class RtsAlgorithm(QgsProcessingAlgorithm):
     display_name = ""
     group_name = "Setup"
     help_text = ""
+    help_section = ""  # the user guide's heading that explains it (default: its group's)
+    keywords: tuple[str, ...] = ()  # more words the Toolbox search should find it by
 
     def name(self) -> str:
         return self.algorithm_id
@@ -51,6 +69,16 @@ class RtsAlgorithm(QgsProcessingAlgorithm):
 
     def shortHelpString(self) -> str:  # noqa: N802
         return self.help_text
+
+    def helpUrl(self) -> str:  # noqa: N802
+        """The user guide's section on this step (the dialog's Help button opens it)."""
+        from ..__about__ import __uri_repository__
+
+        section = self.help_section or GROUP_SECTIONS[self.group_name]
+        return f"{__uri_repository__}/blob/main/docs/user_guide.md#{heading_anchor(section)}"
+
+    def tags(self) -> list[str]:
+        return ["rts", "thaw slump", "permafrost", self.group_name.lower(), *self.keywords]
 
     def createInstance(self):  # noqa: N802
         return type(self)()

@@ -44,6 +44,8 @@ class MakeChipsAlgorithm(RtsAlgorithm):
     algorithm_id = "make_chips"
     display_name = "Make training chips"
     group_name = "Model"
+    help_section = "4. Train or fine-tune: the Training dock"
+    keywords = ("training", "chips", "deep learning")
     help_text = (
         "Cuts a chip around each RTS (positive) and non-RTS (negative) polygon over a prepared 8-bit "
         "image: the polygon buffered by 300 m, at least the chip size a side. Labels come from every "
@@ -105,6 +107,8 @@ class TrainModelAlgorithm(RtsAlgorithm):
     algorithm_id = "train_model"
     display_name = "Train model"
     group_name = "Model"
+    help_section = "4. Train or fine-tune: the Training dock"
+    keywords = ("training", "deeplabv3+", "deep learning", "segmentation")
     help_text = (
         "Trains (or fine-tunes) DeepLabv3+ on a chip folder: augmentation, Dice + BCE loss, validation "
         "IoU each epoch, early stopping; the best model is saved as safetensors weights with a model "

@@ -288,3 +288,29 @@ def test_next_iteration_asks_before_closing_an_iteration_with_pending_candidates
     assert asked and "still pending" in asked[0], asked
     assert dock.task is None and dock.open == [1], "No: nothing closed, nothing started"
     assert iterations(project) == []
+
+
+def test_a_contribution_to_arts_from_the_dock(dock, project, tmp_path, monkeypatch, qtbot, qgis_iface):
+    import json
+
+    from qgis.core import Qgis
+    from qgis.PyQt.QtWidgets import QFileDialog
+
+    from rts_mapper_plugin.core.analysis import arts
+
+    out = tmp_path / "contribution.geojson"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(out), ""))
+    dock.creator_lab.setText("Lab")
+    qtbot.mouseClick(dock.export_arts_button, Qt.LeftButton)
+    assert not out.exists(), "no RegionName: refused, nothing written"
+    assert any("RegionName is missing" in m for m in qgis_iface.messageBar().get_messages(Qgis.Critical))
+    dock.region_name.setText("Test region")
+    qtbot.mouseClick(dock.export_arts_button, Qt.LeftButton)
+    assert any(
+        "ARTS contribution written: 2 RTSs" in m for m in qgis_iface.messageBar().get_messages(Qgis.Success)
+    )
+    written = json.loads(out.read_text())["features"]
+    assert written and {f["properties"]["TrainClass"] for f in written} <= {"Positive", "Negative"}
+    for feature in written:
+        assert arts.problems(feature["properties"]) == [], feature["properties"]
+    assert {f["properties"]["BaseMapDate"] for f in written} == {"2019-07-15,2019-08-15"}

@@ -85,3 +85,23 @@ def test_qgis_process_without_deep_learning_packages(qgis_process_profile):
     assert results["DEEP_LEARNING_READY"] is False
     assert "torch" in results["MISSING"]
     assert "pip install" in json.loads(results["REPORT"])["install_command"]
+
+
+def test_every_algorithm_links_its_user_guide_section_and_has_search_tags():
+    import re
+
+    from rts_mapper_plugin.__about__ import __uri_repository__
+    from rts_mapper_plugin.processing.algorithms import all_algorithms
+    from rts_mapper_plugin.processing.base import heading_anchor
+
+    guide = (ROOT / "docs" / "user_guide.md").read_text(encoding="utf-8")
+    anchors = {heading_anchor(h) for h in re.findall(r"^#+ (.+)$", guide, flags=re.MULTILINE)}
+    assert (
+        heading_anchor("1. Prepare the imagery, one layer per year")
+        == "1-prepare-the-imagery-one-layer-per-year"
+    )
+    for algorithm in all_algorithms():
+        url = algorithm.helpUrl()
+        assert url.startswith(f"{__uri_repository__}/blob/main/docs/user_guide.md#"), algorithm.name()
+        assert url.split("#", 1)[1] in anchors, f"{algorithm.name()}: {url} is no heading of the guide"
+        assert {"thaw slump", "permafrost"} <= set(algorithm.tags()), algorithm.name()

@@ -10,9 +10,12 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.timeout(2400)
 def test_demo_runs_end_to_end_and_says_it_is_a_simulation(tmp_path):
     out = tmp_path / "demo"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
@@ -33,7 +36,7 @@ def test_demo_runs_end_to_end_and_says_it_is_a_simulation(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1800,  # the whole demo: minutes alone, more on a busy machine (a guard against a hang)
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "| Iteration | Training RTSs |" in done.stdout and "SIMULATION" in done.stdout
