@@ -16,7 +16,7 @@ DEMO_OUT ?= demo_output
 # is built against QGIS's GEOS), pyrcc5, a virtual screen, a window manager and screenshot tools for
 # `make screenshot` and `make test-desktop`.
 DEB_PACKAGES := qgis python3-qgis qgis-providers python3-gdal python3-rasterio python3-scipy \
-	python3-matplotlib python3-venv python3-dev libgeos-dev gcc pyqt5-dev-tools xvfb openbox imagemagick x11-utils xdotool
+	python3-matplotlib python3-pil python3-venv python3-dev libgeos-dev gcc pyqt5-dev-tools xvfb openbox imagemagick x11-utils xdotool
 PYTEST_ENV := QT_QPA_PLATFORM=offscreen PYTHONDONTWRITEBYTECODE=1
 
 .PHONY: help setup system-packages resources test test-unit test-qgis test-desktop demo lint format bench \

@@ -22,6 +22,7 @@ BASE_PACKAGES: dict[str, str] = {
     "osgeo": "GDAL",
     "scipy": "scipy",  # streams and distances of the distribution analysis
     "matplotlib": "matplotlib",  # its figures
+    "PIL": "Pillow",  # the time-lapse strips and GIFs
 }
 # Training and inference only: field laptops may run without these.
 DEEP_LEARNING_PACKAGES: dict[str, str] = {
