@@ -194,3 +194,20 @@ def test_a_users_own_default_style_is_kept(tmp_path):
     MappingProject.open(project.path)
     assert default_styles(project.path)["candidates"] == "<qgis>mine</qgis>"
     assert rows(project.path, "SELECT COUNT(*) FROM layer_styles WHERE f_table_name = 'candidates'") == [(2,)]
+
+
+def test_a_read_only_project_still_opens(tmp_path, monkeypatch):
+    from rts_mapper_plugin.core.project import store
+
+    project = MappingProject.create(tmp_path / "p.gpkg", "EPSG:32646")
+    with project.connection() as conn, gpkg.transaction(conn):
+        conn.execute("DELETE FROM layer_styles")  # as a project made before styles were stored
+
+    def read_only(*_args):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(store, "_store_styles", read_only)
+    assert MappingProject.open(project.path).crs == project.crs, "opens, unstyled"
+    monkeypatch.undo()
+    MappingProject.open(project.path)
+    assert set(default_styles(project.path)) == set(LAYER_STYLES), "styled once it can be written"

@@ -339,8 +339,11 @@ class MappingProject:
                     project._migrate(conn)
                 unstyled = [t for t in LAYER_STYLES if not gpkg.has_default_style(conn, t)]
                 if unstyled:  # a project made before styles were stored, or one a user cleared
-                    with gpkg.transaction(conn):
-                        _store_styles(conn, unstyled)
+                    try:
+                        with gpkg.transaction(conn):
+                            _store_styles(conn, unstyled)
+                    except sqlite3.OperationalError:
+                        pass  # a read-only copy (a DVD, a shared folder) opens all the same, unstyled
         except sqlite3.DatabaseError as exc:
             raise RtsMapperError(f"cannot be read as a GeoPackage ({exc})", path) from exc
         return project
