@@ -295,6 +295,14 @@ def _cmd_arts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export_onnx(args: argparse.Namespace) -> int:
+    from .core.model.onnx_export import export_onnx
+
+    out = export_onnx(args.model, args.out)
+    print(f"{out}: ONNX for the Deepness plugin and onnxruntime (0-1 RGB in, RTS probability out)")
+    return 0
+
+
 def _cmd_model_info(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
@@ -642,6 +650,13 @@ def build_parser() -> argparse.ArgumentParser:
     arts.add_argument("--notes", default="", help="Notes")
     arts.add_argument("--no-negatives", action="store_true", help="leave out the chosen non-RTSs")
     arts.set_defaults(func=_cmd_arts)
+
+    onnx_export = commands.add_parser(
+        "export-onnx", help="a model as ONNX with the metadata the Deepness plugin reads"
+    )
+    onnx_export.add_argument("model", help="an RTS Mapper model (.safetensors)")
+    onnx_export.add_argument("out", help="the ONNX file to write")
+    onnx_export.set_defaults(func=_cmd_export_onnx)
 
     info = commands.add_parser("model-info", help="print a model file's card (JSON)")
     info.add_argument("model")
