@@ -16,7 +16,13 @@ def all_algorithms() -> list[QgsProcessingAlgorithm]:
     )
     from .environment_check import EnvironmentCheckAlgorithm
     from .imagery import BuildYearlyMosaicAlgorithm, PrepareImageryAlgorithm
-    from .model_engine import EvaluateAlgorithm, InferAlgorithm, MakeChipsAlgorithm, TrainModelAlgorithm
+    from .model_engine import (
+        EvaluateAlgorithm,
+        ExportOnnxAlgorithm,
+        InferAlgorithm,
+        MakeChipsAlgorithm,
+        TrainModelAlgorithm,
+    )
     from .review import ExportTimelapseAlgorithm, PolygonAgreementAlgorithm
 
     return [
@@ -27,6 +33,7 @@ def all_algorithms() -> list[QgsProcessingAlgorithm]:
         TrainModelAlgorithm(),
         InferAlgorithm(),
         EvaluateAlgorithm(),
+        ExportOnnxAlgorithm(),
         ExportTimelapseAlgorithm(),
         PolygonAgreementAlgorithm(),
         TerrainRastersAlgorithm(),

@@ -340,3 +340,31 @@ class EvaluateAlgorithm(RtsAlgorithm):
             "F1": result.f1,
             "JSON": json.dumps(figures),
         }
+
+
+class ExportOnnxAlgorithm(RtsAlgorithm):
+    algorithm_id = "export_onnx"
+    display_name = "Export model as ONNX (Deepness)"
+    group_name = "Model"
+    help_section = "A model outside RTS Mapper: ONNX"
+    keywords = ("onnx", "deepness", "onnxruntime", "export")
+    help_text = (
+        "Writes a model as ONNX for the Deepness plugin, onnxruntime or any ONNX tool: RGB tiles in "
+        "(channels first, values 0-1; the normalisation is inside the graph), the RTS probability out, "
+        "with the metadata Deepness reads (model type, class names, resolution, tile size, overlap, "
+        "threshold) and the model card. The export is checked by onnx.checker."
+    )
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterFile("MODEL", "Model file", extension="safetensors"))
+        self.addParameter(QgsProcessingParameterFileDestination("OUTPUT", "ONNX model", "ONNX (*.onnx)"))
+
+    def run_core(self, parameters, context, feedback):
+        from ..core.model.onnx_export import export_onnx
+
+        out = export_onnx(
+            self.parameterAsFile(parameters, "MODEL", context),
+            self.parameterAsFileOutput(parameters, "OUTPUT", context),
+        )
+        feedback.pushInfo(f"{out}: ONNX with the Deepness metadata")
+        return {"OUTPUT": str(out)}

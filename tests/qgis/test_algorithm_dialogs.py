@@ -118,6 +118,7 @@ def spec(tmp_path_factory):
             },
         ),
         ("evaluate", {"PRED": {"layer": "lookalikes"}, "TRUTH": {"layer": "rts"}, "IOU": 0.5}),
+        ("export_onnx", {"MODEL": str(model), "OUTPUT": str(out / "model.onnx")}),
         (
             "export_timelapse",
             {
@@ -229,6 +230,7 @@ def test_every_algorithm_runs_from_its_dialog_without_a_crash(spec, tmp_path):
     assert "Vegetation" in html and "Soil" in html
     assert (out / "model.safetensors").stat().st_size > 1_000_000, "one epoch trained from the dialog"
     assert Path(by_name["infer"][0]["results"]["OUTPUT"]).exists()
+    assert (out / "model.onnx").stat().st_size > 1_000_000, "exported from its dialog"
 
 
 def test_a_raster_class_layer_does_not_crash_the_report_dialog(spec, tmp_path):

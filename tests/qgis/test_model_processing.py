@@ -66,3 +66,12 @@ def test_chips_train_infer_evaluate(plugin, region):
         "rts_mapper:evaluate", {"PRED": inferred["OUTPUT"], "TRUTH": truth.truth_uri("rts"), "IOU": 0.5}
     )
     assert 0 <= evaluated["F1"] <= 1 and json.loads(evaluated["JSON"])["truths"] > 0
+    exported = processing.run(
+        "rts_mapper:export_onnx", {"MODEL": trained["OUTPUT"], "OUTPUT": str(folder / "m.onnx")}
+    )
+    import onnx
+
+    model = onnx.load(exported["OUTPUT"])
+    onnx.checker.check_model(model)
+    meta = {p.key: json.loads(p.value) for p in model.metadata_props}
+    assert meta["model_type"] == "Segmentor" and meta["rts_mapper_card"]["encoder"] == "mobilenet_v2"
