@@ -11,10 +11,12 @@ from qgis.gui import QgsFileWidget, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import Qt, QTimer, pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QComboBox,
+    QFileDialog,
     QFormLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QPushButton,
     QSpinBox,
 )
 
@@ -24,7 +26,8 @@ from ..core.errors import RtsMapperError
 from ..core.model.weights import IMAGENET, is_imagenet
 from ..core.project.store import CANDIDATE_STATUSES
 from ..tasks.base import TaskRunner
-from ..tasks.model_tasks import TrainingRequest, training_task
+from ..tasks.model_tasks import TrainingRequest, onnx_export_task, training_task
+from ..toolbelt.log_handler import notify
 from ..toolbelt.preferences import PlgSettings
 from .curve_widget import CurveWidget
 from .dock_base import RtsDock
@@ -163,6 +166,12 @@ class TrainingDock(RtsDock):
         self.output_widget.setStorageMode(QgsFileWidget.SaveFile)
         self.output_widget.setFilter("RTS Mapper model (*.safetensors)")
         form.addRow("Save model as", self.output_widget)
+        self.export_onnx_button = QPushButton("Export as ONNX…", self)
+        self.export_onnx_button.setToolTip(
+            "The model above as ONNX, with the metadata the Deepness plugin reads (also for onnxruntime)"
+        )
+        self.export_onnx_button.clicked.connect(lambda: self.export_onnx())
+        form.addRow("", self.export_onnx_button)
         self.body_layout.addLayout(form)
 
         self.add_run_controls("Train", "Cancel (keep best)")
@@ -400,6 +409,29 @@ class TrainingDock(RtsDock):
         else:
             message = "Training cancelled before the first epoch ended: no model was saved."
         self.finish("cancelled", message, Qgis.Info)
+
+    def export_onnx(self, out: str | None = None) -> None:
+        """The model in "Save model as" (the one just trained, or any chosen) as ONNX, in a task."""
+        model = self.output_widget.filePath().strip()
+        if not model or not Path(model).is_file():
+            notify(
+                self.iface, "Train a model first, or choose a model file in “Save model as”.", Qgis.Warning
+            )
+            return
+        if out is None:
+            out, _ = QFileDialog.getSaveFileName(
+                self, "Export as ONNX", str(Path(model).with_suffix(".onnx")), "ONNX (*.onnx)"
+            )
+            if not out:
+                return
+        self.start_task(
+            onnx_export_task(model, out),
+            "Exporting as ONNX…",
+            succeeded=lambda path: self.finish(
+                "succeeded", f"ONNX written: {path} (for the Deepness plugin and onnxruntime)", Qgis.Success
+            ),
+            cancelled=lambda: self.finish("cancelled", "ONNX export cancelled: nothing written.", Qgis.Info),
+        )
 
     def _offer(self, path: str) -> None:
         PlgSettings.load().update(model_path=path)

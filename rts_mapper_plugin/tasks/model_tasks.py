@@ -100,3 +100,17 @@ def training_task(request: TrainingRequest) -> CoreTask:
 
     task = CoreTask(f"RTS Mapper: training {request.config.encoder}", job)
     return task
+
+
+def onnx_export_task(model_path: str, out: str) -> CoreTask:
+    """Write a model as ONNX for the Deepness plugin and onnxruntime (see core.model.onnx_export)."""
+
+    def job(feedback):
+        from ..core.model.onnx_export import export_onnx
+
+        feedback.step(0.05)
+        path = export_onnx(model_path, out)
+        feedback.step(1.0)
+        return path
+
+    return CoreTask("RTS Mapper: export a model as ONNX", job)

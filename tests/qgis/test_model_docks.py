@@ -322,3 +322,25 @@ def test_a_raster_without_crs_runs_once_its_layer_is_given_one(
     assert inference_dock.last_run.candidates > 0
     with rasterio.open(bare) as dataset:
         assert dataset.crs is None, "the file was not rewritten"
+
+
+def test_training_dock_exports_a_model_as_onnx(qgis_iface, qtbot, project, assets, tmp_path, monkeypatch):
+    import onnx
+    from qgis.PyQt.QtWidgets import QFileDialog
+
+    model, _, _ = assets
+    dock = TrainingDock(qgis_iface, TaskRunner())
+    qtbot.addWidget(dock)
+    out = tmp_path / "rts.onnx"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(out), ""))
+    dock.output_widget.setFilePath(str(tmp_path / "not_trained_yet.safetensors"))
+    qtbot.mouseClick(dock.export_onnx_button, Qt.LeftButton)
+    assert dock.outcome is None and not out.exists(), "no model yet: said so, nothing started"
+    assert any("Train a model first" in m for m in qgis_iface.messageBar().get_messages(Qgis.Warning))
+    dock.output_widget.setFilePath(str(model))
+    qtbot.mouseClick(dock.export_onnx_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: dock.outcome is not None, timeout=120_000)
+    assert dock.outcome == "succeeded" and "ONNX written" in dock.status.text()
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert meta["model_type"] == '"Segmentor"'
+    dock.shutdown()
