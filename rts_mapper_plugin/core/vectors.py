@@ -134,7 +134,7 @@ def _value(feature, index: int, field):
     text = f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:06.3f}"
     if zone == 100:  # OGR's UTC flag; 0 unknown and 1 local time carry no zone
         return text + "Z"
-    if zone > 100:
+    if zone > 1:  # 100 + 15-minute steps east of UTC (below 100: west)
         offset = (zone - 100) * 15
         return text + f"{'+' if offset >= 0 else '-'}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}"
     return text

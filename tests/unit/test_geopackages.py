@@ -211,3 +211,19 @@ def test_a_read_only_project_still_opens(tmp_path, monkeypatch):
     monkeypatch.undo()
     MappingProject.open(project.path)
     assert set(default_styles(project.path)) == set(LAYER_STYLES), "styled once it can be written"
+
+
+def test_times_read_back_as_iso_text_with_their_zone():
+    from osgeo import ogr
+
+    from rts_mapper_plugin.core.vectors import _value
+
+    layer = ogr.GetDriverByName("Memory").CreateDataSource("m").CreateLayer("l")
+    layer.CreateField(ogr.FieldDefn("t", ogr.OFTDateTime))
+    layer.CreateField(ogr.FieldDefn("d", ogr.OFTDate))
+    feature = ogr.Feature(layer.GetLayerDefn())
+    feature.SetField("d", 2018, 7, 1, 0, 0, 0, 0)
+    assert _value(feature, 1, layer.GetLayerDefn().GetFieldDefn(1)) == "2018-07-01"  # OGR: "2018/07/01"
+    for zone, suffix in ((100, "Z"), (104, "+01:00"), (96, "-01:00"), (0, "")):
+        feature.SetField("t", 2020, 7, 1, 10, 0, 5.25, zone)
+        assert _value(feature, 0, layer.GetLayerDefn().GetFieldDefn(0)) == "2020-07-01T10:00:05.250" + suffix
