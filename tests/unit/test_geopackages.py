@@ -218,7 +218,8 @@ def test_times_read_back_as_iso_text_with_their_zone():
 
     from rts_mapper_plugin.core.vectors import _value
 
-    layer = ogr.GetDriverByName("Memory").CreateDataSource("m").CreateLayer("l")
+    source = ogr.GetDriverByName("Memory").CreateDataSource("m")  # kept alive while its layer is used
+    layer = source.CreateLayer("l")
     layer.CreateField(ogr.FieldDefn("t", ogr.OFTDateTime))
     layer.CreateField(ogr.FieldDefn("d", ogr.OFTDate))
     feature = ogr.Feature(layer.GetLayerDefn())
