@@ -270,17 +270,16 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _cmd_arts(args: argparse.Namespace) -> int:
-    from .core.analysis.inventory import InventoryMetadata, arts_contribution, base_map_fields, export_arts
-    from .core.defaults import BASE_MAP_SOURCE
+    from .core.analysis.inventory import arts_contribution, export_arts, metadata_for
     from .core.project.store import MappingProject
 
     project = MappingProject.open(args.project)
-    dated = base_map_fields(project.years())
-    metadata = InventoryMetadata(
-        region_name=args.region,
-        creator_lab=args.creator,
-        base_map_date=args.base_map_date or dated.get("base_map_date", ""),
-        base_map_source=args.base_map_source or dated.get("base_map_source", BASE_MAP_SOURCE),
+    metadata = metadata_for(
+        project,
+        args.region,
+        args.creator,
+        base_map_date=args.base_map_date,
+        base_map_source=args.base_map_source,
         base_map_resolution_m=args.resolution,
         notes=args.notes,
     )

@@ -535,12 +535,7 @@ class IterationsDock(RtsDock):
 
     # -- inventory --
     def build_inventory(self):
-        from ..core.analysis.inventory import (
-            InventoryMetadata,
-            base_map_fields,
-            build_inventory,
-            inventory_summary,
-        )
+        from ..core.analysis.inventory import build_inventory, inventory_summary
 
         project = self.project()
         if project is None:
@@ -555,17 +550,18 @@ class IterationsDock(RtsDock):
             road_layer_id=road_layer.id() if road_layer is not None else "",
             near_road_m=self.near_road.value(),
         )
-        registered = project.years()
-        years = [y.year for y in registered]
-        metadata = InventoryMetadata(
-            region_name=self.region_name.text().strip(),
-            creator_lab=self.creator_lab.text().strip(),
-            **base_map_fields(registered),  # the latest year's acquisition dates and sensor
-        )
+        years = [y.year for y in project.years()]
         inventory = build_inventory(
-            project, roads=roads, near_road_m=self.near_road.value(), metadata=metadata
+            project, roads=roads, near_road_m=self.near_road.value(), metadata=self._metadata(project)
         )
         return inventory, inventory_summary(inventory, years)
+
+    def _metadata(self, project):
+        """The ARTS fields the dock knows: Region and Creator typed here, the base map from the
+        project's latest registered year."""
+        from ..core.analysis.inventory import metadata_for
+
+        return metadata_for(project, self.region_name.text(), self.creator_lab.text())
 
     def show_summary(self) -> dict | None:
         try:
@@ -609,12 +605,7 @@ class IterationsDock(RtsDock):
 
     def export_arts(self, path: str | None = None) -> Path | None:
         """The project as a contribution to the ARTS data set (see the user guide, section 6)."""
-        from ..core.analysis.inventory import (
-            InventoryMetadata,
-            arts_contribution,
-            base_map_fields,
-            export_arts,
-        )
+        from ..core.analysis.inventory import arts_contribution, export_arts
 
         project = self.project()
         if project is None:
@@ -626,11 +617,7 @@ class IterationsDock(RtsDock):
             )
             if not path:
                 return None
-        metadata = InventoryMetadata(
-            region_name=self.region_name.text().strip(),
-            creator_lab=self.creator_lab.text().strip(),
-            **base_map_fields(project.years()),
-        )
+        metadata = self._metadata(project)
         try:
             contribution = arts_contribution(project, metadata, main=self.arts_main.filePath() or None)
             out = export_arts(contribution, Path(path).with_suffix(".geojson"))

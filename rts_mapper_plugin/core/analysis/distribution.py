@@ -401,7 +401,7 @@ def density_style(grid: FeatureSet, field_name: str = "rts_count", classes: int 
     renderer = root.find("renderer-v2")
     renderer.set("attr", field_name)
     ranges, symbols = renderer.find("ranges"), renderer.find("symbols")
-    empty_range, class_range = list(ranges)
+    _no_rts, class_range = list(ranges)  # the first range, "no RTS", stays as it is
     class_symbol = next(s for s in symbols if s.get("name") == "1")
     ranges.remove(class_range)
     symbols.remove(class_symbol)
@@ -429,7 +429,6 @@ def density_style(grid: FeatureSet, field_name: str = "rts_count", classes: int 
         entry.set("symbol", str(index + 1))
         ranges.append(entry)
         lower = upper
-    del empty_range  # kept as it is: the first range, "no RTS"
     return "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" + ET.tostring(
         root, encoding="unicode"
     )

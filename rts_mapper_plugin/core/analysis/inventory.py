@@ -64,6 +64,14 @@ def base_map_fields(years: Sequence[YearLayer]) -> dict[str, str]:
     return fields
 
 
+def metadata_for(project: MappingProject, region_name: str, creator_lab: str, **given) -> InventoryMetadata:
+    """The metadata of a project's inventory or ARTS contribution: BaseMapDate and BaseMapSource
+    from its year registry (:func:`base_map_fields`) unless ``given`` (empty values count as not
+    given), the other fields of :class:`InventoryMetadata` from ``given`` or their defaults."""
+    fields = {**base_map_fields(project.years()), **{k: v for k, v in given.items() if v not in ("", None)}}
+    return InventoryMetadata(region_name=region_name.strip(), creator_lab=creator_lab.strip(), **fields)
+
+
 def build_inventory(
     project: MappingProject,
     roads: FeatureSet | None = None,

@@ -25,7 +25,7 @@ from ..model.inference import InferConfig
 from ..model.training import TrainConfig, train_model
 from ..progress import Feedback
 from ..vectors import FeatureSet, as_multipolygon
-from .store import MappingProject
+from .store import MappingProject, record_values
 
 
 @dataclass
@@ -180,10 +180,7 @@ def iterations(project: MappingProject) -> list[IterationRecord]:
     wanted = [f.name for f in fields(IterationRecord)]
     with project.connection() as conn:
         rows = conn.execute(f"SELECT {', '.join(wanted)} FROM iterations ORDER BY iteration").fetchall()  # noqa: S608
-    return [
-        IterationRecord(**{k: "" if row[k] is None and k.endswith("_at") else row[k] for k in wanted})
-        for row in rows
-    ]
+    return [IterationRecord(**record_values(row)) for row in rows]
 
 
 # Table 1 columns known only once an iteration is closed (its candidates reviewed).

@@ -191,6 +191,11 @@ def _store_styles(conn: sqlite3.Connection, tables) -> None:
         )
 
 
+def record_values(row: sqlite3.Row) -> dict:
+    """A row as a record's fields: a time not (yet) known, NULL in the file, is the record's ""."""
+    return {k: "" if row[k] is None and k.endswith("_at") else row[k] for k in row.keys()}  # noqa: SIM118
+
+
 def _type_of(declaration: str) -> str:
     """The type of a column declaration: "DATETIME NOT NULL" -> "DATETIME"."""
     return declaration.split()[0].upper()
@@ -576,10 +581,7 @@ class MappingProject:
     def runs(self) -> list[RunRecord]:
         with self.connection() as conn:
             rows = conn.execute(f"SELECT {', '.join(RUN_FIELDS)} FROM runs ORDER BY fid").fetchall()
-        return [
-            RunRecord(**{k: "" if v is None and k.endswith("_at") else v for k, v in dict(row).items()})
-            for row in rows
-        ]
+        return [RunRecord(**record_values(row)) for row in rows]
 
     def next_iteration(self) -> int:
         """The iteration a new run belongs to: one more than the last recorded, or 1."""
