@@ -305,9 +305,9 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
 def _cmd_model_info(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from .core.model.model_file import read_card
+    from .core.model.onnx_model import read_model_card
 
-    print(json.dumps(asdict(read_card(args.model)), indent=2))
+    print(json.dumps(asdict(read_model_card(args.model)), indent=2))
     return 0
 
 
@@ -541,7 +541,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=_cmd_train)
 
     infer = commands.add_parser("infer", help="tiled inference over an image -> candidate polygons")
-    infer.add_argument("--model", required=True)
+    infer.add_argument(
+        "--model",
+        required=True,
+        help="an RTS Mapper model (.safetensors) or an ONNX model with Deepness metadata",
+    )
     infer.add_argument("--image", required=True, help="prepared 8-bit RGB image")
     infer.add_argument("--out", required=True, help="candidates GeoPackage to write")
     infer.add_argument("--prob", default=None, help="also keep the probability GeoTIFF here")

@@ -31,6 +31,8 @@ DEEP_LEARNING_PACKAGES: dict[str, str] = {
     "segmentation_models_pytorch": "segmentation-models-pytorch",
     "safetensors": "safetensors",
 }
+# ONNX: exporting models (onnx) and running ONNX models (onnxruntime, no torch needed).
+ONNX_PACKAGES: dict[str, str] = {"onnx": "onnx", "onnxruntime": "onnxruntime"}
 
 
 def _findable(module: str) -> bool:
@@ -143,7 +145,7 @@ def _version_of(module) -> str:
 def environment_report() -> EnvironmentReport:
     """Import each package to read its version; ask torch about CUDA. Takes a few seconds."""
     report = EnvironmentReport(python=platform.python_version(), platform=sys.platform)
-    for module_name, requirement in {**BASE_PACKAGES, **DEEP_LEARNING_PACKAGES}.items():
+    for module_name, requirement in {**BASE_PACKAGES, **DEEP_LEARNING_PACKAGES, **ONNX_PACKAGES}.items():
         try:
             module = import_module_safely(module_name)
         except ImportError as exc:

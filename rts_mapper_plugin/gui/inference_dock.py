@@ -27,6 +27,7 @@ from qgis.PyQt.QtWidgets import (
 from ..core.defaults import DEVICES, THRESHOLD_RANGE, TTA_VIEWS
 from ..core.environment import deep_learning_missing
 from ..core.errors import RtsMapperError
+from ..core.model.model_file import INFERENCE_MODEL_FILTER
 from ..qgis_layers.layers import layer_crs_wkt
 from ..qgis_layers.sources import layer_file
 from ..qgis_layers.timelapse import YEAR_PROPERTY
@@ -115,7 +116,7 @@ class InferenceDock(RtsDock):
         form.addRow("Image", self.image_combo)
         self.model_widget = QgsFileWidget(self)
         self.model_widget.setObjectName("modelFile")
-        self.model_widget.setFilter("RTS Mapper model (*.safetensors)")
+        self.model_widget.setFilter(INFERENCE_MODEL_FILTER)
         form.addRow("Model file", model_row(self.model_widget, self.project_picker, self))
         self.card_label = QLabel("", self)
         self.card_label.setWordWrap(True)
@@ -195,7 +196,10 @@ class InferenceDock(RtsDock):
 
     def _show_card(self, path: str, operating_point: bool = True) -> None:
         if not path:
-            self.card_label.setText("Choose a model file (.safetensors) trained by RTS Mapper.")
+            self.card_label.setText(
+                "Choose a model: one trained by RTS Mapper (.safetensors), or an ONNX segmentation model "
+                "with Deepness metadata (.onnx)."
+            )
             return
         card, problem = read_card_or_say(path)
         if card is None:
@@ -255,7 +259,7 @@ class InferenceDock(RtsDock):
         layer = QgsProject.instance().mapLayer(choice.layer_id) if choice.layer_id else None
         model = self.model_widget.filePath().strip()
         if not model:
-            raise RtsMapperError("choose a model file (.safetensors)")
+            raise RtsMapperError("choose a model file (.safetensors or .onnx)")
         if not Path(model).is_file():
             raise RtsMapperError("no such model file", model)
         extent = None

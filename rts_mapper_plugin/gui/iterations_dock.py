@@ -40,6 +40,7 @@ from qgis.PyQt.QtWidgets import (
 from ..core.defaults import ENCODERS, MAX_EPOCHS
 from ..core.environment import deep_learning_missing
 from ..core.errors import RtsMapperError
+from ..core.model.model_file import MODEL_FILTER
 from ..core.project.store import MappingProject
 from ..tasks.base import TaskRunner
 from ..tasks.loop_tasks import NextIterationRequest, next_iteration_task
@@ -206,7 +207,7 @@ class IterationsDock(RtsDock):
         form.addRow("Encoder", self.encoder_combo)
         self.first_model = QgsFileWidget(box)
         self.first_model.setObjectName("firstModel")
-        self.first_model.setFilter("RTS Mapper model (*.safetensors)")
+        self.first_model.setFilter(MODEL_FILTER)
         # not the last model used anywhere (maybe a cancelled one-epoch try): see _show_model
         self.first_model.setToolTip(
             "A model to fine-tune when the project has none yet (e.g. one trained elsewhere); "

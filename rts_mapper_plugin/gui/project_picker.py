@@ -311,10 +311,10 @@ def read_card_or_say(path: str):
     under a model field."""
     import html
 
-    from ..core.model.model_file import read_card
+    from ..core.model.onnx_model import read_model_card
 
     try:
-        return read_card(path), ""
+        return read_model_card(path), ""
     except RtsMapperError as exc:
         return None, f"<span style='color:#b00020'>{html.escape(str(exc))}</span>"
 

@@ -23,6 +23,7 @@ from qgis.PyQt.QtWidgets import (
 from ..core.defaults import CHIP_SIZE, CHIP_SIZE_RANGE, ENCODERS, MAX_BATCH_SIZE, MAX_EPOCHS
 from ..core.environment import deep_learning_missing
 from ..core.errors import RtsMapperError
+from ..core.model.model_file import MODEL_FILTER
 from ..core.model.weights import IMAGENET, is_imagenet
 from ..core.project.store import CANDIDATE_STATUSES
 from ..tasks.base import TaskRunner
@@ -144,7 +145,7 @@ class TrainingDock(RtsDock):
         )
         self._restore_weights(settings.imagenet_weights)
         self.init_widget = QgsFileWidget(self)
-        self.init_widget.setFilter("RTS Mapper model (*.safetensors)")
+        self.init_widget.setFilter(MODEL_FILTER)
         self.init_widget.setToolTip("Fine-tune from a previous model (the iterative loop); empty: train anew")
         form.addRow("Fine-tune from", model_row(self.init_widget, self.project_picker, self))
         self.epochs_spin = QSpinBox(self)
@@ -164,7 +165,7 @@ class TrainingDock(RtsDock):
         self.output_widget = QgsFileWidget(self)
         self.output_widget.setObjectName("modelOutput")
         self.output_widget.setStorageMode(QgsFileWidget.SaveFile)
-        self.output_widget.setFilter("RTS Mapper model (*.safetensors)")
+        self.output_widget.setFilter(MODEL_FILTER)
         form.addRow("Save model as", self.output_widget)
         self.export_onnx_button = QPushButton("Export as ONNX…", self)
         self.export_onnx_button.setToolTip(

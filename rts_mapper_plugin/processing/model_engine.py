@@ -37,6 +37,7 @@ from ..core.defaults import (
     THRESHOLD_RANGE,
     TTA_VIEWS,
 )
+from ..core.model.model_file import INFERENCE_MODEL_FILTER, MODEL_FILTER
 from .base import RtsAlgorithm, file_of_layer, vector_uri
 
 
@@ -147,9 +148,7 @@ class TrainModelAlgorithm(RtsAlgorithm):
                 "DEVICE", "Device", options=list(DEVICES), defaultValue=DEVICES.index(DEVICE)
             )
         )
-        self.addParameter(
-            QgsProcessingParameterFileDestination("OUTPUT", "Model file", "Model (*.safetensors)")
-        )
+        self.addParameter(QgsProcessingParameterFileDestination("OUTPUT", "Model file", MODEL_FILTER))
         self.addOutput(QgsProcessingOutputNumber("BEST_VAL_IOU", "Best validation IoU"))
 
     def run_core(self, parameters, context, feedback):
@@ -185,14 +184,17 @@ class InferAlgorithm(RtsAlgorithm):
     display_name = "Detect RTS candidates"
     group_name = "Model"
     help_text = (
-        "Runs DeepLabv3+ over a prepared image (or an extent of it) tile by tile with overlap, blends "
+        "Runs DeepLabv3+ (an RTS Mapper model, or an ONNX segmentation model with Deepness metadata, "
+        "run by onnxruntime) over a prepared image (or an extent of it) tile by tile with overlap, blends "
         "the probabilities, and turns them into candidate polygons (8-connected, holes filled, minimum "
         "area, simplified) with area, perimeter, mean and max probability. Candidates touching an "
         "already confirmed RTS are set aside."
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterFile("MODEL", "Model file", extension="safetensors"))
+        self.addParameter(
+            QgsProcessingParameterFile("MODEL", "Model file", fileFilter=INFERENCE_MODEL_FILTER)
+        )
         self.addParameter(QgsProcessingParameterRasterLayer("IMAGE", "Prepared image (8-bit RGB)"))
         self.addParameter(QgsProcessingParameterExtent("EXTENT", "Extent", optional=True))
         self.addParameter(

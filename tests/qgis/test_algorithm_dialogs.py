@@ -120,6 +120,14 @@ def spec(tmp_path_factory):
         ("evaluate", {"PRED": {"layer": "lookalikes"}, "TRUTH": {"layer": "rts"}, "IOU": 0.5}),
         ("export_onnx", {"MODEL": str(model), "OUTPUT": str(out / "model.onnx")}),
         (
+            "infer",  # the ONNX model just exported, typed into the same dialog
+            {
+                "MODEL": str(out / "model.onnx"),
+                "IMAGE": {"layer": "image"},
+                "OUTPUT": str(out / "candidates_onnx.gpkg"),
+            },
+        ),
+        (
             "export_timelapse",
             {
                 "PROJECT": str(project.path),
@@ -231,6 +239,8 @@ def test_every_algorithm_runs_from_its_dialog_without_a_crash(spec, tmp_path):
     assert (out / "model.safetensors").stat().st_size > 1_000_000, "one epoch trained from the dialog"
     assert Path(by_name["infer"][0]["results"]["OUTPUT"]).exists()
     assert (out / "model.onnx").stat().st_size > 1_000_000, "exported from its dialog"
+    assert by_name["infer"][1]["results"]["OUTPUT"].endswith("candidates_onnx.gpkg")
+    assert (out / "candidates_onnx.gpkg").exists(), "the ONNX model ran from the Detect dialog"
 
 
 def test_a_raster_class_layer_does_not_crash_the_report_dialog(spec, tmp_path):

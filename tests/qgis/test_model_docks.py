@@ -344,3 +344,25 @@ def test_training_dock_exports_a_model_as_onnx(qgis_iface, qtbot, project, asset
     meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     assert meta["model_type"] == '"Segmentor"'
     dock.shutdown()
+
+
+def test_an_onnx_model_typed_into_the_inference_dock_maps(inference_dock, qtbot, assets, project, tmp_path):
+    """A person picks an ONNX model (here, the trained model exported): the dock shows its card and
+    its operating point, and the run puts the same number of candidates on the map as the
+    safetensors model."""
+    from rts_mapper_plugin.core.model.onnx_export import export_onnx
+
+    model, _, _ = assets
+    onnx_model = export_onnx(model, tmp_path / "exported.onnx")
+    assert "*.onnx" in inference_dock.model_widget.filter()
+    inference_dock.show()
+    person.type_path(inference_dock.model_widget, str(onnx_model))
+    assert inference_dock.card_label.text().startswith("ONNX: DeepLabv3+ / resnet18")
+    assert inference_dock.threshold_spin.value() == pytest.approx(read_card(model).threshold)
+    assert run_dock(inference_dock, qtbot) == "succeeded", inference_dock.status.text()
+    from_onnx = inference_dock.last_run.candidates
+    person.type_path(inference_dock.model_widget, str(model))
+    assert run_dock(inference_dock, qtbot) == "succeeded", inference_dock.status.text()
+    assert from_onnx == inference_dock.last_run.candidates > 0
+    runs = MappingProject.open(project.path).runs()
+    assert [r.model_path.endswith(".onnx") for r in runs] == [True, False]

@@ -120,3 +120,172 @@ def test_exporting_a_corrupt_model_is_one_clear_error(tmp_path):
     with pytest.raises(RtsMapperError):
         export_onnx(broken, tmp_path / "x.onnx")
     assert not list(tmp_path.glob("x.onnx*")), "nothing half-written"
+
+
+# --- ONNX models in, for inference ------------------------------------------------------------
+
+
+def test_an_exported_model_maps_the_same_through_onnxruntime(tmp_path):
+    """Export, then infer with the .onnx file: the probability raster and candidates of the torch
+    model, with and without the test-time ensemble."""
+    from rts_mapper_plugin.core.model.inference import InferConfig, predict_raster
+    from rts_mapper_plugin.core.model.onnx_model import read_model_card
+
+    model_path = trained_model()
+    onnx_path = tmp_path / "rts.onnx"
+    assert main(["export-onnx", str(model_path), str(onnx_path)]) == 0
+    card, onnx_card = read_model_card(model_path), read_model_card(onnx_path)
+    assert (onnx_card.threshold, onnx_card.min_area_m2, onnx_card.tile_size, onnx_card.overlap) == (
+        card.threshold,
+        card.min_area_m2,
+        card.tile_size,
+        card.overlap,
+    ), "the calibrated operating point travels in the ONNX file"
+    assert onnx_card.training == card.training and onnx_card.summary().startswith("ONNX: DeepLabv3+")
+    image = model_path.parent / "2019.tif"
+    for tta in (1, 4):
+        config = InferConfig(device="cpu", tta=tta)
+        torch_result = predict_raster(model_path, image, tmp_path / f"torch{tta}.tif", config)
+        onnx_result = predict_raster(onnx_path, image, tmp_path / f"onnx{tta}.tif", config)
+        with (
+            rasterio.open(tmp_path / f"torch{tta}.tif") as a,
+            rasterio.open(tmp_path / f"onnx{tta}.tif") as b,
+        ):
+            expected, found = a.read(1).astype(int), b.read(1).astype(int)
+        assert np.abs(found - expected).max() <= 1, "percent values equal up to rounding"
+        assert 0 < (expected > 50).mean() < 0.5
+        assert len(onnx_result.candidates) == len(torch_result.candidates) > 0
+        assert "ONNX model run by onnxruntime" in onnx_result.notes
+
+
+def _foreign_model(path, metadata: dict, channels: int = 2, batch=None, size=None):
+    """An ONNX segmentor made outside RTS Mapper, Deepness-style: a 1x1 convolution over the
+    standardised RGB whose softmax says "slump" where red is high; fixed or free batch and size."""
+    import torch
+
+    class Softmax(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, channels, 1)
+            with torch.no_grad():
+                self.conv.weight.zero_()
+                self.conv.bias.zero_()
+                self.conv.weight[1, 0] = 2.0  # class 1 follows red
+                self.conv.bias[1] = -1.0
+
+        def forward(self, x):
+            return torch.softmax(self.conv(x), dim=1)
+
+    example = torch.rand(batch or 1, 3, size or 128, size or 128)
+    axes = ({} if batch else {0: "batch"}) | ({} if size else {2: "h", 3: "w"})
+    dynamic = {"image": axes, "out": dict(axes)}
+    torch.onnx.export(
+        Softmax().eval(),
+        (example,),
+        str(path),
+        input_names=["image"],
+        output_names=["out"],
+        dynamic_axes=dynamic,
+        opset_version=17,
+        dynamo=False,
+    )
+    model = onnx.load(str(path))
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, json.dumps(value)
+    onnx.save(model, str(path))
+    return path
+
+
+DEEPNESS_META = {
+    "model_type": "Segmentor",
+    "class_names": {"0": "background", "1": "thaw slump"},
+    "resolution": 300,
+    "tile_size": 128,
+    "tiles_overlap": 10,
+    "standardization_mean": [0.5, 0.4, 0.3],
+    "standardization_std": [0.25, 0.2, 0.2],
+    "seg_thresh": 0.3,
+    "seg_small_segment": 5,
+}
+
+
+def _rgb_image(tmp_path):
+    from tests.data.fixtures import write_raster
+
+    rng = np.random.default_rng(7)
+    rgb = rng.integers(1, 256, (3, 300, 260), dtype=np.uint8)
+    rgb[0, 100:180, 60:150] = 250  # a red block: a slump to this model
+    return write_raster(tmp_path / "rgb.tif", rgb), rgb
+
+
+@pytest.mark.parametrize("batch,size", [(None, 128), (1, 128), (None, None)])
+def test_a_deepness_model_made_elsewhere_maps_with_its_own_metadata(tmp_path, batch, size):
+    """Card from the metadata (classes, 3 m, 128 px tiles, 10 % overlap, threshold, smallest
+    segment); tiles standardised with the model's mean and std; the softmax channel of the class
+    named as a slump; the probability equal to the model's formula at every pixel."""
+    from rts_mapper_plugin.core.model.inference import InferConfig, predict_raster
+    from rts_mapper_plugin.core.model.onnx_model import read_model_card
+
+    path = _foreign_model(tmp_path / "elsewhere.onnx", DEEPNESS_META, batch=batch, size=size)
+    card = read_model_card(path)
+    assert card.classes == ["background", "thaw slump"] and card.pixel_size_m == 3.0
+    assert (card.tile_size, card.overlap, card.threshold) == (128, 13, 0.3)
+    assert card.min_area_m2 == pytest.approx(25 * 9) and card.summary().startswith(
+        "ONNX: a segmentation model"
+    )
+    image, rgb = _rgb_image(tmp_path)
+    result = predict_raster(path, image, tmp_path / "p.tif", InferConfig(device="cpu", batch_size=3))
+    red = (rgb[0] / 255.0 - 0.5) / 0.25
+    expected = np.rint(100 / (1 + np.exp(-(2.0 * red - 1.0))))  # softmax of (2 red - 1, 0)
+    with rasterio.open(tmp_path / "p.tif") as found:
+        assert np.abs(found.read(1) - expected).max() <= 1
+    assert result.threshold == 0.3 and any(c.area_m2 > 80 * 90 * 9 * 0.9 for c in result.candidates)
+
+
+def test_an_onnx_model_runs_without_torch(tmp_path):
+    """A field laptop with onnxruntime and no deep-learning stack maps with an ONNX model (the CLI
+    in a Python where importing torch fails)."""
+    import subprocess
+    import sys
+
+    path = _foreign_model(tmp_path / "elsewhere.onnx", DEEPNESS_META)
+    image, _ = _rgb_image(tmp_path)
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.modules['segmentation_models_pytorch'] = None\n"
+        "from rts_mapper_plugin.__main__ import main\n"
+        f"sys.exit(main(['infer', '--model', {str(path)!r}, '--image', {str(image)!r}, "
+        f"'--out', {str(tmp_path / 'c.gpkg')!r}]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "torch" not in done.stderr and (tmp_path / "c.gpkg").exists()
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"model_type": "Detector"}, "RTS Mapper runs segmentation models"),
+        ({"class_names": {"0": "background", "1": "road", "2": "lake"}}, "none (or several) of them"),
+        ({"standardization_std": [1, 0, 1]}, "std > 0"),
+    ],
+)
+def test_onnx_models_it_cannot_run_are_refused_in_one_line(tmp_path, capsys, change, message):
+    path = _foreign_model(tmp_path / "m.onnx", {**DEEPNESS_META, **change}, channels=3)
+    image, _ = _rgb_image(tmp_path)
+    code = main(["infer", "--model", str(path), "--image", str(image), "--out", str(tmp_path / "c.gpkg")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1 and "m.onnx" in err
+    assert not (tmp_path / "c.gpkg").exists()
+
+
+def test_a_corrupt_onnx_file_and_training_from_onnx_are_clear_errors(tmp_path):
+    from rts_mapper_plugin.core.model.model_file import load_model
+    from rts_mapper_plugin.core.model.onnx_model import read_model_card
+
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"\x08\x07garbage" * 10)
+    with pytest.raises(RtsMapperError, match="is not a readable ONNX model"):
+        read_model_card(broken)
+    with pytest.raises(RtsMapperError, match="training starts from an RTS Mapper model"):
+        load_model(broken)

@@ -25,7 +25,7 @@ import numpy as np
 from rasterio.enums import MaskFlags
 from rasterio.windows import Window, from_bounds
 
-from ..defaults import DEVICE, TTA_VIEWS
+from ..defaults import DEVICE, DEVICES, TTA_VIEWS
 from ..errors import RtsMapperError
 from ..progress import Feedback
 from ..raster_io import (
@@ -40,7 +40,8 @@ from ..raster_io import (
 )
 from ..vectors import FeatureSet, read_features
 from .candidates import Candidate, CandidateBuilder, set_aside_known, write_candidates
-from .model_file import ModelCard, configure_threads, load_model, pick_device, require_torch
+from .model_file import ModelCard, configure_threads, is_onnx, load_model, pick_device, require_torch
+from .onnx_model import OnnxModel
 
 PROB_NODATA = 255
 WRITE_ROWS = 256  # write the probability raster in whole 256-row blocks
@@ -266,19 +267,58 @@ class _Predictor:
             ) from exc
 
 
-def tta_views(count: int) -> list[tuple]:
+class _OnnxPredictor:
+    """The inference loop's predictor for an ONNX model: uint8 tiles in, probabilities out, with
+    the same test-time ensemble as the torch predictor (numpy flips and turns)."""
+
+    def __init__(self, model: OnnxModel, batch_size: int, card: ModelCard, tta: int = 1) -> None:
+        self.model, self.device = model, model.device
+        self.batch_size = model.fixed_batch() or max(1, batch_size)
+        self.views = tta_views(tta, numpy=True)
+        norm = card.normalisation
+        std = np.asarray(norm["std"], dtype=np.float32)
+        self.scale = (np.float32(norm["scale"]) / std).reshape(1, 3, 1, 1)
+        self.offset = (-np.asarray(norm["mean"], dtype=np.float32) / std).reshape(1, 3, 1, 1)
+        self.forward_seconds = 0.0
+        self.notes: list[str] = ["ONNX model run by onnxruntime"]
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        started = time.perf_counter()
+        outputs = []
+        for start in range(0, len(batch), self.batch_size):
+            chunk = batch[start : start + self.batch_size].astype(np.float32) * self.scale + self.offset
+            pad = self.batch_size - len(chunk) if self.model.fixed_batch() else 0
+            if pad:  # a graph fixed to a batch size: fill the last batch, drop the extra outputs
+                chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), np.float32)])
+            total = None
+            for view, back in self.views:
+                one = back(self.model(view(chunk)))
+                total = one if total is None else total + one
+            probability = total / len(self.views)
+            outputs.append(probability[: len(probability) - pad])
+        self.forward_seconds += time.perf_counter() - started
+        return np.concatenate(outputs).astype(np.float32, copy=False)
+
+
+def tta_views(count: int, numpy: bool = False) -> list[tuple]:
     """The first ``count`` of the eight flips/rotations of a square tile, each with its inverse
-    (applied to the (n, h, w) output): identity, flips, transpose, quarter turns."""
+    (applied to the (n, h, w) output): identity, flips, transpose, quarter turns. On torch
+    tensors, or on numpy arrays (``numpy``: the ONNX predictor)."""
+    if numpy:
+        flip, turn, swap = np.flip, np.rot90, np.swapaxes
+    else:
+        torch, _ = require_torch()
+        flip, turn, swap = torch.flip, torch.rot90, torch.transpose
     d = (-2, -1)
     views = [
         (lambda x: x, lambda y: y),
-        (lambda x: x.flip(-1), lambda y: y.flip(-1)),
-        (lambda x: x.flip(-2), lambda y: y.flip(-2)),
-        (lambda x: x.transpose(-2, -1), lambda y: y.transpose(-2, -1)),
-        (lambda x: x.flip(d), lambda y: y.flip(d)),
-        (lambda x: x.rot90(1, d), lambda y: y.rot90(-1, d)),
-        (lambda x: x.rot90(-1, d), lambda y: y.rot90(1, d)),
-        (lambda x: x.transpose(-2, -1).flip(d), lambda y: y.flip(d).transpose(-2, -1)),
+        (lambda x: flip(x, (-1,)), lambda y: flip(y, (-1,))),
+        (lambda x: flip(x, (-2,)), lambda y: flip(y, (-2,))),
+        (lambda x: swap(x, -2, -1), lambda y: swap(y, -2, -1)),
+        (lambda x: flip(x, d), lambda y: flip(y, d)),
+        (lambda x: turn(x, 1, d), lambda y: turn(y, -1, d)),
+        (lambda x: turn(x, -1, d), lambda y: turn(y, 1, d)),
+        (lambda x: flip(swap(x, -2, -1), d), lambda y: swap(flip(y, d), -2, -1)),
     ]
     return views[:count]
 
@@ -302,7 +342,8 @@ def predict_raster(
     """Infer RTS probability over ``image_path`` (or ``extent`` of it, in the image's CRS).
 
     Args:
-        model_path: the model file (safetensors + card).
+        model_path: the model file: safetensors + card, or ONNX with Deepness metadata (run by
+            onnxruntime, without torch).
         image_path: an 8-bit RGB image made by ``prepare``.
         prob_out: where to write the probability GeoTIFF (None: do not keep it).
         config: device, threshold, minimum area, test-time ensemble, batch and tile sizes
@@ -317,23 +358,30 @@ def predict_raster(
         RtsMapperError: bad model or image, extent outside the image, unwritable output.
         Cancelled: the user cancelled; nothing is left behind.
     """
-    torch, _ = require_torch()
     feedback = feedback or Feedback()
     started = time.perf_counter()
     image_path = Path(image_path)
     config = config or InferConfig()
-    device = pick_device(config.device)
-    batch_size = config.batch_size or (1 if device == "cpu" else 8)
     tta = config.tta
-    if model is None:
-        model, card = load_model(model_path)
-    configure_threads()
-    tile = int(config.tile_size or card.tile_size)
+    if model is None and is_onnx(model_path):
+        model = OnnxModel(model_path, _onnx_device(config.device))
+    if isinstance(model, OnnxModel):
+        card = model.card
+        fixed = model.fixed_size()
+        tile = int(config.tile_size or card.tile_size)
+        if fixed is not None and tile != fixed:
+            raise RtsMapperError(f"this ONNX model takes {fixed}-pixel tiles only, not {tile}", model.path)
+    else:
+        device = pick_device(config.device)
+        if model is None:
+            model, card = load_model(model_path)
+        configure_threads()
+        tile = int(config.tile_size or card.tile_size)
+        if tile % 32:
+            raise RtsMapperError(f"tile size {tile} must be a multiple of 32 (DeepLabv3+)")
     overlap = int(card.overlap if config.overlap is None else config.overlap)
-    if tile % 32 or tile < 64 or not 0 <= overlap < tile // 2:
-        raise RtsMapperError(
-            f"tile size {tile} must be a multiple of 32 (>= 64) and overlap {overlap} below half of it"
-        )
+    if tile < 64 or not 0 <= overlap < tile // 2:
+        raise RtsMapperError(f"tile size {tile} must be >= 64 and overlap {overlap} below half of it")
     threshold = card.threshold if config.threshold is None else float(config.threshold)
     min_area_m2 = card.min_area_m2 if config.min_area_m2 is None else float(config.min_area_m2)
     if tta not in TTA_VIEWS:
@@ -352,7 +400,11 @@ def predict_raster(
         stride = tile - overlap
         rows, cols = tile_origins(height, tile, stride), tile_origins(width, tile, stride)
         weights = blend_weights(tile, overlap)
-        predictor = _Predictor(model, device, batch_size, torch, tile, card, tta)
+        if isinstance(model, OnnxModel):
+            predictor = _OnnxPredictor(model, config.batch_size or 1, card, tta)
+        else:
+            batch_size = config.batch_size or (1 if device == "cpu" else 8)
+            predictor = _Predictor(model, device, batch_size, require_torch()[0], tile, card, tta)
         builder = CandidateBuilder(window_transform, dataset.crs, threshold)
         profile = {
             **GTIFF_PROFILE,
@@ -448,6 +500,18 @@ def infer_to_file(
             Path(prob_out).unlink(missing_ok=True)
         raise
     return result
+
+
+def _onnx_device(choice: str) -> str:
+    """The device for onnxruntime: "auto" takes CUDA when this onnxruntime has it."""
+    choice = (choice or DEVICE).lower()
+    if choice == "auto":
+        from .onnx_model import require_onnxruntime
+
+        return "cuda" if "CUDAExecutionProvider" in require_onnxruntime().get_available_providers() else "cpu"
+    if choice not in DEVICES and not choice.startswith("cuda"):
+        raise RtsMapperError(f"unknown device {choice!r} ({', '.join(DEVICES)})")
+    return choice
 
 
 def _check_image(dataset, path: Path) -> None:

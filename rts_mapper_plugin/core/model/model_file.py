@@ -25,6 +25,9 @@ from ..errors import MissingDependencyError, RtsMapperError
 CARD_KEY = "rts_mapper_card"
 CARD_VERSION = 1
 ARCHITECTURE = "DeepLabV3Plus"
+ONNX_SUFFIX = ".onnx"  # models for onnxruntime (core/model/onnx_model.py): inference only
+MODEL_FILTER = "RTS Mapper model (*.safetensors)"  # file dialogs: models to train from
+INFERENCE_MODEL_FILTER = f"RTS Mapper or ONNX model (*.safetensors *{ONNX_SUFFIX})"  # ... to infer with
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -74,7 +77,10 @@ class ModelCard:
     def summary(self) -> str:
         """One paragraph for the inference dock: what this model is and what it was trained on."""
         trained = self.training
-        parts = [f"DeepLabv3+ / {self.encoder}", f"tile {self.tile_size} px, overlap {self.overlap}"]
+        name = f"DeepLabv3+ / {self.encoder}" if self.architecture == ARCHITECTURE else "a segmentation model"
+        if self.versions.get("format") == "onnx":
+            name = f"ONNX: {name}"
+        parts = [name, f"tile {self.tile_size} px, overlap {self.overlap}"]
         if trained:
             iou, f1 = trained.get("best_val_iou"), trained.get("best_val_f1")
             if isinstance(f1, (int, float)):
@@ -219,13 +225,18 @@ def save_model(model, card: ModelCard, path: str | os.PathLike) -> Path:
 
 
 def read_card(path: str | os.PathLike) -> ModelCard:
-    """The card of a model file, without loading the weights (cheap; needs only safetensors)."""
+    """The card of a model file, without loading the weights (cheap; needs only safetensors). For
+    ONNX models too: :func:`.onnx_model.read_model_card`."""
     path = Path(path)
     header = _read_header(path)
     metadata = header.get("__metadata__") or {}
     if CARD_KEY not in metadata:
         raise RtsMapperError("is a safetensors file without an RTS Mapper model card", path)
     return ModelCard.from_json(metadata[CARD_KEY], path)
+
+
+def is_onnx(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() == ONNX_SUFFIX
 
 
 def _read_header(path: Path) -> dict:
@@ -256,6 +267,12 @@ def load_model(path: str | os.PathLike, device: str | None = None):
     from safetensors.torch import load_file
 
     path = Path(path)
+    if is_onnx(path):
+        raise RtsMapperError(
+            "is an ONNX model: it runs inference, but training starts from an RTS Mapper model "
+            "(.safetensors)",
+            path,
+        )
     card = read_card(path)
     model = create_model(
         card.encoder, card.in_channels, len(card.classes) - 1 if len(card.classes) > 2 else 1
