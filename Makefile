@@ -13,19 +13,19 @@ ZIP := $(DIST)/$(PLUGIN)-$(VERSION).zip
 QGIS_PROFILE ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
 DEMO_OUT ?= demo_output
 # Debian packages: QGIS and its Python bindings, the GDAL-linked rasterio, GEOS headers (shapely
-# is built against QGIS's GEOS), pyrcc5, a virtual screen, a window manager and screenshot tools for
+# is built against QGIS's GEOS), the translation tools (pylupdate5, lrelease), a virtual screen, a window manager and screenshot tools for
 # `make screenshot` and `make test-desktop`.
 DEB_PACKAGES := qgis python3-qgis qgis-providers python3-gdal python3-rasterio python3-scipy \
-	python3-matplotlib python3-pil python3-venv python3-dev libgeos-dev gcc pyqt5-dev-tools xvfb openbox imagemagick x11-utils xdotool
+	python3-matplotlib python3-pil python3-venv python3-dev libgeos-dev gcc pyqt5-dev-tools qttools5-dev-tools xvfb openbox imagemagick x11-utils xdotool
 PYTEST_ENV := QT_QPA_PLATFORM=offscreen PYTHONDONTWRITEBYTECODE=1
 
-.PHONY: help setup system-packages resources test test-unit test-qgis test-desktop demo lint format bench \
+.PHONY: help setup system-packages translations test test-unit test-qgis test-desktop demo lint format bench \
 	package deploy screenshot clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
 
-setup: system-packages $(VENV)/.installed resources  ## make .venv with everything (reused when unchanged)
+setup: system-packages $(VENV)/.installed  ## make .venv with everything (reused when unchanged)
 
 system-packages:  ## install the Debian packages that are missing (when allowed to)
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
@@ -49,11 +49,6 @@ $(VENV)/.installed: requirements/constraints.txt requirements/torch.txt requirem
 	# like `pip install -e .`: `python -m rts_mapper_plugin` works from any folder
 	echo "$(CURDIR)" > $$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/rts_mapper.pth
 	touch $@
-
-resources: $(PLUGIN)/resources_rc.py  ## compile resources.qrc (pyrcc5)
-
-$(PLUGIN)/resources_rc.py: resources.qrc $(wildcard $(PLUGIN)/resources/icons/*.svg)
-	pyrcc5 -o $@ $<
 
 test: setup  ## run every test: core without QGIS, then the real-QGIS tests
 	$(PYTEST_ENV) $(PY) -m pytest -p no:pytest_qgis tests/unit
@@ -82,7 +77,15 @@ format: setup
 bench: setup  ## benchmarks; figures go to docs/benchmarks.md by hand
 	$(PY) -m benchmarks
 
-package: system-packages resources  ## the zip that QGIS's "Install from ZIP" accepts
+# translations: English is the source; each language has i18n/rts_mapper_<language>.ts (committed,
+# edited with Qt Linguist) and a compiled .qm (built, shipped in the zip)
+LANGUAGES := de
+I18N := $(PLUGIN)/i18n
+translations: system-packages  ## update the .ts files from the code's tr() strings, then compile them (.qm)
+	pylupdate5 -noobsolete $$(find $(PLUGIN) -name '*.py' | sort) -ts $(foreach l,$(LANGUAGES),$(I18N)/rts_mapper_$(l).ts)
+	lrelease -silent $(foreach l,$(LANGUAGES),$(I18N)/rts_mapper_$(l).ts)
+
+package: system-packages translations  ## the zip that QGIS's "Install from ZIP" accepts
 	$(SYSTEM_PYTHON) scripts/package.py --out $(ZIP)
 
 deploy: package  ## install the zip into the default QGIS profile
@@ -105,7 +108,7 @@ screenshot: setup package  ## real QGIS desktop under Xvfb: the docks, then each
 		--scene-arg qgz=$(CURDIR)/$(DEMO_OUT)/rts_mapper_demo.qgz --scene-arg out=$(CURDIR)/$(DIST)/distribution_report
 
 clean:  ## remove everything built (keeps .venv; `make clean-all` removes it too)
-	rm -rf $(DIST) $(PLUGIN)/resources_rc.py .pytest_cache .ruff_cache $(DEMO_OUT)
+	rm -rf $(DIST) .pytest_cache .ruff_cache $(DEMO_OUT)
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
 clean-all: clean

@@ -15,6 +15,7 @@ from qgis.PyQt.QtWidgets import QAction, QMenu
 
 from .__about__ import __title__
 from .processing.provider import RtsMapperProvider
+from .toolbelt.i18n import QT_TR_NOOP, install_translator, remove_translator, tr
 from .toolbelt.log_handler import install_log_handler, remove_log_handler
 from .toolbelt.resources import plugin_icon
 
@@ -28,17 +29,35 @@ class DockSpec:
     tooltip: str
     module: str
     class_name: str
-    area: Qt.DockWidgetArea = Qt.RightDockWidgetArea
+    area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea
 
 
-DOCKS = (
-    DockSpec("inference", "Inference", "Run DeepLabv3+ over a year layer", "inference_dock", "InferenceDock"),
-    DockSpec("review", "Review", "Review candidates with time-lapse imagery", "review_dock", "ReviewDock"),
-    DockSpec("training", "Training", "Train or fine-tune the model", "training_dock", "TrainingDock"),
+DOCKS = (  # labels and tooltips are translated where shown
+    DockSpec(
+        "inference",
+        QT_TR_NOOP("Inference"),
+        QT_TR_NOOP("Run DeepLabv3+ over a year layer"),
+        "inference_dock",
+        "InferenceDock",
+    ),
+    DockSpec(
+        "review",
+        QT_TR_NOOP("Review"),
+        QT_TR_NOOP("Review candidates with time-lapse imagery"),
+        "review_dock",
+        "ReviewDock",
+    ),
+    DockSpec(
+        "training",
+        QT_TR_NOOP("Training"),
+        QT_TR_NOOP("Train or fine-tune the model"),
+        "training_dock",
+        "TrainingDock",
+    ),
     DockSpec(
         "iterations",
-        "Iterations",
-        "The loop: Table 1, next iteration, inventory",
+        QT_TR_NOOP("Iterations"),
+        QT_TR_NOOP("The loop: Table 1, next iteration, inventory"),
         "iterations_dock",
         "IterationsDock",
     ),
@@ -58,6 +77,7 @@ class RtsMapperPlugin:
         self.dialogs: dict = {}
         self.runner = None
         self._log_handler = None
+        self.translator = install_translator()  # before any text is made: QGIS's language
 
     # -- Processing (also called alone under qgis_process, where iface is None) --
     def initProcessing(self) -> None:  # noqa: N802
@@ -89,9 +109,9 @@ class RtsMapperPlugin:
         self.toolbar.setObjectName("RtsMapperToolbar")
 
         for spec in DOCKS:
-            action = QAction(plugin_icon(spec.key), spec.label, main_window)
+            action = QAction(plugin_icon(spec.key), tr(spec.label), main_window)
             action.setObjectName(f"RtsMapper{spec.class_name}Action")
-            action.setToolTip(f"{__title__}: {spec.tooltip}")
+            action.setToolTip(f"{__title__}: {tr(spec.tooltip)}")
             action.setCheckable(True)
             action.toggled.connect(lambda checked, s=spec: self.show_dock(s.key, checked))
             self.menu.addAction(action)
@@ -103,10 +123,10 @@ class RtsMapperPlugin:
         self.runner = TaskRunner()
         self.menu.addSeparator()
         for key, label, slot in (
-            ("prepare_imagery", "Prepare imagery…", self.open_imagery_dialog),
-            ("load_time_lapse", "Load time-lapse layers", self.load_time_lapse),
-            ("distribution_report", "Distribution report…", self.open_distribution_report),
-            ("environment_check", "Environment check…", self.open_environment_check),
+            ("prepare_imagery", tr("Prepare imagery…"), self.open_imagery_dialog),
+            ("load_time_lapse", tr("Load time-lapse layers"), self.load_time_lapse),
+            ("distribution_report", tr("Distribution report…"), self.open_distribution_report),
+            ("environment_check", tr("Environment check…"), self.open_environment_check),
         ):
             action = QAction(label, main_window)
             action.setObjectName(f"RtsMapper_{key}")
@@ -174,7 +194,11 @@ class RtsMapperPlugin:
 
         path = PlgSettings.load().project_gpkg
         if not path:
-            notify(self.iface, "Choose a mapping project first (Prepare imagery… or a dock).", Qgis.Warning)
+            notify(
+                self.iface,
+                "Choose a mapping project first (Prepare imagery… or a dock).",
+                Qgis.MessageLevel.Warning,
+            )
             return
         try:
             project = MappingProject.open(path)
@@ -182,9 +206,9 @@ class RtsMapperPlugin:
                 project, QgsProject.instance(), self.iface.mapCanvas().temporalController()
             )
         except (RtsMapperError, ValueError) as exc:
-            notify(self.iface, str(exc), Qgis.Critical)
+            notify(self.iface, str(exc), Qgis.MessageLevel.Critical)
             return
-        notify(self.iface, f"Time-lapse: {len(group.findLayers())} years from {path}", Qgis.Info)
+        notify(self.iface, f"Time-lapse: {len(group.findLayers())} years from {path}", Qgis.MessageLevel.Info)
 
     def open_distribution_report(self) -> None:
         """The report's Processing dialog, filled in from the project's layers (the inventory, a
@@ -277,3 +301,5 @@ class RtsMapperPlugin:
             self.provider = None
         remove_log_handler(self._log_handler)
         self._log_handler = None
+        remove_translator(self.translator)
+        self.translator = None

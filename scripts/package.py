@@ -28,8 +28,9 @@ SKIP_SUFFIXES = {
     ".safetensors",
     ".tif",
     ".gpkg",
+    ".ts",  # translation sources: the compiled .qm files ship
 }
-REQUIRED = ("metadata.txt", "LICENSE", "resources_rc.py", "__init__.py", "plugin.py")
+REQUIRED = ("metadata.txt", "LICENSE", "__init__.py", "plugin.py")
 
 
 def plugin_files() -> list[tuple[Path, str]]:

@@ -18,7 +18,7 @@ class CurveWidget(QWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setMinimumHeight(150)
-        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.epochs_planned = 1
         self.points: list[dict] = []
         self.best_epoch = 0
@@ -36,23 +36,27 @@ class CurveWidget(QWidget):
 
     def paintEvent(self, _event) -> None:  # noqa: N802
         painter = QPainter(self)
-        painter.setRenderHint(QPainter.Antialiasing)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         area = QRectF(self.rect()).adjusted(34, 10, -34, -22)
         painter.fillRect(self.rect(), self.palette().base())
         painter.setPen(QPen(self.palette().mid().color(), 1))
         painter.drawRect(area)
         painter.setPen(self.palette().text().color())
-        painter.drawText(QRectF(area.left(), area.bottom() + 3, area.width(), 18), Qt.AlignCenter, "epoch")
-        painter.drawText(QRectF(0, area.top() - 4, 32, 14), Qt.AlignRight, "loss")
+        painter.drawText(
+            QRectF(area.left(), area.bottom() + 3, area.width(), 18), Qt.AlignmentFlag.AlignCenter, "epoch"
+        )
+        painter.drawText(QRectF(0, area.top() - 4, 32, 14), Qt.AlignmentFlag.AlignRight, "loss")
         painter.setPen(F1_COLOUR)
-        painter.drawText(QRectF(area.right() + 2, area.top() - 4, 32, 14), Qt.AlignLeft, "F1")
+        painter.drawText(QRectF(area.right() + 2, area.top() - 4, 32, 14), Qt.AlignmentFlag.AlignLeft, "F1")
         painter.setPen(IOU_COLOUR)
-        painter.drawText(QRectF(area.right() + 2, area.top() + 26, 32, 14), Qt.AlignLeft, "IoU")
+        painter.drawText(QRectF(area.right() + 2, area.top() + 26, 32, 14), Qt.AlignmentFlag.AlignLeft, "IoU")
         painter.setPen(self.palette().text().color())
-        painter.drawText(QRectF(area.right() + 2, area.bottom() - 12, 32, 14), Qt.AlignLeft, "0")
-        painter.drawText(QRectF(area.right() + 2, area.top() + 8, 32, 14), Qt.AlignLeft, "1")
+        painter.drawText(
+            QRectF(area.right() + 2, area.bottom() - 12, 32, 14), Qt.AlignmentFlag.AlignLeft, "0"
+        )
+        painter.drawText(QRectF(area.right() + 2, area.top() + 8, 32, 14), Qt.AlignmentFlag.AlignLeft, "1")
         if not self.points:
-            painter.drawText(area, Qt.AlignCenter, "The curve appears after the first epoch")
+            painter.drawText(area, Qt.AlignmentFlag.AlignCenter, "The curve appears after the first epoch")
             return
 
         def x(epoch: float) -> float:
@@ -75,7 +79,7 @@ class CurveWidget(QWidget):
                 painter.drawEllipse(point, 2.5, 2.5)
                 previous = point
         if self.best_epoch:
-            painter.setPen(QPen(F1_COLOUR, 1, Qt.DashLine))
+            painter.setPen(QPen(F1_COLOUR, 1, Qt.PenStyle.DashLine))
             painter.drawLine(
                 QPointF(x(self.best_epoch), area.top()), QPointF(x(self.best_epoch), area.bottom())
             )

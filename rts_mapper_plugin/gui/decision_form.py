@@ -47,7 +47,7 @@ class DecisionForm(QWidget):
         for value in (25, 50, 75):
             quick = QPushButton(f"{value}", self)
             quick.setMaximumWidth(40)
-            quick.setFocusPolicy(Qt.NoFocus)
+            quick.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             quick.clicked.connect(lambda _=False, v=value: self.probability.setValue(v))
             probability.addWidget(quick)
         details.addRow("Probability", probability)
@@ -114,10 +114,10 @@ class DecisionForm(QWidget):
         self.noteDone.emit(False)
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt naming)
-        is_key = event.type() in (QEvent.ShortcutOverride, QEvent.KeyPress)
-        if watched is self.note and is_key and event.key() == Qt.Key_Escape:
+        is_key = event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress)
+        if watched is self.note and is_key and event.key() == Qt.Key.Key_Escape:
             event.accept()  # QGIS's own Esc (stop rendering) must not take it
-            if event.type() == QEvent.KeyPress:
+            if event.type() == QEvent.Type.KeyPress:
                 self._undo_note()
             return True
         return super().eventFilter(watched, event)

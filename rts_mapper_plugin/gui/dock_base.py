@@ -21,6 +21,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ..core.environment import install_command
 from ..core.errors import RtsMapperError
+from ..toolbelt.i18n import tr
 from ..toolbelt.log_handler import notify
 
 
@@ -29,7 +30,7 @@ class WheelGuard(QObject):
     wheel only once it has the focus (clicked or tabbed into)."""
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt naming)
-        if event.type() == QEvent.Wheel and not watched.hasFocus():
+        if event.type() == QEvent.Type.Wheel and not watched.hasFocus():
             event.ignore()  # travels on to the scroll area, as if the widget were not there
             return True
         return False
@@ -44,10 +45,10 @@ class RtsDock(QgsDockWidget):
     reset_progress_on_failure = True
 
     def __init__(self, iface, parent: QWidget | None = None) -> None:
-        super().__init__(self.title, parent)
+        super().__init__(tr(self.title), parent)
         self.iface = iface
         self.setObjectName(self.object_name)
-        self.setAllowedAreas(Qt.LeftDockWidgetArea | Qt.RightDockWidgetArea)
+        self.setAllowedAreas(Qt.DockWidgetArea.LeftDockWidgetArea | Qt.DockWidgetArea.RightDockWidgetArea)
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
         body = QWidget(scroll)
@@ -65,11 +66,13 @@ class RtsDock(QgsDockWidget):
         QGIS's dock area and cut the dock off on the right)."""
         for widget in [*self.findChildren(QComboBox), *self.findChildren(QAbstractSpinBox)]:
             if not widget.property("rts_wheel_guarded"):
-                widget.setFocusPolicy(Qt.StrongFocus)  # not WheelFocus: a wheel gives no focus
+                widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # not WheelFocus: a wheel gives no focus
                 widget.installEventFilter(self._wheel_guard)
                 widget.setProperty("rts_wheel_guarded", True)
                 if isinstance(widget, QComboBox):
-                    widget.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+                    widget.setSizeAdjustPolicy(
+                        QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+                    )
                     widget.setMinimumContentsLength(10)
         # as wide as the body needs (QGIS's dock area is narrower by default, cutting it off)
         scroll = self.widget()
@@ -95,8 +98,10 @@ class RtsDock(QgsDockWidget):
                 signal.disconnect(slot)
         self._connections = []
 
-    def add_run_controls(self, run_text: str, cancel_text: str = "Cancel") -> None:
-        """Run and Cancel buttons (wired to ``run`` / ``cancel``) and a progress bar."""
+    def add_run_controls(self, run_text: str, cancel_text: str = "") -> None:
+        """Run and Cancel buttons (wired to ``run`` / ``cancel``) and a progress bar; the texts as
+        shown (translated by the caller)."""
+        cancel_text = cancel_text or tr("Cancel")
         buttons = QHBoxLayout()
         self.run_button = QPushButton(run_text, self)
         self.run_button.setObjectName("runButton")
@@ -115,7 +120,7 @@ class RtsDock(QgsDockWidget):
         """The wrapped, selectable line that tells how the last task went."""
         self.status = QLabel("", self)
         self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.body_layout.addWidget(self.status)
 
     def run(self) -> None:
@@ -132,7 +137,7 @@ class RtsDock(QgsDockWidget):
         try:
             return self.request()
         except RtsMapperError as exc:
-            self.finish("failed", str(exc), Qgis.Warning)
+            self.finish("failed", str(exc), Qgis.MessageLevel.Warning)
             return None
 
     def start_task(self, task, status: str, succeeded, cancelled, failed=None, progress=None) -> None:
@@ -141,7 +146,9 @@ class RtsDock(QgsDockWidget):
         self.task = task
         task.progressChanged.connect(progress or (lambda value: self.progress.setValue(int(value))))
         task.succeeded.connect(succeeded)
-        task.failed.connect(failed or (lambda message: self.finish("failed", message, Qgis.Critical)))
+        task.failed.connect(
+            failed or (lambda message: self.finish("failed", message, Qgis.MessageLevel.Critical))
+        )
         task.cancelled.connect(cancelled)
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
@@ -177,8 +184,8 @@ class RtsDock(QgsDockWidget):
         background, border = colours[kind]
         label = QLabel(text, self)
         label.setWordWrap(True)
-        label.setTextFormat(Qt.RichText)
-        label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        label.setTextFormat(Qt.TextFormat.RichText)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         label.setStyleSheet(
             f"QLabel {{ background: {background}; border: 1px solid {border};"
             " border-radius: 4px; padding: 6px; }"

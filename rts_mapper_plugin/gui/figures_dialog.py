@@ -33,21 +33,21 @@ class FiguresDialog(QDialog):
         self.list.setMaximumWidth(200)
         body.addWidget(self.list)
         self.image = QLabel(self)
-        self.image.setAlignment(Qt.AlignCenter)
+        self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.image)
         body.addWidget(scroll, 1)
         layout.addLayout(body, 1)
-        buttons = QDialogButtonBox(QDialogButtonBox.Close, self)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         report = QPushButton("Open the HTML report", self)
         report.clicked.connect(
             lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.folder / "report.html")))
         )
         folder_button = QPushButton("Open the folder", self)
         folder_button.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.folder))))
-        buttons.addButton(report, QDialogButtonBox.ActionRole)
-        buttons.addButton(folder_button, QDialogButtonBox.ActionRole)
+        buttons.addButton(report, QDialogButtonBox.ButtonRole.ActionRole)
+        buttons.addButton(folder_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
         self.list.currentRowChanged.connect(self.show_figure)
@@ -62,7 +62,9 @@ class FiguresDialog(QDialog):
             return
         pixmap = QPixmap(str(self.figures[row]))
         width = max(400, self.image.parentWidget().width() - 20)
-        self.image.setPixmap(pixmap.scaledToWidth(min(width, pixmap.width()), Qt.SmoothTransformation))
+        self.image.setPixmap(
+            pixmap.scaledToWidth(min(width, pixmap.width()), Qt.TransformationMode.SmoothTransformation)
+        )
 
 
 def _title(path: Path) -> str:

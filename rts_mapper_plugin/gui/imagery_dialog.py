@@ -58,7 +58,7 @@ class ImageryDialog(QDialog):
         self.add_files_button = QPushButton("Add files…", scenes_box)
         self.add_files_button.clicked.connect(self._browse_files)
         self.layer_combo = QgsMapLayerComboBox(scenes_box)
-        self.layer_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        self.layer_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
         self.add_layer_button = QPushButton("Add layer", scenes_box)
         self.add_layer_button.clicked.connect(self._add_current_layer)
         for widget in (self.add_files_button, self.layer_combo, self.add_layer_button):
@@ -100,7 +100,7 @@ class ImageryDialog(QDialog):
         form.addRow("Stretch percentiles", self.percentiles_edit)
         self.output_widget = QgsFileWidget(self)
         self.output_widget.setObjectName("outputFile")
-        self.output_widget.setStorageMode(QgsFileWidget.SaveFile)
+        self.output_widget.setStorageMode(QgsFileWidget.StorageMode.SaveFile)
         self.output_widget.setFilter("GeoTIFF (*.tif)")
         form.addRow("Output GeoTIFF", self.output_widget)
         layout.addLayout(form)
@@ -118,13 +118,13 @@ class ImageryDialog(QDialog):
         self.progress.setRange(0, 100)
         self.status = QLabel("", self)
         self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.Close, self)
-        self.run_button = self.buttons.addButton("Run", QDialogButtonBox.AcceptRole)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        self.run_button = self.buttons.addButton("Run", QDialogButtonBox.ButtonRole.AcceptRole)
         self.run_button.setObjectName("runButton")
-        self.cancel_button = self.buttons.addButton("Cancel run", QDialogButtonBox.RejectRole)
+        self.cancel_button = self.buttons.addButton("Cancel run", QDialogButtonBox.ButtonRole.RejectRole)
         self.cancel_button.setEnabled(False)
         self.buttons.clicked.connect(self._button_clicked)
         layout.addWidget(self.buttons)
@@ -206,15 +206,15 @@ class ImageryDialog(QDialog):
         try:
             request = self.request()
         except RtsMapperError as exc:
-            self._finish("failed", str(exc), Qgis.Warning)
+            self._finish("failed", str(exc), Qgis.MessageLevel.Warning)
             return
         self.outcome = None
         self.task = prepare_imagery_task(request)
         self.task.progressChanged.connect(lambda value: self.progress.setValue(int(value)))
         self.task.succeeded.connect(lambda result, r=request: self._succeeded(r, result))
-        self.task.failed.connect(lambda message: self._finish("failed", message, Qgis.Critical))
+        self.task.failed.connect(lambda message: self._finish("failed", message, Qgis.MessageLevel.Critical))
         self.task.cancelled.connect(
-            lambda: self._finish("cancelled", "Cancelled: nothing was written.", Qgis.Info)
+            lambda: self._finish("cancelled", "Cancelled: nothing was written.", Qgis.MessageLevel.Info)
         )
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
@@ -237,7 +237,7 @@ class ImageryDialog(QDialog):
 
                 navigation = self.iface.mapCanvas().temporalController() if self.iface else None
                 load_time_lapse(MappingProject.open(request.project_gpkg), QgsProject.instance(), navigation)
-        self._finish("succeeded", message, Qgis.Success)
+        self._finish("succeeded", message, Qgis.MessageLevel.Success)
 
     def _finish(self, outcome: str, message: str, level) -> None:
         self.outcome = outcome

@@ -33,6 +33,7 @@ from ..qgis_layers.sources import layer_file
 from ..qgis_layers.timelapse import YEAR_PROPERTY
 from ..tasks.base import CoreTask, TaskRunner
 from ..tasks.model_tasks import InferenceRequest, inference_task
+from ..toolbelt.i18n import QT_TR_NOOP, tr
 from ..toolbelt.preferences import PlgSettings
 from .dock_base import RtsDock
 from .project_picker import ProjectPicker, model_row, read_card_or_say
@@ -91,7 +92,7 @@ TTA_CHOICES = tuple((n, "Off (1 view)" if n == 1 else f"{n} views ({n}× the mod
 
 
 class InferenceDock(RtsDock):
-    title = "RTS Mapper: Inference"
+    title = QT_TR_NOOP("RTS Mapper: Inference")
     object_name = "RtsMapperInferenceDock"
 
     def __init__(self, iface, runner: TaskRunner | None = None, parent=None) -> None:
@@ -120,10 +121,10 @@ class InferenceDock(RtsDock):
         form.addRow("Model file", model_row(self.model_widget, self.project_picker, self))
         self.card_label = QLabel("", self)
         self.card_label.setWordWrap(True)
-        self.card_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.card_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.card_label.setStyleSheet("color: palette(dark);")
         form.addRow("", self.card_label)
-        self.extent_widget = QgsExtentWidget(self, QgsExtentWidget.CondensedStyle)
+        self.extent_widget = QgsExtentWidget(self, QgsExtentWidget.WidgetStyle.CondensedStyle)
         self.extent_widget.setNullValueAllowed(True, "Whole layer")
         self.extent_widget.clear()  # null: the whole layer
         if iface is not None:
@@ -168,7 +169,7 @@ class InferenceDock(RtsDock):
         form.addRow("Iteration", self.iteration_spin)
         self.body_layout.addLayout(form)
 
-        self.add_run_controls("Run inference")
+        self.add_run_controls(tr("Run inference"))
         self.add_status()
         self.body_layout.addStretch(1)
 
@@ -306,7 +307,9 @@ class InferenceDock(RtsDock):
             inference_task(request),
             "Running inference…",
             succeeded=self._succeeded,
-            cancelled=lambda: self.finish("cancelled", "Inference cancelled: nothing was added.", Qgis.Info),
+            cancelled=lambda: self.finish(
+                "cancelled", "Inference cancelled: nothing was added.", Qgis.MessageLevel.Info
+            ),
         )
 
     def _succeeded(self, run) -> None:
@@ -318,7 +321,7 @@ class InferenceDock(RtsDock):
         try:
             self.last_layers = add_run_layers(project, run)
         except ValueError as exc:
-            self.finish("failed", str(exc), Qgis.Critical)
+            self.finish("failed", str(exc), Qgis.MessageLevel.Critical)
             return
         rate = run.area_km2 / (run.seconds / 60) if run.seconds else 0.0
         message = (
@@ -326,4 +329,4 @@ class InferenceDock(RtsDock):
             f"{run.area_km2:.1f} km² in {run.seconds:.0f} s ({rate:.1f} km²/min) on {run.device}."
         )
         self.iteration_spin.setValue(max(self.iteration_spin.value(), (run.iteration or 0) + 1))
-        self.finish("succeeded", message, Qgis.Success)
+        self.finish("succeeded", message, Qgis.MessageLevel.Success)

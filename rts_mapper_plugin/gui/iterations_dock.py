@@ -44,6 +44,7 @@ from ..core.model.model_file import MODEL_FILTER
 from ..core.project.store import MappingProject
 from ..tasks.base import TaskRunner
 from ..tasks.loop_tasks import NextIterationRequest, next_iteration_task
+from ..toolbelt.i18n import QT_TR_NOOP, tr
 from ..toolbelt.log_handler import notify
 from ..toolbelt.preferences import PlgSettings
 from .dock_base import RtsDock
@@ -60,9 +61,9 @@ INVENTORY_FORMATS = {
 
 def _item(value, align_right: bool = False) -> QTableWidgetItem:
     item = QTableWidgetItem("" if value is None else str(value))
-    item.setFlags(Qt.ItemIsSelectable | Qt.ItemIsEnabled)
+    item.setFlags(Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled)
     if align_right:
-        item.setTextAlignment(int(Qt.AlignRight | Qt.AlignVCenter))
+        item.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
     return item
 
 
@@ -86,20 +87,26 @@ class NegativesDialog(QDialog):
         self.table = QTableWidget(len(rejected), 4, self)
         self.table.setObjectName("negativesTable")
         self.table.setHorizontalHeaderLabels(["Candidate", "Mean probability", "Area (ha)", "Year"])
-        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         for row, attributes in enumerate(rejected.attributes):
             fid = QTableWidgetItem(str(attributes["fid"]))
-            fid.setFlags(Qt.ItemIsUserCheckable | Qt.ItemIsEnabled | Qt.ItemIsSelectable)
-            fid.setCheckState(Qt.Checked if attributes["fid"] in chosen else Qt.Unchecked)
-            fid.setData(Qt.UserRole, attributes["fid"])
+            fid.setFlags(
+                Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+            )
+            fid.setCheckState(
+                Qt.CheckState.Checked if attributes["fid"] in chosen else Qt.CheckState.Unchecked
+            )
+            fid.setData(Qt.ItemDataRole.UserRole, attributes["fid"])
             self.table.setItem(row, 0, fid)
             self.table.setItem(row, 1, _item(f"{attributes['mean_prob'] or 0:.2f}", True))
             self.table.setItem(row, 2, _item(f"{(attributes['area_m2'] or 0) / 1e4:.2f}", True))
             self.table.setItem(row, 3, _item(attributes.get("year")))
         self.table.cellDoubleClicked.connect(self.zoom_to)
         layout.addWidget(self.table)
-        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, self)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
@@ -107,9 +114,9 @@ class NegativesDialog(QDialog):
 
     def chosen(self) -> list[int]:
         return [
-            self.table.item(row, 0).data(Qt.UserRole)
+            self.table.item(row, 0).data(Qt.ItemDataRole.UserRole)
             for row in range(self.table.rowCount())
-            if self.table.item(row, 0).checkState() == Qt.Checked
+            if self.table.item(row, 0).checkState() == Qt.CheckState.Checked
         ]
 
     def zoom_to(self, row: int, _column: int = 0) -> None:
@@ -128,7 +135,7 @@ class NegativesDialog(QDialog):
 
 
 class IterationsDock(RtsDock):
-    title = "RTS Mapper: Iterations"
+    title = QT_TR_NOOP("RTS Mapper: Iterations")
     object_name = "RtsMapperIterationsDock"
 
     def __init__(self, iface, runner: TaskRunner | None = None, parent=None) -> None:
@@ -170,7 +177,7 @@ class IterationsDock(RtsDock):
         self.table.setObjectName("table1")
         self.table.setHorizontalHeaderLabels([label for _, label in TABLE1_COLUMNS])
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.setMinimumHeight(120)
         layout.addWidget(self.table)
         buttons = QHBoxLayout()
@@ -227,7 +234,7 @@ class IterationsDock(RtsDock):
         form.addRow("Epochs", self.epochs_spin)
         outer.addLayout(form)
         self.body_layout.addWidget(box)
-        self.add_run_controls("Next iteration")
+        self.add_run_controls(tr("Next iteration"))
         self.run_button.setToolTip(
             "Promote the accepted candidates (edited boundaries kept) into the training RTSs, add the "
             "chosen non-RTSs, fine-tune from the previous model, infer, and set aside everything "
@@ -399,7 +406,7 @@ class IterationsDock(RtsDock):
         dialog = NegativesDialog(
             self.iface, rejected_candidates(project, self.open), set(self.negatives), self
         )
-        if exec_dialog and dialog.exec_():
+        if exec_dialog and dialog.exec():
             self.set_negatives(dialog.chosen())
         return dialog
 
@@ -461,7 +468,7 @@ class IterationsDock(RtsDock):
                     f"{pending} candidate(s) of iteration {self._open_text()} are still pending. They will stay "
                     "pending and will not be set aside. Close the iteration anyway?",
                 )
-                != QMessageBox.Yes
+                != QMessageBox.StandardButton.Yes
             ):
                 return
         self.result = None
@@ -470,8 +477,8 @@ class IterationsDock(RtsDock):
             next_iteration_task(request),
             f"{closing}training and inferring…",
             succeeded=self._succeeded,
-            cancelled=lambda: self._ended("cancelled", "cancelled", Qgis.Info),
-            failed=lambda message: self._ended("failed", message, Qgis.Critical),
+            cancelled=lambda: self._ended("cancelled", "cancelled", Qgis.MessageLevel.Info),
+            failed=lambda message: self._ended("failed", message, Qgis.MessageLevel.Critical),
         )
 
     def _closed_text(self, closed: list) -> str:
@@ -502,7 +509,7 @@ class IterationsDock(RtsDock):
             add_run_layers(project, result.run)
         except ValueError as exc:
             self.refresh()
-            self.finish("failed", str(exc), Qgis.Critical)
+            self.finish("failed", str(exc), Qgis.MessageLevel.Critical)
             return
         self.refresh()
         started = result.started
@@ -513,7 +520,7 @@ class IterationsDock(RtsDock):
         )
         if started.inferred == 0:
             message += " Nothing new: the loop has converged."
-        self.finish("succeeded", message, Qgis.Success)
+        self.finish("succeeded", message, Qgis.MessageLevel.Success)
 
     # -- Table 1 --
     def export_table1(self, path: str | None = None) -> Path | None:
@@ -521,7 +528,7 @@ class IterationsDock(RtsDock):
 
         project = self.project()
         if project is None:
-            notify(self.iface, "Choose a mapping project first.", Qgis.Warning)
+            notify(self.iface, "Choose a mapping project first.", Qgis.MessageLevel.Warning)
             return None
         if path is None:
             path, _ = QFileDialog.getSaveFileName(self, "Export Table 1", "table1.csv", "CSV (*.csv)")
@@ -530,7 +537,9 @@ class IterationsDock(RtsDock):
         csv_path = Path(path).with_suffix(".csv")
         write_table1(project, csv_path, csv_path.with_suffix(".md"))
         notify(
-            self.iface, f"Table 1 written: {csv_path} and {csv_path.with_suffix('.md').name}", Qgis.Success
+            self.iface,
+            f"Table 1 written: {csv_path} and {csv_path.with_suffix('.md').name}",
+            Qgis.MessageLevel.Success,
         )
         return csv_path
 
@@ -568,7 +577,7 @@ class IterationsDock(RtsDock):
         try:
             self.inventory, summary = self.build_inventory()
         except RtsMapperError as exc:
-            notify(self.iface, str(exc), Qgis.Warning)
+            notify(self.iface, str(exc), Qgis.MessageLevel.Warning)
             return None
         self.summary.setHtml(
             summary_html(summary, self.road_combo.currentLayer() is not None, self.near_road.value())
@@ -594,13 +603,13 @@ class IterationsDock(RtsDock):
             out = export_inventory(self.inventory, path, summary)
             layer = inventory_layer(out, f"RTS inventory ({summary['count']})")
         except (RtsMapperError, ValueError) as exc:
-            notify(self.iface, str(exc), Qgis.Critical)
+            notify(self.iface, str(exc), Qgis.MessageLevel.Critical)
             return None
         QgsProject.instance().addMapLayer(layer)
         notify(
             self.iface,
             f"Inventory exported: {summary['count']} RTSs, {summary['total_area_ha']} ha → {out} (summary beside it).",
-            Qgis.Success,
+            Qgis.MessageLevel.Success,
         )
         return out
 
@@ -610,7 +619,7 @@ class IterationsDock(RtsDock):
 
         project = self.project()
         if project is None:
-            notify(self.iface, "Choose a mapping project first.", Qgis.Warning)
+            notify(self.iface, "Choose a mapping project first.", Qgis.MessageLevel.Warning)
             return None
         if path is None:
             path, _ = QFileDialog.getSaveFileName(
@@ -623,14 +632,14 @@ class IterationsDock(RtsDock):
             contribution = arts_contribution(project, metadata, main=self.arts_main.filePath() or None)
             out = export_arts(contribution, Path(path).with_suffix(".geojson"))
         except (RtsMapperError, ValueError) as exc:
-            notify(self.iface, str(exc), Qgis.Critical)
+            notify(self.iface, str(exc), Qgis.MessageLevel.Critical)
             return None
         classes = [a["TrainClass"] for a in contribution.attributes]
         notify(
             self.iface,
             f"ARTS contribution written: {classes.count('Positive')} RTSs and {classes.count('Negative')} "
             f"non-RTSs → {out}",
-            Qgis.Success,
+            Qgis.MessageLevel.Success,
         )
         return out
 

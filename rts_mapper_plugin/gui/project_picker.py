@@ -130,7 +130,7 @@ class ProjectPicker(QWidget):
         layout.addWidget(QLabel("Mapping project", self), 0, 0)
         self.file_widget = QgsFileWidget(self)
         self.file_widget.setObjectName("mappingProjectFile")
-        self.file_widget.setStorageMode(QgsFileWidget.GetFile)
+        self.file_widget.setStorageMode(QgsFileWidget.StorageMode.GetFile)
         self.file_widget.setFilter(GPKG_FILTER)
         self.file_widget.setToolTip(
             "The GeoPackage that holds candidates, reviews, training polygons and the inventory"
@@ -150,7 +150,7 @@ class ProjectPicker(QWidget):
         self.load_button.setObjectName("projectLoadButton")
         self.load_button.setText("Load ▾")
         self.load_button.setToolTip("Put what the project holds on the map again")
-        self.load_button.setPopupMode(QToolButton.InstantPopup)
+        self.load_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.load_menu = QMenu(self.load_button)
         self.load_menu.aboutToShow.connect(self.fill_load_menu)
         self.load_button.setMenu(self.load_menu)
@@ -298,7 +298,7 @@ class ProjectPicker(QWidget):
                 "Coordinate reference system of the candidate and inventory layers (a projected CRS in metres)"
             )
             dialog.setCrs(QgsProject.instance().crs())
-            if not dialog.exec_():
+            if not dialog.exec():
                 return None
             crs_wkt = dialog.crs().toWkt()
         MappingProject.create(Path(path), crs_wkt)
@@ -332,7 +332,7 @@ def model_row(file_widget: QgsFileWidget, picker: ProjectPicker, parent: QWidget
     button.setObjectName("projectModelsButton")
     button.setText("Project ▾")
     button.setToolTip("The models this mapping project holds")
-    button.setPopupMode(QToolButton.InstantPopup)
+    button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
     menu = QMenu(button)
     button.setMenu(menu)
     layout.addWidget(button)

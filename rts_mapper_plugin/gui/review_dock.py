@@ -31,6 +31,7 @@ from ..core.errors import RtsMapperError
 from ..core.project.store import MappingProject
 from ..core.review import decisions as review
 from ..qgis_layers.timelapse import GROUP_NAME, year_layers
+from ..toolbelt.i18n import QT_TR_NOOP
 from ..toolbelt.log_handler import notify
 from ..toolbelt.preferences import PlgSettings
 from .decision_form import DecisionForm
@@ -65,7 +66,7 @@ ORDER_LABELS = {
 
 
 class ReviewDock(RtsDock):
-    title = "RTS Mapper: Review"
+    title = QT_TR_NOOP("RTS Mapper: Review")
     object_name = "RtsMapperReviewDock"
 
     def __init__(self, iface, runner, parent=None) -> None:
@@ -81,12 +82,14 @@ class ReviewDock(RtsDock):
         self.years: list = []
         self.year_index = 0
         self.last_status: str | None = None
-        self.rubber_band = QgsRubberBand(iface.mapCanvas(), QgsWkbTypes.PolygonGeometry) if iface else None
+        self.rubber_band = (
+            QgsRubberBand(iface.mapCanvas(), QgsWkbTypes.GeometryType.PolygonGeometry) if iface else None
+        )
         if self.rubber_band is not None:
             self.rubber_band.setStrokeColor(QColor(0, 229, 255))
             self.rubber_band.setFillColor(QColor(0, 0, 0, 0))
             self.rubber_band.setWidth(3)
-        self.setFocusPolicy(Qt.StrongFocus)  # a click on the dock gives it the keyboard
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # a click on the dock gives it the keyboard
         self._build()
         self.apply_shortcuts(current_shortcuts())
         self.map_keys = MapKeys(self)
@@ -234,12 +237,12 @@ class ReviewDock(RtsDock):
 
     def event(self, event) -> bool:
         """The review's keys come first while the dock has the keyboard (not in its text fields)."""
-        if event.type() in (QEvent.ShortcutOverride, QEvent.KeyPress):
+        if event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
             action = self.action_for(event)
             focus = QApplication.focusWidget()
             if action is not None and not (focus is not self and isinstance(focus, TEXT_INPUTS)):
                 event.accept()  # on ShortcutOverride: no application shortcut takes this key
-                if event.type() == QEvent.KeyPress:
+                if event.type() == QEvent.Type.KeyPress:
                     self.slots[action]()
                 return True
         return super().event(event)
@@ -305,7 +308,11 @@ class ReviewDock(RtsDock):
         else:
             run = next(r for r in project.runs() if r.run_id == run_id)
             layer = add_run_layers(project, run)[0]
-        notify(self.iface, f"{layer.name()}: loaded from the project (it was not on the map).", Qgis.Info)
+        notify(
+            self.iface,
+            f"{layer.name()}: loaded from the project (it was not on the map).",
+            Qgis.MessageLevel.Info,
+        )
         return layer
 
     # -- starting --
@@ -313,13 +320,21 @@ class ReviewDock(RtsDock):
         project = self.project_picker.mapping_project()
         reviewer = self.reviewer.text().strip()
         if project is None:
-            notify(self.iface, "Choose a mapping project first.", Qgis.Warning)
+            notify(self.iface, "Choose a mapping project first.", Qgis.MessageLevel.Warning)
             return
         if self.set_combo.count() == 0:
-            notify(self.iface, "The project has no candidates yet: run inference first.", Qgis.Warning)
+            notify(
+                self.iface,
+                "The project has no candidates yet: run inference first.",
+                Qgis.MessageLevel.Warning,
+            )
             return
         if not reviewer:
-            notify(self.iface, "Type your name first: it is stored with each decision.", Qgis.Warning)
+            notify(
+                self.iface,
+                "Type your name first: it is stored with each decision.",
+                Qgis.MessageLevel.Warning,
+            )
             self.reviewer.setFocus()
             return
         run_id = self.set_combo.currentData()
@@ -345,7 +360,7 @@ class ReviewDock(RtsDock):
                 near_road_m=self.near_road.value() or None,
             )
         except RtsMapperError as exc:
-            notify(self.iface, str(exc), Qgis.Warning)
+            notify(self.iface, str(exc), Qgis.MessageLevel.Warning)
             return
         review.save_review_session(
             project, reviewer, review.ReviewSession(run_id, show, self.order.currentData())
@@ -419,7 +434,7 @@ class ReviewDock(RtsDock):
         decided = set(review.my_decisions(self.project, self.reviewer.text().strip()))
         index = review.next_undecided(self.queue, self.index, decided)
         if index is None:
-            notify(self.iface, "You have decided every candidate in this list.", Qgis.Success)
+            notify(self.iface, "You have decided every candidate in this list.", Qgis.MessageLevel.Success)
         else:
             self.show_candidate(index)
 
@@ -491,7 +506,11 @@ class ReviewDock(RtsDock):
         if item is None or self.project is None:
             return
         if not reviewer:
-            notify(self.iface, "Type your name first: it is stored with each decision.", Qgis.Warning)
+            notify(
+                self.iface,
+                "Type your name first: it is stored with each decision.",
+                Qgis.MessageLevel.Warning,
+            )
             return
         from shapely import wkb
 
@@ -506,7 +525,7 @@ class ReviewDock(RtsDock):
                 notify(
                     self.iface,
                     "Could not save the edited boundary: " + "; ".join(self.layer.commitErrors()),
-                    Qgis.Critical,
+                    Qgis.MessageLevel.Critical,
                     0,
                 )
                 return
@@ -529,7 +548,7 @@ class ReviewDock(RtsDock):
                 ),
             )
         except RtsMapperError as exc:
-            notify(self.iface, str(exc), Qgis.Critical, 0)
+            notify(self.iface, str(exc), Qgis.MessageLevel.Critical, 0)
             return
         item.status = status
         self.last_status = status
@@ -540,7 +559,7 @@ class ReviewDock(RtsDock):
         else:
             self._load_form(item)
             self._update_labels()
-            notify(self.iface, "End of the list: every candidate shown.", Qgis.Success)
+            notify(self.iface, "End of the list: every candidate shown.", Qgis.MessageLevel.Success)
         self.setFocus()
 
     def edit_boundary(self) -> None:
@@ -556,7 +575,7 @@ class ReviewDock(RtsDock):
         notify(
             self.iface,
             "Drag the vertices of the outlined candidate; the edit is saved with your decision (A / R / U).",
-            Qgis.Info,
+            Qgis.MessageLevel.Info,
             6,
         )
 
@@ -579,20 +598,20 @@ class ReviewDock(RtsDock):
     # -- dialogs and exports --
     def show_shortcuts(self) -> None:
         dialog = ShortcutsDialog(self.keys, self)
-        if dialog.exec_() == QDialog.Accepted:
+        if dialog.exec() == QDialog.DialogCode.Accepted:
             save_shortcuts(dialog.keys())
             self.apply_shortcuts(dialog.keys())
 
     def show_agreement(self) -> None:
         if self.project is None:
-            notify(self.iface, "Start a review first.", Qgis.Warning)
+            notify(self.iface, "Start a review first.", Qgis.MessageLevel.Warning)
             return
         from ..core.review.agreement import decision_agreement
         from ..core.review.decisions import decisions_of, reviewed_boundaries
 
         result = decision_agreement(decisions_of(self.project), reviewed_boundaries(self.project)).as_dict()
         if result["candidates_compared"] == 0:
-            notify(self.iface, "No candidate has decisions from two reviewers yet.", Qgis.Info)
+            notify(self.iface, "No candidate has decisions from two reviewers yet.", Qgis.MessageLevel.Info)
             return
         kappas = ", ".join(f"{k.replace('|', ' vs ')} {v}" for k, v in result["cohen_kappa"].items())
         fleiss = f"; Fleiss' kappa {result['fleiss_kappa']}" if result["fleiss_kappa"] is not None else ""
@@ -601,13 +620,13 @@ class ReviewDock(RtsDock):
             f"{result['candidates_compared']} candidates with 2+ reviewers, {result['unanimous']} unanimous; "
             f"Cohen's kappa {kappas}{fleiss}; boundary IoU {result['mean_boundary_iou']}; "
             f"{len(result['conflicts'])} conflicts (Show: only conflicts, to decide them).",
-            Qgis.Info,
+            Qgis.MessageLevel.Info,
             0,
         )
 
     def export_timelapse(self) -> None:
         if self.project is None:
-            notify(self.iface, "Start a review first.", Qgis.Warning)
+            notify(self.iface, "Start a review first.", Qgis.MessageLevel.Warning)
             return
         folder = QFileDialog.getExistingDirectory(self, "Folder for the time-lapse strips and GIFs")
         if not folder:
@@ -622,10 +641,10 @@ class ReviewDock(RtsDock):
         )
         task.succeeded.connect(
             lambda files: notify(
-                self.iface, f"{len(files)} time-lapse files written to {folder}", Qgis.Success
+                self.iface, f"{len(files)} time-lapse files written to {folder}", Qgis.MessageLevel.Success
             )
         )
-        task.failed.connect(lambda message: notify(self.iface, message, Qgis.Critical))
+        task.failed.connect(lambda message: notify(self.iface, message, Qgis.MessageLevel.Critical))
         self.runner.start(task)
 
     # -- housekeeping --

@@ -99,11 +99,13 @@ class ShortcutsDialog(QDialog):
         self.table.horizontalHeader().setStretchLastSection(True)
         layout.addWidget(self.table)
         buttons = QDialogButtonBox(
-            QDialogButtonBox.Save | QDialogButtonBox.Close | QDialogButtonBox.RestoreDefaults
+            QDialogButtonBox.StandardButton.Save
+            | QDialogButtonBox.StandardButton.Close
+            | QDialogButtonBox.StandardButton.RestoreDefaults
         )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
-        buttons.button(QDialogButtonBox.RestoreDefaults).clicked.connect(self._defaults)
+        buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(self._defaults)
         layout.addWidget(buttons)
         self.resize(520, 560)
 
@@ -136,9 +138,9 @@ class ShortcutsDialog(QDialog):
 
 def action_of(key_actions: dict[str, str], event) -> str | None:
     """The action a key event means in ``key_actions`` (key text -> action), or None."""
-    if event.key() in (Qt.Key_Shift, Qt.Key_Control, Qt.Key_Alt, Qt.Key_Meta, 0):
+    if event.key() in (Qt.Key.Key_Shift, Qt.Key.Key_Control, Qt.Key.Key_Alt, Qt.Key.Key_Meta, 0):
         return None
-    modifiers = int(event.modifiers()) & ~int(Qt.KeypadModifier)
+    modifiers = int(event.modifiers()) & ~int(Qt.KeyboardModifier.KeypadModifier)
     return key_actions.get(QKeySequence(event.key() | modifiers).toString())
 
 
@@ -156,13 +158,13 @@ class MapKeys(QObject):
         self.dock = dock
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt naming)
-        if event.type() not in (QEvent.ShortcutOverride, QEvent.KeyPress):
+        if event.type() not in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
             return False
         dock = self.dock
         action = dock.action_for(event) if dock.queue and dock.isVisible() else None
         if action is None or action in NOT_ON_MAP:
             return False
         event.accept()
-        if event.type() == QEvent.KeyPress:
+        if event.type() == QEvent.Type.KeyPress:
             dock.slots[action]()
         return True

@@ -22,7 +22,7 @@ class RoadRow(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.combo = QgsMapLayerComboBox(self)
-        self.combo.setFilters(QgsMapLayerProxyModel.LineLayer)
+        self.combo.setFilters(QgsMapLayerProxyModel.Filter.LineLayer)
         self.combo.setAllowEmptyLayer(True)
         self.combo.setLayer(QgsProject.instance().mapLayer(settings.road_layer_id))
         self.distance = QDoubleSpinBox(self)

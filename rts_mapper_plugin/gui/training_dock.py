@@ -28,6 +28,7 @@ from ..core.model.weights import IMAGENET, is_imagenet
 from ..core.project.store import CANDIDATE_STATUSES
 from ..tasks.base import TaskRunner
 from ..tasks.model_tasks import TrainingRequest, onnx_export_task, training_task
+from ..toolbelt.i18n import QT_TR_NOOP, tr
 from ..toolbelt.log_handler import notify
 from ..toolbelt.preferences import PlgSettings
 from .curve_widget import CurveWidget
@@ -77,7 +78,7 @@ def refuse_unconfirmed(layer, project_item: str) -> None:
 
 
 class TrainingDock(RtsDock):
-    title = "RTS Mapper: Training"
+    title = QT_TR_NOOP("RTS Mapper: Training")
     object_name = "RtsMapperTrainingDock"
     reset_progress_on_failure = False
     cancelling_text = "Cancelling: the best model so far is kept…"
@@ -100,7 +101,7 @@ class TrainingDock(RtsDock):
         form = QFormLayout()
         self.positives_combo = QgsMapLayerComboBox(self)
         self.positives_combo.setObjectName("positivesCombo")
-        self.positives_combo.setFilters(QgsMapLayerProxyModel.PolygonLayer)
+        self.positives_combo.setFilters(QgsMapLayerProxyModel.Filter.PolygonLayer)
         self.positives_combo.setAdditionalItems([PROJECT_POSITIVES])
         # the confirmed RTSs by default, never whichever polygon layer happens to come first
         self.positives_combo.setCurrentIndex(self.positives_combo.findText(PROJECT_POSITIVES))
@@ -111,7 +112,7 @@ class TrainingDock(RtsDock):
         form.addRow("RTS polygons", self.positives_combo)
         self.negatives_combo = QgsMapLayerComboBox(self)
         self.negatives_combo.setObjectName("negativesCombo")
-        self.negatives_combo.setFilters(QgsMapLayerProxyModel.PolygonLayer)
+        self.negatives_combo.setFilters(QgsMapLayerProxyModel.Filter.PolygonLayer)
         self.negatives_combo.setAllowEmptyLayer(True)
         self.negatives_combo.setAdditionalItems([PROJECT_NEGATIVES])
         self.negatives_combo.setLayer(None)
@@ -164,7 +165,7 @@ class TrainingDock(RtsDock):
         form.addRow("Chip size", self.chip_spin)
         self.output_widget = QgsFileWidget(self)
         self.output_widget.setObjectName("modelOutput")
-        self.output_widget.setStorageMode(QgsFileWidget.SaveFile)
+        self.output_widget.setStorageMode(QgsFileWidget.StorageMode.SaveFile)
         self.output_widget.setFilter(MODEL_FILTER)
         form.addRow("Save model as", self.output_widget)
         self.export_onnx_button = QPushButton("Export as ONNX…", self)
@@ -175,7 +176,7 @@ class TrainingDock(RtsDock):
         form.addRow("", self.export_onnx_button)
         self.body_layout.addLayout(form)
 
-        self.add_run_controls("Train", "Cancel (keep best)")
+        self.add_run_controls(tr("Train"), tr("Cancel (keep best)"))
         self.eta_label = QLabel("", self)
         self.eta_label.setObjectName("etaLabel")
         self.eta_label.setWordWrap(True)
@@ -226,18 +227,18 @@ class TrainingDock(RtsDock):
         choices = image_choices(QgsProject.instance(), self.project_picker.mapping_project())
         for index, choice in enumerate(choices):
             item = QListWidgetItem(choice.label, self.images_list)
-            item.setData(Qt.UserRole, choice.path)
-            item.setData(Qt.UserRole + 1, choice.layer_id)
-            item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
-            wanted = (first and index == 0) or item.data(Qt.UserRole) in checked
-            item.setCheckState(Qt.Checked if wanted else Qt.Unchecked)
+            item.setData(Qt.ItemDataRole.UserRole, choice.path)
+            item.setData(Qt.ItemDataRole.UserRole + 1, choice.layer_id)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            wanted = (first and index == 0) or item.data(Qt.ItemDataRole.UserRole) in checked
+            item.setCheckState(Qt.CheckState.Checked if wanted else Qt.CheckState.Unchecked)
 
     def checked_images(self) -> list[str]:
-        return [item.data(Qt.UserRole) for item in self._checked_items()]
+        return [item.data(Qt.ItemDataRole.UserRole) for item in self._checked_items()]
 
     def _checked_items(self) -> list[QListWidgetItem]:
         items = (self.images_list.item(i) for i in range(self.images_list.count()))
-        return [item for item in items if item.checkState() == Qt.Checked]
+        return [item for item in items if item.checkState() == Qt.CheckState.Checked]
 
     def _image_crs(self) -> tuple[tuple[str, str], ...]:
         """(image, its layer's CRS) of the ticked images, read now: a CRS just set counts."""
@@ -245,9 +246,9 @@ class TrainingDock(RtsDock):
 
         pairs = []
         for item in self._checked_items():
-            layer = QgsProject.instance().mapLayer(item.data(Qt.UserRole + 1) or "")
+            layer = QgsProject.instance().mapLayer(item.data(Qt.ItemDataRole.UserRole + 1) or "")
             if layer is not None:
-                pairs.append((item.data(Qt.UserRole), layer_crs_wkt(layer)))
+                pairs.append((item.data(Qt.ItemDataRole.UserRole), layer_crs_wkt(layer)))
         return tuple(pairs)
 
     def _suggest_output(self, *_args) -> None:
@@ -397,7 +398,7 @@ class TrainingDock(RtsDock):
             "It is now offered in the Inference dock."
         )
         self._offer(str(result.model_path))
-        self.finish("succeeded", message, Qgis.Success)
+        self.finish("succeeded", message, Qgis.MessageLevel.Success)
 
     def _cancelled(self) -> None:
         self._drain_events()
@@ -409,14 +410,16 @@ class TrainingDock(RtsDock):
             )
         else:
             message = "Training cancelled before the first epoch ended: no model was saved."
-        self.finish("cancelled", message, Qgis.Info)
+        self.finish("cancelled", message, Qgis.MessageLevel.Info)
 
     def export_onnx(self, out: str | None = None) -> None:
         """The model in "Save model as" (the one just trained, or any chosen) as ONNX, in a task."""
         model = self.output_widget.filePath().strip()
         if not model or not Path(model).is_file():
             notify(
-                self.iface, "Train a model first, or choose a model file in “Save model as”.", Qgis.Warning
+                self.iface,
+                "Train a model first, or choose a model file in “Save model as”.",
+                Qgis.MessageLevel.Warning,
             )
             return
         if out is None:
@@ -429,9 +432,13 @@ class TrainingDock(RtsDock):
             onnx_export_task(model, out),
             "Exporting as ONNX…",
             succeeded=lambda path: self.finish(
-                "succeeded", f"ONNX written: {path} (for the Deepness plugin and onnxruntime)", Qgis.Success
+                "succeeded",
+                f"ONNX written: {path} (for the Deepness plugin and onnxruntime)",
+                Qgis.MessageLevel.Success,
             ),
-            cancelled=lambda: self.finish("cancelled", "ONNX export cancelled: nothing written.", Qgis.Info),
+            cancelled=lambda: self.finish(
+                "cancelled", "ONNX export cancelled: nothing written.", Qgis.MessageLevel.Info
+            ),
         )
 
     def _offer(self, path: str) -> None:

@@ -21,7 +21,7 @@ PLAIN = "background: #222; color: #ddd;"
 def pixmap_of(rgb) -> QPixmap:
     """A QPixmap of an (rows, columns, 3) uint8 array (copied: the array may go)."""
     rows, columns = rgb.shape[:2]
-    return QPixmap.fromImage(QImage(rgb.data, columns, rows, 3 * columns, QImage.Format_RGB888).copy())
+    return QPixmap.fromImage(QImage(rgb.data, columns, rows, 3 * columns, QImage.Format.Format_RGB888).copy())
 
 
 class YearViews(QWidget):
@@ -53,7 +53,7 @@ class YearViews(QWidget):
         for i, year in enumerate(self.years):
             label = QLabel(str(year.year), self)
             label.setFixedSize(VIEW_PX, VIEW_PX)
-            label.setAlignment(Qt.AlignCenter)
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             label.setStyleSheet(PLAIN)
             label.setToolTip(f"{year.year}: click to show this year on the main map")
             label.mousePressEvent = lambda _event, index=i: self.yearClicked.emit(index)

@@ -10,6 +10,7 @@ from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcess
 from ..core.errors import Cancelled, RtsMapperError
 from ..core.progress import Feedback
 from ..qgis_layers.sources import layer_file, layer_table
+from ..toolbelt.i18n import QT_TR_NOOP, tr
 
 
 def file_of_layer(layer) -> str:
@@ -31,12 +32,12 @@ def vector_uri(layer) -> str:
 
 
 # the user guide's heading (docs/user_guide.md) that explains each group's algorithms
-GROUP_SECTIONS = {
-    "Setup": "Environment check",
-    "Imagery": "1. Prepare the imagery, one layer per year",
-    "Model": "2. Find candidates: the Inference dock",
-    "Review": "3. Review candidates: the Review dock",
-    "Distribution analysis": "8. Where slumps form: the distribution report",
+GROUP_SECTIONS = {  # group (translated where shown) -> its section of the user guide
+    QT_TR_NOOP("Setup"): "Environment check",
+    QT_TR_NOOP("Imagery"): "1. Prepare the imagery, one layer per year",
+    QT_TR_NOOP("Model"): "2. Find candidates: the Inference dock",
+    QT_TR_NOOP("Review"): "3. Review candidates: the Review dock",
+    QT_TR_NOOP("Distribution analysis"): "8. Where slumps form: the distribution report",
 }
 
 
@@ -59,10 +60,10 @@ class RtsAlgorithm(QgsProcessingAlgorithm):
         return self.algorithm_id
 
     def displayName(self) -> str:  # noqa: N802
-        return self.display_name
+        return tr(self.display_name)
 
     def group(self) -> str:
-        return self.group_name
+        return tr(self.group_name)
 
     def groupId(self) -> str:  # noqa: N802
         return self.group_name.lower().replace(" ", "_")

@@ -24,6 +24,7 @@ from qgis.core import (
 )
 
 from ..__about__ import style_qml
+from ..toolbelt.i18n import QT_TR_NOOP
 from .base import RtsAlgorithm, file_of_layer, vector_uri
 
 GROUP = "Distribution analysis"
@@ -67,7 +68,10 @@ def add_class_parameters(algorithm, name: str, label: str) -> None:
     algorithm.addParameter(QgsProcessingParameterRasterLayer(name, f"{label} (raster)", optional=True))
     algorithm.addParameter(
         QgsProcessingParameterVectorLayer(
-            f"{name}_POLYGONS", f"{label} (polygons)", [QgsProcessing.TypeVectorPolygon], optional=True
+            f"{name}_POLYGONS",
+            f"{label} (polygons)",
+            [QgsProcessing.SourceType.TypeVectorPolygon],
+            optional=True,
         )
     )
     algorithm.addParameter(
@@ -112,7 +116,7 @@ def class_source(algorithm, parameters, context, name: str, label: str) -> tuple
 
 class TerrainRastersAlgorithm(RtsAlgorithm):
     algorithm_id = "terrain_rasters"
-    display_name = "Slope, aspect and PISR from a DEM"
+    display_name = QT_TR_NOOP("Slope, aspect and PISR from a DEM")
     group_name = GROUP
     help_text = (
         "Slope (degrees) and aspect (degrees clockwise from north, nodata on flat ground) by Horn's "
@@ -126,7 +130,7 @@ class TerrainRastersAlgorithm(RtsAlgorithm):
             QgsProcessingParameterNumber(
                 "TRANSMITTANCE",
                 "Clear-sky transmittance",
-                QgsProcessingParameterNumber.Double,
+                QgsProcessingParameterNumber.Type.Double,
                 0.7,
                 False,
                 0.3,
@@ -161,7 +165,7 @@ class TerrainRastersAlgorithm(RtsAlgorithm):
 
 class StreamsAlgorithm(RtsAlgorithm):
     algorithm_id = "streams_from_dem"
-    display_name = "Stream network from a DEM"
+    display_name = QT_TR_NOOP("Stream network from a DEM")
     group_name = GROUP
     help_text = (
         "Routes flow to the steepest of eight neighbours (D8), every depression routed out over its lowest "
@@ -176,14 +180,16 @@ class StreamsAlgorithm(RtsAlgorithm):
             QgsProcessingParameterNumber(
                 "THRESHOLD",
                 "Contributing area of a stream (km²)",
-                QgsProcessingParameterNumber.Double,
+                QgsProcessingParameterNumber.Type.Double,
                 1.0,
                 False,
                 0.001,
             )
         )
         self.addParameter(
-            QgsProcessingParameterVectorDestination("OUTPUT", "Streams", QgsProcessing.TypeVectorLine)
+            QgsProcessingParameterVectorDestination(
+                "OUTPUT", "Streams", QgsProcessing.SourceType.TypeVectorLine
+            )
         )
         self.addParameter(QgsProcessingParameterRasterDestination("DISTANCE", "Distance to streams"))
 
@@ -215,7 +221,7 @@ class StreamsAlgorithm(RtsAlgorithm):
 
 class RtsTerrainAlgorithm(RtsAlgorithm):
     algorithm_id = "rts_terrain"
-    display_name = "Terrain, PISR and streams per RTS"
+    display_name = QT_TR_NOOP("Terrain, PISR and streams per RTS")
     group_name = GROUP
     help_text = (
         "For each RTS polygon: elevation, slope, aspect (degrees and sector) and PISR at the centroid and "
@@ -226,14 +232,16 @@ class RtsTerrainAlgorithm(RtsAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(
-            QgsProcessingParameterVectorLayer("INVENTORY", "RTS polygons", [QgsProcessing.TypeVectorPolygon])
+            QgsProcessingParameterVectorLayer(
+                "INVENTORY", "RTS polygons", [QgsProcessing.SourceType.TypeVectorPolygon]
+            )
         )
         self.addParameter(QgsProcessingParameterRasterLayer("DEM", "DEM"))
         self.addParameter(
             QgsProcessingParameterVectorLayer(
                 "STREAMS",
                 "Streams (optional: else from the DEM)",
-                [QgsProcessing.TypeVectorLine],
+                [QgsProcessing.SourceType.TypeVectorLine],
                 optional=True,
             )
         )
@@ -241,7 +249,7 @@ class RtsTerrainAlgorithm(RtsAlgorithm):
             QgsProcessingParameterNumber(
                 "THRESHOLD",
                 "Contributing area of a derived stream (km²)",
-                QgsProcessingParameterNumber.Double,
+                QgsProcessingParameterNumber.Type.Double,
                 1.0,
             )
         )
@@ -249,7 +257,7 @@ class RtsTerrainAlgorithm(RtsAlgorithm):
             QgsProcessingParameterNumber(
                 "ADJACENT",
                 "Adjacent to a stream within (m)",
-                QgsProcessingParameterNumber.Double,
+                QgsProcessingParameterNumber.Type.Double,
                 100.0,
                 False,
                 0.0,
@@ -257,7 +265,7 @@ class RtsTerrainAlgorithm(RtsAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterVectorDestination(
-                "OUTPUT", "RTSs with terrain", QgsProcessing.TypeVectorPolygon
+                "OUTPUT", "RTSs with terrain", QgsProcessing.SourceType.TypeVectorPolygon
             )
         )
 
@@ -292,7 +300,7 @@ class RtsTerrainAlgorithm(RtsAlgorithm):
 
 class ClassOverlayAlgorithm(RtsAlgorithm):
     algorithm_id = "class_overlay"
-    display_name = "Class overlay (vegetation, soil)"
+    display_name = QT_TR_NOOP("Class overlay (vegetation, soil)")
     group_name = GROUP
     help_text = (
         "Gives each RTS the class (at its centroid) of a class raster (names from CLASS_<n> band tags when "
@@ -302,7 +310,9 @@ class ClassOverlayAlgorithm(RtsAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(
-            QgsProcessingParameterVectorLayer("INVENTORY", "RTS polygons", [QgsProcessing.TypeVectorPolygon])
+            QgsProcessingParameterVectorLayer(
+                "INVENTORY", "RTS polygons", [QgsProcessing.SourceType.TypeVectorPolygon]
+            )
         )
         add_class_parameters(self, "CLASSES", "Class layer")
         self.addParameter(
@@ -310,7 +320,7 @@ class ClassOverlayAlgorithm(RtsAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterVectorDestination(
-                "OUTPUT", "RTSs with class", QgsProcessing.TypeVectorPolygon
+                "OUTPUT", "RTSs with class", QgsProcessing.SourceType.TypeVectorPolygon
             )
         )
         self.addOutput(QgsProcessingOutputString("SHARES", "Class shares (JSON)"))
@@ -348,7 +358,7 @@ class ClassOverlayAlgorithm(RtsAlgorithm):
 
 class DensityGridAlgorithm(RtsAlgorithm):
     algorithm_id = "density_grid"
-    display_name = "RTS density grid"
+    display_name = QT_TR_NOOP("RTS density grid")
     group_name = GROUP
     help_text = (
         "Square cells (aligned to multiples of the size) over the RTSs' extent, or over an extent layer: "
@@ -358,18 +368,22 @@ class DensityGridAlgorithm(RtsAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(
-            QgsProcessingParameterVectorLayer("INVENTORY", "RTS polygons", [QgsProcessing.TypeVectorPolygon])
+            QgsProcessingParameterVectorLayer(
+                "INVENTORY", "RTS polygons", [QgsProcessing.SourceType.TypeVectorPolygon]
+            )
         )
         self.addParameter(
             QgsProcessingParameterNumber(
-                "CELL_KM", "Cell size (km)", QgsProcessingParameterNumber.Double, 10.0, False, 0.01
+                "CELL_KM", "Cell size (km)", QgsProcessingParameterNumber.Type.Double, 10.0, False, 0.01
             )
         )
         self.addParameter(
             QgsProcessingParameterMapLayer("EXTENT", "Cover the extent of (optional)", optional=True)
         )
         self.addParameter(
-            QgsProcessingParameterVectorDestination("OUTPUT", "Density grid", QgsProcessing.TypeVectorPolygon)
+            QgsProcessingParameterVectorDestination(
+                "OUTPUT", "Density grid", QgsProcessing.SourceType.TypeVectorPolygon
+            )
         )
 
     def run_core(self, parameters, context, feedback):
@@ -408,7 +422,7 @@ CLASS_LAYERS = (("VEGETATION", "Vegetation classes"), ("SOIL", "Soil texture cla
 
 class DistributionReportAlgorithm(RtsAlgorithm):
     algorithm_id = "distribution_report"
-    display_name = "Distribution report (all steps, figures, HTML)"
+    display_name = QT_TR_NOOP("Distribution report (all steps, figures, HTML)")
     group_name = GROUP
     help_text = (
         "Every step at once: terrain and PISR per RTS and over the landscape, streams, vegetation and soil "
@@ -419,19 +433,21 @@ class DistributionReportAlgorithm(RtsAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(
-            QgsProcessingParameterVectorLayer("INVENTORY", "RTS inventory", [QgsProcessing.TypeVectorPolygon])
+            QgsProcessingParameterVectorLayer(
+                "INVENTORY", "RTS inventory", [QgsProcessing.SourceType.TypeVectorPolygon]
+            )
         )
         self.addParameter(QgsProcessingParameterRasterLayer("DEM", "DEM"))
         for name, label in CLASS_LAYERS:
             add_class_parameters(self, name, label)
         self.addParameter(
             QgsProcessingParameterVectorLayer(
-                "STREAMS", "Streams (optional)", [QgsProcessing.TypeVectorLine], optional=True
+                "STREAMS", "Streams (optional)", [QgsProcessing.SourceType.TypeVectorLine], optional=True
             )
         )
         self.addParameter(
             QgsProcessingParameterNumber(
-                "ADJACENT", "Adjacent to a stream within (m)", QgsProcessingParameterNumber.Double, 100.0
+                "ADJACENT", "Adjacent to a stream within (m)", QgsProcessingParameterNumber.Type.Double, 100.0
             )
         )
         self.addParameter(

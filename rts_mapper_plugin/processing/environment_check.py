@@ -7,12 +7,13 @@ import json
 from qgis.core import Qgis, QgsProcessingOutputBoolean, QgsProcessingOutputString
 
 from ..core.environment import environment_report
+from ..toolbelt.i18n import QT_TR_NOOP
 from .base import RtsAlgorithm
 
 
 class EnvironmentCheckAlgorithm(RtsAlgorithm):
     algorithm_id = "environment_check"
-    display_name = "Environment check"
+    display_name = QT_TR_NOOP("Environment check")
     group_name = "Setup"
     help_text = (
         "Reports the versions of QGIS, Python, numpy, rasterio, shapely, GDAL, torch, "

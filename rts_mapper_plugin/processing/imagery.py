@@ -14,6 +14,7 @@ from qgis.core import (
 )
 
 from ..core.defaults import BANDS, YEAR_RANGE
+from ..toolbelt.i18n import QT_TR_NOOP
 from .base import RtsAlgorithm, file_of_layer
 
 
@@ -38,7 +39,7 @@ class _ImageryAlgorithm(RtsAlgorithm):
         year = QgsProcessingParameterNumber(
             "YEAR",
             "Register the result as year",
-            QgsProcessingParameterNumber.Integer,
+            QgsProcessingParameterNumber.Type.Integer,
             optional=year_optional,
             minValue=YEAR_RANGE[0],
             maxValue=YEAR_RANGE[1],
@@ -88,7 +89,7 @@ class _ImageryAlgorithm(RtsAlgorithm):
 
 class PrepareImageryAlgorithm(_ImageryAlgorithm):
     algorithm_id = "prepare_imagery"
-    display_name = "Prepare imagery"
+    display_name = QT_TR_NOOP("Prepare imagery")
     help_text = (
         "Turns a delivered scene into the 8-bit RGB GeoTIFF the model uses: a PlanetScope analytic scene "
         "(4- or 8-band; RGB from its band names or its _metadata.json / _metadata.xml, its _udm2.tif "
@@ -120,7 +121,7 @@ class PrepareImageryAlgorithm(_ImageryAlgorithm):
 
 class BuildYearlyMosaicAlgorithm(_ImageryAlgorithm):
     algorithm_id = "build_yearly_mosaic"
-    display_name = "Build yearly mosaics"
+    display_name = QT_TR_NOOP("Build yearly mosaics")
     help_text = (
         "Mosaics the scenes of one year (overlapping, different extents; a scene in another CRS is "
         "reprojected to the first one's, and the log says so). Each pixel comes from the first scene, "
@@ -133,7 +134,7 @@ class BuildYearlyMosaicAlgorithm(_ImageryAlgorithm):
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(
             QgsProcessingParameterMultipleLayers(
-                "SCENES", "Scenes of one year, highest priority first", QgsProcessing.TypeRaster
+                "SCENES", "Scenes of one year, highest priority first", QgsProcessing.SourceType.TypeRaster
             )
         )
         self.add_common_parameters()

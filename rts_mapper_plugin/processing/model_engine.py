@@ -38,12 +38,13 @@ from ..core.defaults import (
     TTA_VIEWS,
 )
 from ..core.model.model_file import INFERENCE_MODEL_FILTER, MODEL_FILTER
+from ..toolbelt.i18n import QT_TR_NOOP
 from .base import RtsAlgorithm, file_of_layer, vector_uri
 
 
 class MakeChipsAlgorithm(RtsAlgorithm):
     algorithm_id = "make_chips"
-    display_name = "Make training chips"
+    display_name = QT_TR_NOOP("Make training chips")
     group_name = "Model"
     help_section = "4. Train or fine-tune: the Training dock"
     keywords = ("training", "chips", "deep learning")
@@ -58,11 +59,13 @@ class MakeChipsAlgorithm(RtsAlgorithm):
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer("IMAGE", "Prepared image (8-bit RGB)"))
         self.addParameter(
-            QgsProcessingParameterVectorLayer("POSITIVES", "RTS polygons", [QgsProcessing.TypeVectorPolygon])
+            QgsProcessingParameterVectorLayer(
+                "POSITIVES", "RTS polygons", [QgsProcessing.SourceType.TypeVectorPolygon]
+            )
         )
         self.addParameter(
             QgsProcessingParameterVectorLayer(
-                "NEGATIVES", "Non-RTS polygons", [QgsProcessing.TypeVectorPolygon], optional=True
+                "NEGATIVES", "Non-RTS polygons", [QgsProcessing.SourceType.TypeVectorPolygon], optional=True
             )
         )
         self.addParameter(
@@ -78,7 +81,7 @@ class MakeChipsAlgorithm(RtsAlgorithm):
             QgsProcessingParameterNumber(
                 "BUFFER",
                 "Buffer (m)",
-                QgsProcessingParameterNumber.Double,
+                QgsProcessingParameterNumber.Type.Double,
                 defaultValue=CHIP_BUFFER_M,
                 minValue=0,
             )
@@ -106,7 +109,7 @@ class MakeChipsAlgorithm(RtsAlgorithm):
 
 class TrainModelAlgorithm(RtsAlgorithm):
     algorithm_id = "train_model"
-    display_name = "Train model"
+    display_name = QT_TR_NOOP("Train model")
     group_name = "Model"
     help_section = "4. Train or fine-tune: the Training dock"
     keywords = ("training", "deeplabv3+", "deep learning", "segmentation")
@@ -118,7 +121,9 @@ class TrainModelAlgorithm(RtsAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(
-            QgsProcessingParameterFile("CHIPS", "Chip folder", behavior=QgsProcessingParameterFile.Folder)
+            QgsProcessingParameterFile(
+                "CHIPS", "Chip folder", behavior=QgsProcessingParameterFile.Behavior.Folder
+            )
         )
         self.addParameter(
             QgsProcessingParameterEnum(
@@ -181,7 +186,7 @@ class TrainModelAlgorithm(RtsAlgorithm):
 
 class InferAlgorithm(RtsAlgorithm):
     algorithm_id = "infer"
-    display_name = "Detect RTS candidates"
+    display_name = QT_TR_NOOP("Detect RTS candidates")
     group_name = "Model"
     help_text = (
         "Runs DeepLabv3+ (an RTS Mapper model, or an ONNX segmentation model with Deepness metadata, "
@@ -199,14 +204,17 @@ class InferAlgorithm(RtsAlgorithm):
         self.addParameter(QgsProcessingParameterExtent("EXTENT", "Extent", optional=True))
         self.addParameter(
             QgsProcessingParameterVectorLayer(
-                "KNOWN", "Confirmed RTS (set aside)", [QgsProcessing.TypeVectorPolygon], optional=True
+                "KNOWN",
+                "Confirmed RTS (set aside)",
+                [QgsProcessing.SourceType.TypeVectorPolygon],
+                optional=True,
             )
         )
         self.addParameter(
             QgsProcessingParameterNumber(
                 "THRESHOLD",
                 "Probability threshold (empty: the model's)",
-                QgsProcessingParameterNumber.Double,
+                QgsProcessingParameterNumber.Type.Double,
                 optional=True,
                 minValue=THRESHOLD_RANGE[0],
                 maxValue=THRESHOLD_RANGE[1],
@@ -216,7 +224,7 @@ class InferAlgorithm(RtsAlgorithm):
             QgsProcessingParameterNumber(
                 "MIN_AREA",
                 "Minimum area (m², empty: the model's)",
-                QgsProcessingParameterNumber.Double,
+                QgsProcessingParameterNumber.Type.Double,
                 optional=True,
                 minValue=0,
             )
@@ -241,7 +249,9 @@ class InferAlgorithm(RtsAlgorithm):
             QgsProcessingParameterRasterDestination("PROBABILITY", "Probability (%)", optional=True)
         )
         self.addParameter(
-            QgsProcessingParameterVectorDestination("OUTPUT", "Candidates", QgsProcessing.TypeVectorPolygon)
+            QgsProcessingParameterVectorDestination(
+                "OUTPUT", "Candidates", QgsProcessing.SourceType.TypeVectorPolygon
+            )
         )
         self.addOutput(QgsProcessingOutputNumber("CANDIDATES", "Candidates found"))
         self.addOutput(QgsProcessingOutputNumber("SET_ASIDE", "Set aside as already known"))
@@ -301,7 +311,7 @@ class InferAlgorithm(RtsAlgorithm):
 
 class EvaluateAlgorithm(RtsAlgorithm):
     algorithm_id = "evaluate"
-    display_name = "Evaluate candidates against truth"
+    display_name = QT_TR_NOOP("Evaluate candidates against truth")
     group_name = "Model"
     help_text = (
         "Polygon-level precision, recall and F1 (Huang et al. 2020): a candidate is a true positive when "
@@ -309,14 +319,14 @@ class EvaluateAlgorithm(RtsAlgorithm):
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        polygons = [QgsProcessing.TypeVectorPolygon]
+        polygons = [QgsProcessing.SourceType.TypeVectorPolygon]
         self.addParameter(QgsProcessingParameterVectorLayer("PRED", "Candidates", polygons))
         self.addParameter(QgsProcessingParameterVectorLayer("TRUTH", "Truth", polygons))
         self.addParameter(
             QgsProcessingParameterNumber(
                 "IOU",
                 "IoU threshold",
-                QgsProcessingParameterNumber.Double,
+                QgsProcessingParameterNumber.Type.Double,
                 defaultValue=0.5,
                 minValue=0.01,
                 maxValue=0.99,
@@ -346,7 +356,7 @@ class EvaluateAlgorithm(RtsAlgorithm):
 
 class ExportOnnxAlgorithm(RtsAlgorithm):
     algorithm_id = "export_onnx"
-    display_name = "Export model as ONNX (Deepness)"
+    display_name = QT_TR_NOOP("Export model as ONNX (Deepness)")
     group_name = "Model"
     help_section = "A model outside RTS Mapper: ONNX"
     keywords = ("onnx", "deepness", "onnxruntime", "export")

@@ -18,6 +18,7 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
+from ..toolbelt.i18n import QT_TR_NOOP
 from .base import RtsAlgorithm, vector_uri
 
 STATUS_CHOICES = ("accepted", "accepted or unsure", "every candidate")
@@ -26,7 +27,7 @@ STATUS_VALUES = (("accepted",), ("accepted", "unsure"), None)
 
 class ExportTimelapseAlgorithm(RtsAlgorithm):
     algorithm_id = "export_timelapse"
-    display_name = "Export time-lapse strips and GIFs"
+    display_name = QT_TR_NOOP("Export time-lapse strips and GIFs")
     group_name = "Review"
     help_text = (
         "For each chosen candidate of a mapping project: the same place in every registered year, the "
@@ -77,7 +78,7 @@ class ExportTimelapseAlgorithm(RtsAlgorithm):
 
 class PolygonAgreementAlgorithm(RtsAlgorithm):
     algorithm_id = "polygon_agreement"
-    display_name = "Agreement between digitisations"
+    display_name = QT_TR_NOOP("Agreement between digitisations")
     group_name = "Review"
     help_text = (
         "Agreement between polygon layers digitised independently over the same area: F1 of polygon "
@@ -88,22 +89,27 @@ class PolygonAgreementAlgorithm(RtsAlgorithm):
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(
             QgsProcessingParameterMultipleLayers(
-                "LAYERS", "Digitised layers", QgsProcessing.TypeVectorPolygon
+                "LAYERS", "Digitised layers", QgsProcessing.SourceType.TypeVectorPolygon
             )
         )
         self.addParameter(
             QgsProcessingParameterVectorLayer(
-                "AREA", "Mapped area (optional)", [QgsProcessing.TypeVectorPolygon], optional=True
+                "AREA", "Mapped area (optional)", [QgsProcessing.SourceType.TypeVectorPolygon], optional=True
             )
         )
         self.addParameter(
             QgsProcessingParameterNumber(
-                "IOU", "IoU threshold", QgsProcessingParameterNumber.Double, 0.5, minValue=0.01, maxValue=0.99
+                "IOU",
+                "IoU threshold",
+                QgsProcessingParameterNumber.Type.Double,
+                0.5,
+                minValue=0.01,
+                maxValue=0.99,
             )
         )
         self.addParameter(
             QgsProcessingParameterNumber(
-                "CELL", "Cell size (m)", QgsProcessingParameterNumber.Double, 2.0, minValue=0.1
+                "CELL", "Cell size (m)", QgsProcessingParameterNumber.Type.Double, 2.0, minValue=0.1
             )
         )
         self.addOutput(QgsProcessingOutputNumber("MEAN_F1", "Mean pairwise F1"))

@@ -98,8 +98,8 @@ def configure_navigation(navigation: QgsTemporalNavigationObject, first_year: in
     start = year_range(first_year).begin()
     end = QDateTime(QDate(last_year, 12, 31), QTime(0, 0))
     navigation.setTemporalExtents(QgsDateTimeRange(start, end, True, True))
-    navigation.setFrameDuration(QgsInterval(1, QgsUnitTypes.TemporalYears))
-    navigation.setNavigationMode(QgsTemporalNavigationObject.Animated)
+    navigation.setFrameDuration(QgsInterval(1, QgsUnitTypes.TemporalUnit.TemporalYears))
+    navigation.setNavigationMode(QgsTemporalNavigationObject.NavigationMode.Animated)
     navigation.setCurrentFrameNumber(0)
 
 

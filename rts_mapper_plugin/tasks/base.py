@@ -43,7 +43,7 @@ class CoreTask(QgsTask):
     cancelled = pyqtSignal()
 
     def __init__(self, description: str, job: Job) -> None:
-        super().__init__(description, QgsTask.CanCancel)
+        super().__init__(description, QgsTask.Flag.CanCancel)
         self._job = job
         self.result: Any = None
         self.error: str | None = None

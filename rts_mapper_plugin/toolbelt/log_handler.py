@@ -13,9 +13,9 @@ from qgis.core import Qgis, QgsMessageLog
 from ..__about__ import PLUGIN_PACKAGE, __title__
 
 _LEVELS = (
-    (logging.ERROR, Qgis.Critical),
-    (logging.WARNING, Qgis.Warning),
-    (logging.INFO, Qgis.Info),
+    (logging.ERROR, Qgis.MessageLevel.Critical),
+    (logging.WARNING, Qgis.MessageLevel.Warning),
+    (logging.INFO, Qgis.MessageLevel.Info),
 )
 
 
@@ -23,7 +23,7 @@ def qgis_level(levelno: int) -> Qgis.MessageLevel:
     for threshold, level in _LEVELS:
         if levelno >= threshold:
             return level
-    return Qgis.Info
+    return Qgis.MessageLevel.Info
 
 
 class QgsMessageLogHandler(logging.Handler):
@@ -61,7 +61,7 @@ def remove_log_handler(handler: QgsMessageLogHandler | None) -> None:
         package_logger().removeHandler(handler)
 
 
-def notify(iface, message: str, level: Qgis.MessageLevel = Qgis.Info, duration: int = 8) -> None:
+def notify(iface, message: str, level: Qgis.MessageLevel = Qgis.MessageLevel.Info, duration: int = 8) -> None:
     """Tell the user (message bar) and keep a trace (message log) in one call.
 
     GUI thread only. ``duration`` 0 keeps the message until the user closes it.

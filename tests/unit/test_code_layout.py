@@ -46,7 +46,7 @@ def module_name(path: Path) -> str:
     return ".".join(["rts_mapper_plugin", *parts]).removesuffix(".__init__")
 
 
-SOURCES = sorted(p for p in PACKAGE.rglob("*.py") if p.name != "resources_rc.py")
+SOURCES = sorted(PACKAGE.rglob("*.py"))
 
 
 def test_sources_found():
@@ -77,7 +77,7 @@ ALLOWED = {
     "__about__": set(),
     "plugin": {"core", "tasks", "processing", "gui", "toolbelt", "qgis_layers"},
 }
-SHARED = {"", "__about__", "resources_rc"}  # the package itself, its metadata, compiled resources
+SHARED = {"", "__about__"}  # the package itself, its metadata
 
 
 def test_every_file_has_a_rule():
@@ -102,8 +102,7 @@ def import_graph() -> dict[str, set[str]]:
     """Module -> the plugin modules it imports, at any depth of the file (nested imports count:
     a circle hidden inside functions is still a circle)."""
     modules = {module_name(p): p for p in SOURCES}
-    generated = {"rts_mapper_plugin.resources_rc"}  # built by pyrcc5, imports nothing of ours
-    graph: dict[str, set[str]] = {name: set() for name in generated}
+    graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         targets = set()
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -113,7 +112,7 @@ def import_graph() -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom):
                 base = resolve(path, node.module or "", node.level)
                 # `from . import x` imports the module x; `from .x import y` the module x
-                known = modules.keys() | generated
+                known = modules.keys()
                 found = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
             else:
                 continue

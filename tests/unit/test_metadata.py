@@ -61,6 +61,5 @@ def test_version_single_sourced(metadata):
     assert not hard_coded, f"version hard-coded in {hard_coded}"
 
 
-def test_icon_is_listed_in_resources_qrc(metadata):
-    qrc = (ROOT / "resources.qrc").read_text(encoding="utf-8")
-    assert f"rts_mapper_plugin/{metadata['icon']}" in qrc
+def test_the_icon_metadata_names_ships_with_the_plugin(metadata):
+    assert (ROOT / "rts_mapper_plugin" / metadata["icon"]).is_file()

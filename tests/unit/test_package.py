@@ -21,7 +21,7 @@ def plugin_zip(tmp_path_factory) -> Path:
 def test_one_top_folder_with_metadata_license_and_resources(plugin_zip):
     names = zipfile.ZipFile(plugin_zip).namelist()
     assert {n.split("/")[0] for n in names} == {"rts_mapper_plugin"}
-    for required in ("metadata.txt", "LICENSE", "resources_rc.py", "__init__.py", "plugin.py"):
+    for required in ("metadata.txt", "LICENSE", "__init__.py", "plugin.py", "resources/icons/rts_mapper.svg"):
         assert f"rts_mapper_plugin/{required}" in names
 
 
