@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import shapely
 from osgeo import ogr, osr
 from rasterio.crs import CRS
 from rasterio.warp import transform_geom
+from shapely.errors import GEOSException
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
@@ -113,7 +115,7 @@ def read_features(
         geometry = None
         if ogr_geometry is not None:
             geometry = shapely.from_wkb(bytes(ogr_geometry.ExportToIsoWkb()))
-            geometry = shapely.force_2d(geometry)
+            geometry = _repaired(shapely.force_2d(geometry), path, feature.GetFID())
         if polygons_only and geometry is not None and geometry.geom_type not in ("Polygon", "MultiPolygon"):
             raise RtsMapperError(f"holds {geometry.geom_type} features; polygons are needed", path)
         geometries.append(geometry)
@@ -121,6 +123,27 @@ def read_features(
             {"fid": feature.GetFID(), **{f.GetName(): _value(feature, i, f) for i, f in enumerate(fields)}}
         )
     return FeatureSet(geometries, attributes, crs)
+
+
+POLYGONAL = ("Polygon", "MultiPolygon")
+
+
+def _repaired(geometry, path: Path, fid: int):
+    """A valid geometry: an invalid one (a self-intersecting ring, as hand edits and flipped bytes
+    leave) made valid by GEOS, keeping a polygon's polygonal parts; coordinates that are not
+    numbers are an error naming the feature."""
+    if geometry.is_empty or geometry.is_valid:
+        return geometry
+    if not np.isfinite(shapely.get_coordinates(geometry)).all():
+        raise RtsMapperError(f"feature {fid} has coordinates that are not numbers (NaN or infinite)", path)
+    try:
+        fixed = shapely.make_valid(geometry)
+    except GEOSException as exc:
+        raise RtsMapperError(f"feature {fid} has a geometry that cannot be repaired ({exc})", path) from exc
+    if geometry.geom_type in POLYGONAL and fixed.geom_type not in POLYGONAL:
+        parts = [part for part in shapely.get_parts(fixed) if part.geom_type in POLYGONAL]
+        fixed = shapely.union_all(parts) if parts else shapely.Polygon()
+    return fixed
 
 
 def _value(feature, index: int, field):

@@ -98,3 +98,63 @@ def test_component_counts_over_operating_points():
     valid[30:50, 30:40] = False  # nodata over half the big one: its prediction shrinks with it
     counts = count_components(probability, truth, valid, np.array([0.6]), np.array([1]))
     assert counts.true_positives.tolist() == [[1]] and counts.predictions.tolist() == [[2]]
+
+
+def _gpkg_with(path, *wkts):
+    """A GeoPackage written by OGR as given: no repair on the way in."""
+    from osgeo import ogr, osr
+
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32646)
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = source.CreateLayer("pred", srs, ogr.wkbPolygon)
+    for wkt in wkts:
+        feature = ogr.Feature(layer.GetLayerDefn())
+        if "nan" in wkt:  # WKT cannot say NaN: build the ring point by point
+            ring = ogr.Geometry(ogr.wkbLinearRing)
+            for pair in wkt[wkt.index("((") + 2 : wkt.index("))")].split(","):
+                ring.AddPoint_2D(*(float(v) for v in pair.split()))
+            geometry = ogr.Geometry(ogr.wkbPolygon)
+            geometry.AddGeometry(ring)
+        else:
+            geometry = ogr.CreateGeometryFromWkt(wkt)
+        feature.SetGeometry(geometry)
+        layer.CreateFeature(feature)
+    source = None
+    return path
+
+
+def test_a_self_intersecting_polygon_is_repaired_not_a_traceback(tmp_path):
+    """The fuzzer's find: a flipped byte made a ring cross itself and `evaluate` died in GEOS.
+    Repaired on reading (GEOS make_valid, the polygonal parts kept), it is evaluated; coordinates
+    that are not numbers are one line naming the file and the feature."""
+    from rasterio.crs import CRS
+
+    write_features(
+        tmp_path / "truth.gpkg", FeatureSet([box(0, 0, 10, 10)], [{}], CRS.from_epsg(32646)), "truth"
+    )
+    bowtie = _gpkg_with(
+        tmp_path / "bowtie.gpkg",
+        "POLYGON ((0 0, 10 10, 10 0, 0 10, 0 0))",
+        "POLYGON ((0 0, 10 0, 10 10, 0 10, 0 0))",
+    )
+    done = run_python(
+        [
+            "-m",
+            "rts_mapper_plugin",
+            "evaluate",
+            "--pred",
+            str(bowtie),
+            "--truth",
+            str(tmp_path / "truth.gpkg"),
+        ]
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["true_positives"] == 1 and "Traceback" not in done.stderr
+
+    nan = _gpkg_with(tmp_path / "nan.gpkg", "POLYGON ((0 0, 10 0, 10 nan, 0 10, 0 0))")
+    done = run_python(
+        ["-m", "rts_mapper_plugin", "evaluate", "--pred", str(nan), "--truth", str(tmp_path / "truth.gpkg")]
+    )
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "nan.gpkg: feature 1 has coordinates that are not numbers" in done.stderr
