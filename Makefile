@@ -50,9 +50,8 @@ $(VENV)/.installed: requirements/constraints.txt requirements/torch.txt requirem
 	echo "$(CURDIR)" > $$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/rts_mapper.pth
 	touch $@
 
-test: setup  ## run every test: core without QGIS, then the real-QGIS tests
-	$(PYTEST_ENV) $(PY) -m pytest -p no:pytest_qgis tests/unit
-	$(PYTEST_ENV) $(PY) -m pytest tests/qgis
+test: setup  ## run every test set (core without QGIS, then real QGIS), all of them even after a failure, one summary
+	$(PYTEST_ENV) $(PY) tests/run_sets.py
 
 test-unit: setup
 	$(PYTEST_ENV) $(PY) -m pytest -p no:pytest_qgis tests/unit

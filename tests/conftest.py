@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.waiting import run_watched
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_DATA = ROOT.parent / "shared" / "data" / "real"
@@ -19,18 +20,12 @@ def requires_real_data(*parts: str):
     return pytest.mark.skipif(not path.exists(), reason=f"real data not found at {path}")
 
 
-def run_python(code_or_args: list[str], env: dict | None = None, timeout: int = 300, cwd: Path = ROOT):
-    """Run the venv's Python in a subprocess (a clean interpreter), return CompletedProcess."""
+def run_python(code_or_args: list[str], env: dict | None = None, cwd: Path = ROOT):
+    """Run the venv's Python in a subprocess (a clean interpreter), return CompletedProcess; it is
+    stopped only when it prints nothing for a long time (tests/waiting.py: no speed in verdicts)."""
     full_env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "QT_QPA_PLATFORM": "offscreen"}
     full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, *code_or_args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_watched([sys.executable, *code_or_args], cwd=cwd, env=full_env)
 
 
 # A snippet that makes the deep-learning packages unimportable in a subprocess, as on a field

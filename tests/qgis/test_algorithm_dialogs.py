@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.data.fixtures import class_polygons, review_project, trained_model
+from tests.waiting import run_watched
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -22,13 +23,8 @@ ENV = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONDONTWRITEBYTECODE": 
 
 def open_dialogs(spec_path, report) -> subprocess.CompletedProcess:
     """Run algorithm_dialogs.py on a spec in a process of its own (a crash ends only that)."""
-    return subprocess.run(
-        [sys.executable, str(HERE / "algorithm_dialogs.py"), str(spec_path), str(report)],
-        cwd=ROOT,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=1800,  # a limit for a hung dialog, far above the minute the runs take
+    return run_watched(  # stopped only when it prints nothing for long: a hung dialog
+        [sys.executable, str(HERE / "algorithm_dialogs.py"), str(spec_path), str(report)], cwd=ROOT, env=ENV
     )
 
 

@@ -9,6 +9,7 @@ import pytest
 from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
 
 from tests.data.fixtures import small_region
+from tests.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +175,7 @@ def test_the_menu_opens_the_report_dialog_with_raster_classes_and_shows_the_figu
         ]
     )
     plugin.menu.popup(QPoint(10, 10))
-    qtbot.waitUntil(plugin.menu.isVisible, timeout=30_000)
+    wait_until(qtbot, plugin.menu.isVisible)
     person.menu_entry(plugin.menu, "Distribution report…")
     dialog = plugin.dialogs["distribution_report"]
     assert dialog.isVisible()
@@ -187,9 +188,7 @@ def test_the_menu_opens_the_report_dialog_with_raster_classes_and_shows_the_figu
         "SOIL": "Soil texture",
     }
     person.click(dialog.buttonBox().button(QDialogButtonBox.Ok))
-    qtbot.waitUntil(
-        lambda: "figures" in plugin.dialogs and plugin.dialogs["figures"].isVisible(), timeout=300_000
-    )
+    wait_until(qtbot, lambda: "figures" in plugin.dialogs and plugin.dialogs["figures"].isVisible())
     figures = plugin.dialogs["figures"]
     names = [figures.list.item(i).text() for i in range(figures.list.count())]
     assert "vegetation rings" in names and "soil rings" in names

@@ -7,15 +7,16 @@ from qgis.PyQt.QtCore import QPoint
 from rts_mapper_plugin.core.environment import EnvironmentReport
 from rts_mapper_plugin.gui.environment_dialog import report_html
 from tests import person
+from tests.waiting import wait_until
 
 
 def test_the_menu_opens_a_readable_report(plugin, qtbot):
     plugin.menu.popup(QPoint(10, 10))
-    qtbot.waitUntil(plugin.menu.isVisible, timeout=30_000)
+    wait_until(qtbot, plugin.menu.isVisible)
     person.menu_entry(plugin.menu, "Environment check…")
     dialog = plugin.dialogs["environment"]
     assert dialog.isVisible()
-    qtbot.waitUntil(lambda: dialog.report is not None, timeout=60_000)
+    wait_until(qtbot, lambda: dialog.report is not None)
     text = dialog.page.toPlainText()
     assert "Everything RTS Mapper uses is installed." in text
     for package in ("torch", "segmentation-models-pytorch", "rasterio", "shapely", "GDAL"):
@@ -24,7 +25,7 @@ def test_the_menu_opens_a_readable_report(plugin, qtbot):
     assert "Training and inference run on" in text
     assert not dialog.copy_button.isEnabled(), "nothing to install"
     person.click(dialog.recheck_button)
-    qtbot.waitUntil(dialog.recheck_button.isEnabled, timeout=60_000)
+    wait_until(qtbot, dialog.recheck_button.isEnabled)
     dialog.close()
 
 

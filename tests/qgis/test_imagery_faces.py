@@ -13,6 +13,7 @@ from rts_mapper_plugin.gui.imagery_dialog import ImageryDialog
 from rts_mapper_plugin.qgis_layers.timelapse import year_layers
 from rts_mapper_plugin.tasks.base import TaskRunner
 from tests.data.fixtures import planetscope_like, write_raster
+from tests.waiting import dock_progress, wait_until
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def dialog(qgis_iface, qgis_new_project, qtbot, tmp_path):
 
 def run_and_wait(dialog, qtbot):
     qtbot.mouseClick(dialog.run_button, Qt.LeftButton)
-    qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=60_000)
+    wait_until(qtbot, lambda: dialog.outcome is not None, progress=dock_progress(dialog))
     return dialog.outcome
 
 
@@ -69,9 +70,9 @@ def test_dialog_cancel_writes_nothing(dialog, qtbot, tmp_path):
     )
     dialog.add_files([big])
     qtbot.mouseClick(dialog.run_button, Qt.LeftButton)
-    qtbot.waitUntil(lambda: dialog.task is not None and dialog.task.progress() > 6, timeout=30_000)
+    wait_until(qtbot, lambda: dialog.task is not None and dialog.task.progress() > 6)
     qtbot.mouseClick(dialog.cancel_button, Qt.LeftButton)
-    qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=60_000)
+    wait_until(qtbot, lambda: dialog.outcome is not None, progress=dock_progress(dialog))
     assert dialog.outcome == "cancelled"
     assert not list((tmp_path / "imagery").glob("2019.tif*"))
     assert QgsApplication.taskManager().countActiveTasks() == 0

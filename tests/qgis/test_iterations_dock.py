@@ -22,6 +22,7 @@ from rts_mapper_plugin.qgis_layers.timelapse import load_time_lapse
 from rts_mapper_plugin.tasks.base import TaskRunner
 from rts_mapper_plugin.toolbelt.preferences import PlgSettings
 from tests.data.fixtures import trained_model
+from tests.waiting import dock_progress, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +98,7 @@ def test_next_iteration_closes_the_review_trains_infers_and_fills_table1(
     dock.epochs_spin.setValue(1)
     assert dock.image_combo.currentText() == "2019 (registered year)"
     dock.run(confirm=False)
-    qtbot.waitUntil(lambda: dock.outcome is not None, timeout=300_000)
+    wait_until(qtbot, lambda: dock.outcome is not None, progress=dock_progress(dock))
     assert dock.outcome == "succeeded", dock.status.text()
     assert f"Iteration 1 closed: {len(accepted)} new RTSs (total {2 + len(accepted)})" in dock.status.text()
 
@@ -136,9 +137,9 @@ def test_cancelled_next_iteration_keeps_the_close_and_records_nothing_new(dock, 
     dock.refresh()
     dock.epochs_spin.setValue(50)
     dock.run(confirm=False)
-    qtbot.waitUntil(lambda: dock.task is not None and bool(dock.task.closed), timeout=60_000)
+    wait_until(qtbot, lambda: dock.task is not None and bool(dock.task.closed))
     qtbot.mouseClick(dock.cancel_button, Qt.LeftButton)
-    qtbot.waitUntil(lambda: dock.outcome is not None, timeout=120_000)
+    wait_until(qtbot, lambda: dock.outcome is not None, progress=dock_progress(dock))
     assert dock.outcome == "cancelled"
     assert "Iteration 1 closed" in dock.status.text() and "Nothing of it was recorded" in dock.status.text()
     rows = iterations(project)

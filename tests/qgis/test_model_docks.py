@@ -27,6 +27,7 @@ from rts_mapper_plugin.tasks.base import TaskRunner
 from rts_mapper_plugin.toolbelt.preferences import PlgSettings
 from tests import person
 from tests.data.fixtures import trained_model, write_raster
+from tests.waiting import dock_progress, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +60,9 @@ def inference_dock(qgis_iface, qtbot, project):
     dock.shutdown()
 
 
-def run_dock(dock, qtbot, timeout=120_000) -> str:
+def run_dock(dock, qtbot) -> str:
     qtbot.mouseClick(dock.run_button, Qt.LeftButton)
-    qtbot.waitUntil(lambda: dock.outcome is not None, timeout=timeout)
+    wait_until(qtbot, lambda: dock.outcome is not None, progress=dock_progress(dock))
     return dock.outcome
 
 
@@ -140,9 +141,9 @@ def test_cancel_mid_run_adds_nothing(inference_dock, qtbot, assets, project, qgi
     person.click(inference_dock.run_button)
     statuses = []
     inference_dock.task.statusChanged.connect(statuses.append)
-    qtbot.waitUntil(lambda: inference_dock.progress.value() >= 10, timeout=60_000)
+    wait_until(qtbot, lambda: inference_dock.progress.value() >= 10)
     person.click(inference_dock.cancel_button)
-    qtbot.waitUntil(lambda: inference_dock.outcome is not None, timeout=60_000)
+    wait_until(qtbot, lambda: inference_dock.outcome is not None, progress=dock_progress(inference_dock))
     assert inference_dock.outcome == "cancelled"
     # a deliberate cancel is no failure: QGIS's task manager must not show "Task failed"
     assert QgsTask.Terminated not in statuses and statuses[-1] == QgsTask.Complete, statuses
@@ -217,9 +218,9 @@ def test_training_dock_trains_with_a_live_curve_and_offers_the_model(
     dock.modelTrained.connect(offered.append)
     qtbot.mouseClick(dock.run_button, Qt.LeftButton)
     # the duration is measured on the first steps and said before the first epoch ends
-    qtbot.waitUntil(lambda: dock.eta_label.text().startswith("Expected: 2 epochs ≈"), timeout=300_000)
+    wait_until(qtbot, lambda: dock.eta_label.text().startswith("Expected: 2 epochs ≈"))
     assert not dock.curve.points and "s per step" in dock.eta_label.text()
-    qtbot.waitUntil(lambda: dock.outcome is not None, timeout=300_000)
+    wait_until(qtbot, lambda: dock.outcome is not None, progress=dock_progress(dock))
     assert dock.outcome == "succeeded", dock.status.text()
     assert [p["epoch"] for p in dock.curve.points] == [1, 2]
     assert all(0 <= p["val_f1"] <= 1 for p in dock.curve.points), "the F1 curve is drawn from these"
@@ -246,9 +247,9 @@ def test_training_cancel_keeps_the_best_model(qgis_iface, qtbot, project, assets
     out = tmp_path / "models" / "cancelled.safetensors"
     dock.output_widget.setFilePath(str(out))
     qtbot.mouseClick(dock.run_button, Qt.LeftButton)
-    qtbot.waitUntil(lambda: len(dock.curve.points) >= 1, timeout=300_000)
+    wait_until(qtbot, lambda: len(dock.curve.points) >= 1)
     qtbot.mouseClick(dock.cancel_button, Qt.LeftButton)
-    qtbot.waitUntil(lambda: dock.outcome is not None, timeout=120_000)
+    wait_until(qtbot, lambda: dock.outcome is not None, progress=dock_progress(dock))
     assert dock.outcome == "cancelled"
     assert out.exists() and "best model so far is kept" in dock.status.text()
     dock.shutdown()
@@ -271,7 +272,7 @@ def test_a_file_that_is_no_model_is_called_that(inference_dock, qtbot, tmp_path,
     assert "is not an RTS Mapper model file" in inference_dock.card_label.text()
     assert "truncated" not in inference_dock.card_label.text()
     person.click(inference_dock.run_button)
-    qtbot.waitUntil(lambda: inference_dock.outcome is not None, timeout=60_000)
+    wait_until(qtbot, lambda: inference_dock.outcome is not None, progress=dock_progress(inference_dock))
     assert inference_dock.outcome == "failed"
     assert "bad.safetensors: is not an RTS Mapper model file" in inference_dock.status.text()
 
@@ -317,7 +318,7 @@ def test_a_raster_without_crs_runs_once_its_layer_is_given_one(
     assert layer.crs().authid() == "EPSG:32646"
 
     person.click(inference_dock.run_button)
-    qtbot.waitUntil(lambda: inference_dock.outcome is not None, timeout=120_000)
+    wait_until(qtbot, lambda: inference_dock.outcome is not None, progress=dock_progress(inference_dock))
     assert inference_dock.outcome == "succeeded", inference_dock.status.text()
     assert inference_dock.last_run.candidates > 0
     with rasterio.open(bare) as dataset:
@@ -339,7 +340,7 @@ def test_training_dock_exports_a_model_as_onnx(qgis_iface, qtbot, project, asset
     assert any("Train a model first" in m for m in qgis_iface.messageBar().get_messages(Qgis.Warning))
     dock.output_widget.setFilePath(str(model))
     qtbot.mouseClick(dock.export_onnx_button, Qt.LeftButton)
-    qtbot.waitUntil(lambda: dock.outcome is not None, timeout=120_000)
+    wait_until(qtbot, lambda: dock.outcome is not None, progress=dock_progress(dock))
     assert dock.outcome == "succeeded" and "ONNX written" in dock.status.text()
     meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     assert meta["model_type"] == '"Segmentor"'

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sysconfig
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
+from tests.waiting import run_watched
 
 
 def test_environment_check_through_processing_run(plugin):
@@ -39,25 +39,13 @@ def qgis_process_profile(tmp_path_factory) -> dict:
     shutil.copytree(ROOT / "rts_mapper_plugin", target, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "metadata.txt", target / "metadata.txt")
     env = {**os.environ, "QGIS_CUSTOM_CONFIG_PATH": str(config), "QT_QPA_PLATFORM": "offscreen"}
-    done = subprocess.run(
-        [QGIS_PROCESS, "plugins", "enable", "rts_mapper_plugin"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_watched([QGIS_PROCESS, "plugins", "enable", "rts_mapper_plugin"], env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     return env
 
 
 def run_environment_check(env: dict) -> dict:
-    done = subprocess.run(
-        [QGIS_PROCESS, "--json", "run", "rts_mapper:environment_check"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_watched([QGIS_PROCESS, "--json", "run", "rts_mapper:environment_check"], env=env)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return json.loads(done.stdout[done.stdout.index("{") :])["results"]
 

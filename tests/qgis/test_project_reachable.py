@@ -15,6 +15,7 @@ from rts_mapper_plugin.qgis_layers.timelapse import GROUP_NAME
 from rts_mapper_plugin.toolbelt.preferences import PlgSettings
 from tests import person
 from tests.data.fixtures import copy_project, review_project
+from tests.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ def test_after_a_crash_every_dock_offers_the_work_in_the_geopackage(plugin, mapp
     assert review.layer is not None and review.layer.customProperty(RUN_PROPERTY) == run.run_id
     assert review.layer.id() in QgsProject.instance().mapLayers(), "the set was loaded onto the map"
     assert len(review.queue) == pending
-    qtbot.waitUntil(review.views_ready, timeout=10_000)
+    wait_until(qtbot, review.views_ready)
 
     # the Load menu puts the rest back: the years and the training sets
     picker = docks["iterations"].project_picker
@@ -148,7 +149,7 @@ def test_the_review_dock_brings_back_a_reviewers_set_filter_and_order(plugin, ma
     assert "Where you left off" in review.position.text()
     person.click(review.start_button)
     assert review.current.fid not in decided and len(review.queue) == len(mapping.features("candidates")) - 2
-    qtbot.waitUntil(review.views_ready, timeout=10_000)
+    wait_until(qtbot, review.views_ready)
 
 
 def _reviews(mapping):

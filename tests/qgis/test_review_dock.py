@@ -23,6 +23,7 @@ from rts_mapper_plugin.tasks.base import TaskRunner
 from rts_mapper_plugin.toolbelt.preferences import PlgSettings
 from tests import person
 from tests.data.fixtures import copy_project, on_the_map, review_project
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,7 +56,7 @@ def open_dock(qgis_iface, qtbot, layer, reviewer="alice", parent=None) -> Review
     assert dock.layer is layer, "the set's layer on the map is the one reviewed"
     QApplication.setActiveWindow(dock)
     dock.setFocus()
-    qtbot.waitUntil(dock.views_ready, timeout=10_000)
+    wait_until(qtbot, dock.views_ready)
     return dock
 
 
@@ -145,10 +146,10 @@ def test_year_views_come_from_tasks_and_only_those_near_stay(project, qgis_iface
     dock = open_dock(qgis_iface, qtbot, layer)
     assert any("year views of candidate" in d for d in seen), seen
     ahead = [i.fid for i in dock.queue[1 : PREFETCH + 1]]
-    qtbot.waitUntil(lambda: all(fid in dock.views.pixmaps for fid in ahead), timeout=10_000)
+    wait_until(qtbot, lambda: all(fid in dock.views.pixmaps for fid in ahead))
     for _ in range(len(dock.queue) - 1):
         press(qtbot, dock, Qt.Key_Right)
-        qtbot.waitUntil(dock.views_ready, timeout=10_000)
+        wait_until(qtbot, dock.views_ready)
         assert len(dock.views.pixmaps) <= PREFETCH + 3, "memory stays flat"
     assert not [t.name for t in threading.enumerate() if "review" in t.name], "no private thread pool"
     dock.shutdown()
@@ -342,7 +343,7 @@ def test_the_shortcuts_key_is_not_qgis_help(project, qgis_iface, qtbot):
     dialog.show()
     person.click(dialog.editors["unsure"])
     person.press(Qt.Key_A)
-    qtbot.waitUntil(lambda: dialog.editors["unsure"].keySequence().toString() == "A", timeout=30_000)
+    wait_until(qtbot, lambda: dialog.editors["unsure"].keySequence().toString() == "A")
     assert any(p.startswith("A: both") for p in dialog.clashes()), dialog.clashes()
     dialog.close()
     dock.shutdown()

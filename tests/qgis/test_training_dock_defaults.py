@@ -21,6 +21,7 @@ from rts_mapper_plugin.tasks.base import TaskRunner
 from rts_mapper_plugin.toolbelt.preferences import PlgSettings
 from tests import person
 from tests.data.fixtures import copy_project, on_the_map, review_project
+from tests.waiting import dock_progress, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +88,7 @@ def test_a_layer_filtered_to_accepted_candidates_trains_on_exactly_those(dock, p
     out = mapping.path.parent / "models" / "filtered.safetensors"
     person.type_path(dock.output_widget, str(out))
     person.click(dock.run_button)
-    qtbot.waitUntil(lambda: dock.outcome is not None, timeout=300_000)
+    wait_until(qtbot, lambda: dock.outcome is not None, progress=dock_progress(dock))
     assert dock.outcome == "succeeded", dock.status.text()
     index = json.loads((out.with_suffix("").parent / "filtered_chips" / "index.json").read_text())
     assert index["summary"]["positives"] == 3, "the layer's filter decided what was trained on"
@@ -116,7 +117,7 @@ def test_imagenet_weights_offline_say_in_the_message_bar_what_to_fetch(
     person.type_path(dock.output_widget, str(out))
     assert dock.request().config.imagenet_weights == "imagenet", "a plain string travels to the task"
     person.click(dock.run_button)
-    qtbot.waitUntil(lambda: dock.outcome is not None, timeout=60_000)
+    wait_until(qtbot, lambda: dock.outcome is not None, progress=dock_progress(dock))
     assert dock.outcome == "failed"
     source = weights.imagenet_source(dock.encoder_combo.currentText())
     message = dock.status.text()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import uuid
 from datetime import date
 from pathlib import Path
@@ -22,6 +21,7 @@ from rts_mapper_plugin.core.project.loop import add_negatives, add_positives
 from rts_mapper_plugin.core.project.store import MappingProject, RunRecord
 from rts_mapper_plugin.core.review.decisions import Decision, record_decision
 from rts_mapper_plugin.core.vectors import FeatureSet
+from tests.waiting import run_watched
 
 
 def record(**changes) -> dict:
@@ -266,11 +266,6 @@ def test_arts_own_code_accepts_the_contribution(tmp_path):
             == 0
         )
     check = Path(__file__).parents[2] / "scripts" / "check_arts.py"
-    result = subprocess.run(
-        [ARTS_PYTHON, str(check), ARTS_REPO, str(contribution), str(main_file)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = run_watched([ARTS_PYTHON, str(check), ARTS_REPO, str(contribution), str(main_file)])
     assert result.returncode == 0 and "REFUSED" not in result.stdout, result.stdout + result.stderr
     assert "ARTS accepts the contribution" in result.stdout

@@ -5,21 +5,19 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
-import pytest
+from tests.waiting import run_watched
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.timeout(2400)
 def test_demo_runs_end_to_end_and_says_it_is_a_simulation(tmp_path):
     out = tmp_path / "demo"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    done = subprocess.run(
+    done = run_watched(
         [
             sys.executable,
             "-m",
@@ -34,9 +32,6 @@ def test_demo_runs_end_to_end_and_says_it_is_a_simulation(tmp_path):
         ],
         cwd=ROOT,
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,  # the whole demo: minutes alone, more on a busy machine (a guard against a hang)
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "| Iteration | Training RTSs |" in done.stdout and "SIMULATION" in done.stdout

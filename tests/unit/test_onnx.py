@@ -15,6 +15,7 @@ from rts_mapper_plugin.core.errors import RtsMapperError
 from rts_mapper_plugin.core.model.model_file import load_model
 from rts_mapper_plugin.core.model.onnx_export import deepness_metadata
 from tests.data.fixtures import trained_model
+from tests.waiting import run_watched
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -246,7 +247,6 @@ def test_a_deepness_model_made_elsewhere_maps_with_its_own_metadata(tmp_path, ba
 def test_an_onnx_model_runs_without_torch(tmp_path):
     """A field laptop with onnxruntime and no deep-learning stack maps with an ONNX model (the CLI
     in a Python where importing torch fails)."""
-    import subprocess
     import sys
 
     path = _foreign_model(tmp_path / "elsewhere.onnx", DEEPNESS_META)
@@ -257,7 +257,7 @@ def test_an_onnx_model_runs_without_torch(tmp_path):
         f"sys.exit(main(['infer', '--model', {str(path)!r}, '--image', {str(image)!r}, "
         f"'--out', {str(tmp_path / 'c.gpkg')!r}]))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    done = run_watched([sys.executable, "-c", code])
     assert done.returncode == 0, done.stderr[-2000:]
     assert "torch" not in done.stderr and (tmp_path / "c.gpkg").exists()
 

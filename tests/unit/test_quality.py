@@ -12,13 +12,13 @@ from rts_mapper_plugin.example.synthetic import RegionConfig, generate_region
 from tests.conftest import assert_valid_geopackage, run_python
 from tests.data.fixtures import WILLOW
 
-# Trains and infers twice for real: minutes alone, more on a busy machine. The limits are a guard
-# against a hang, not a speed test (speed is measured by `make bench`).
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
+# Trains and infers for real: minutes alone, more on a busy machine; stopped only when the CLI
+# prints nothing for a long time (a hang), never for being slow (speed is `make bench`'s).
+pytestmark = [pytest.mark.slow]
 
 
 def cli(*args: str) -> str:
-    done = run_python(["-m", "rts_mapper_plugin", *args], timeout=1200)
+    done = run_python(["-m", "rts_mapper_plugin", *args])
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 

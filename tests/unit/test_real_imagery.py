@@ -22,8 +22,8 @@ PEEL = REAL_DATA / "peel"
 WILLOW = REAL_DATA / "willow_river" / "Willow_River_Thaw_Slumps.shp"
 
 
-def cli(*args: str, timeout: int = 1200) -> str:
-    done = run_python(["-m", "rts_mapper_plugin", *args], timeout=timeout)
+def cli(*args: str) -> str:
+    done = run_python(["-m", "rts_mapper_plugin", *args])
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
