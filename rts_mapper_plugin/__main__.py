@@ -691,12 +691,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not args.verbose:  # GDAL's notes on odd TIFF tags are not the user's problem
         logging.getLogger("rasterio").setLevel(logging.ERROR)
+    _gdal_messages_to_logging()
     command: Command = args.func
     try:
         return command(args)
     except RtsMapperError as exc:
         _close_progress()
-        print(f"error: {exc}", file=sys.stderr)
+        print("error: " + " ".join(str(exc).split()), file=sys.stderr)  # one line, whatever GDAL said
         return EXIT_BAD_INPUT
     except (Cancelled, KeyboardInterrupt):
         _close_progress()
@@ -704,6 +705,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CANCELLED
     finally:
         _close_progress()
+
+
+def _gdal_messages_to_logging() -> None:
+    """GDAL's own warnings ("Warning 1: Non closed ring detected") to the log (shown with -v), not
+    to the terminal beside the one line that says what is wrong; its errors become exceptions."""
+    from osgeo import gdal
+
+    log = logging.getLogger("gdal")
+
+    def handler(level, number, message):
+        if level >= gdal.CE_Failure:
+            log.debug("GDAL error %s: %s", number, message)
+        else:
+            log.info("GDAL %s", message)
+
+    gdal.PushErrorHandler(handler)
 
 
 def _close_progress() -> None:

@@ -18,7 +18,7 @@ import shapely
 from osgeo import ogr, osr
 from rasterio.crs import CRS
 from rasterio.warp import transform_geom
-from shapely.errors import GEOSException
+from shapely.errors import GEOSException, ShapelyError
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
@@ -110,19 +110,37 @@ def read_features(
     definition = ogr_layer.GetLayerDefn()
     fields = [definition.GetFieldDefn(i) for i in range(definition.GetFieldCount())]
     geometries, attributes = [], []
-    for feature in ogr_layer:
-        ogr_geometry = feature.GetGeometryRef()
-        geometry = None
-        if ogr_geometry is not None:
-            geometry = shapely.from_wkb(bytes(ogr_geometry.ExportToIsoWkb()))
-            geometry = _repaired(shapely.force_2d(geometry), path, feature.GetFID())
-        if polygons_only and geometry is not None and geometry.geom_type not in ("Polygon", "MultiPolygon"):
-            raise RtsMapperError(f"holds {geometry.geom_type} features; polygons are needed", path)
-        geometries.append(geometry)
-        attributes.append(
-            {"fid": feature.GetFID(), **{f.GetName(): _value(feature, i, f) for i, f in enumerate(fields)}}
-        )
+    try:
+        for feature in ogr_layer:
+            _read_feature(feature, fields, path, polygons_only, geometries, attributes)
+    except (RuntimeError, SystemError) as exc:  # OGR: a damaged file (truncated .dbf, bad GeoJSON)
+        said = str(exc).strip().rstrip(".")
+        raise RtsMapperError(
+            f"is damaged: feature {len(geometries) + 1} cannot be read ({said or 'no reason given by OGR'})",
+            path,
+        ) from exc
     return FeatureSet(geometries, attributes, crs)
+
+
+def _read_feature(
+    feature, fields, path: Path, polygons_only: bool, geometries: list, attributes: list
+) -> None:
+    ogr_geometry = feature.GetGeometryRef()
+    geometry = None
+    if ogr_geometry is not None:
+        try:
+            geometry = shapely.from_wkb(bytes(ogr_geometry.ExportToIsoWkb()))
+        except ShapelyError as exc:
+            raise RtsMapperError(
+                f"feature {feature.GetFID()} has a geometry that cannot be read ({exc})", path
+            ) from exc
+        geometry = _repaired(shapely.force_2d(geometry), path, feature.GetFID())
+    if polygons_only and geometry is not None and geometry.geom_type not in POLYGONAL:
+        raise RtsMapperError(f"holds {geometry.geom_type} features; polygons are needed", path)
+    geometries.append(geometry)
+    attributes.append(
+        {"fid": feature.GetFID(), **{f.GetName(): _value(feature, i, f) for i, f in enumerate(fields)}}
+    )
 
 
 POLYGONAL = ("Polygon", "MultiPolygon")
@@ -219,10 +237,10 @@ def write_features(
     definition = ogr_layer.GetLayerDefn()
     for geometry, attributes in zip(features.geometries, features.attributes or [{}] * len(features)):
         feature = ogr.Feature(definition)
-        for name in columns:
+        for index, name in enumerate(columns):  # by index: a shapefile shortens names to 10 letters
             value = attributes.get(name)
             if value is not None:
-                feature.SetField(name, value)
+                feature.SetField(index, value)
         if geometry is not None:
             geometry = _coerce(shapely.force_2d(geometry), geometry_type)
             feature.SetGeometry(ogr.CreateGeometryFromWkb(shapely.to_wkb(geometry)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import rasterio
@@ -248,6 +250,29 @@ def test_real_model_file(tmp_path):
     path = scene_with_rectangles(tmp_path, [(10, 60, 10, 60)], shape=(200, 300))
     result = predict_raster(model_path, path, tmp_path / "p.tif", InferConfig(device="cpu"))
     assert result.tiles == 6 and result.forward_seconds > 0 and result.card.encoder == "mobilenet_v2"
+
+
+def test_a_second_run_with_the_same_model_does_not_trace_it_again(tmp_path, monkeypatch):
+    """TorchScript keeps every traced graph (~40-65 MB a trace, measured): runs with the same
+    model file reuse the traced model, so a QGIS session's memory does not grow run after run.
+    A changed file (a retrained model) is traced afresh."""
+    from rts_mapper_plugin.core.model.model_file import create_model
+
+    traces = []
+    real_trace = torch.jit.trace
+    monkeypatch.setattr(torch.jit, "trace", lambda *a, **k: traces.append(1) or real_trace(*a, **k))
+    card = ModelCard(encoder="mobilenet_v2", tile_size=128, overlap=32)
+    model_path = save_model(create_model("mobilenet_v2"), card, tmp_path / "m.safetensors")
+    path = scene_with_rectangles(tmp_path, [(10, 60, 10, 60)], shape=(200, 300))
+    first = predict_raster(model_path, path, tmp_path / "a.tif", InferConfig(device="cpu"))
+    second = predict_raster(model_path, path, tmp_path / "b.tif", InferConfig(device="cpu"))
+    assert len(traces) == 1
+    with rasterio.open(tmp_path / "a.tif") as a, rasterio.open(tmp_path / "b.tif") as b:
+        assert np.array_equal(a.read(), b.read()) and len(first.candidates) == len(second.candidates)
+
+    os.utime(model_path, ns=(0, 1))  # the file changed (as a retrained model's does)
+    predict_raster(model_path, path, None, InferConfig(device="cpu"))
+    assert len(traces) == 2
 
 
 def test_internal_mask_is_honoured(tmp_path):

@@ -40,7 +40,15 @@ from ..raster_io import (
 )
 from ..vectors import FeatureSet, read_features
 from .candidates import Candidate, CandidateBuilder, set_aside_known, write_candidates
-from .model_file import ModelCard, configure_threads, is_onnx, load_model, pick_device, require_torch
+from .model_file import (
+    ModelCard,
+    configure_threads,
+    is_onnx,
+    load_model,
+    pick_device,
+    read_card,
+    require_torch,
+)
 from .onnx_model import OnnxModel
 
 PROB_NODATA = 255
@@ -169,6 +177,34 @@ class _Reader(threading.Thread):
             except queue.Full:
                 continue
         return False
+
+
+class _OptimisedModels:
+    """The last few traced and frozen models, by model file, device and tile size. Tracing again
+    for every run kept ~40-65 MB each time (TorchScript does not free traced graphs): in a QGIS
+    session every inference run grew the desktop's memory. A run with the same model reuses it."""
+
+    def __init__(self, size: int = 2) -> None:
+        self.size, self.items, self.lock = size, {}, threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            return self.items.get(key)
+
+    def put(self, key, model) -> None:
+        with self.lock:
+            self.items.pop(key, None)
+            self.items[key] = model
+            while len(self.items) > self.size:
+                self.items.pop(next(iter(self.items)))
+
+
+_OPTIMISED = _OptimisedModels()
+
+
+def _optimised_key(path, device: str, tile: int) -> tuple:
+    stat = Path(path).stat()
+    return (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size, device, tile)
 
 
 def optimise_for_inference(model, device: str, tile: int):
@@ -373,8 +409,12 @@ def predict_raster(
             raise RtsMapperError(f"this ONNX model takes {fixed}-pixel tiles only, not {tile}", model.path)
     else:
         device = pick_device(config.device)
+        cache_key = None
         if model is None:
-            model, card = load_model(model_path)
+            card = read_card(model_path)
+            tile = int(config.tile_size or card.tile_size)
+            cache_key = _optimised_key(model_path, device, tile)
+            model = _OPTIMISED.get(cache_key) or load_model(model_path)[0]
         configure_threads()
         tile = int(config.tile_size or card.tile_size)
         if tile % 32:
@@ -405,6 +445,8 @@ def predict_raster(
         else:
             batch_size = config.batch_size or (1 if device == "cpu" else 8)
             predictor = _Predictor(model, device, batch_size, require_torch()[0], tile, card, tta)
+            if cache_key is not None:
+                _OPTIMISED.put(cache_key, predictor.model)
         builder = CandidateBuilder(window_transform, dataset.crs, threshold)
         profile = {
             **GTIFF_PROFILE,

@@ -66,13 +66,52 @@ class ModelCard:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise RtsMapperError(f"has an unreadable model card ({exc.msg})", path) from exc
+        if not isinstance(data, dict):
+            raise RtsMapperError("has an unreadable model card (not a JSON object)", path)
         known = set(cls.__dataclass_fields__)
         card = cls(**{k: v for k, v in data.items() if k in known})
         if card.architecture != ARCHITECTURE:
             raise RtsMapperError(f"is a {card.architecture} model; RTS Mapper runs {ARCHITECTURE}", path)
-        if card.in_channels != len(card.bands):
-            raise RtsMapperError("has a model card whose bands do not match its input channels", path)
+        card.check(path)
         return card
+
+    def check(self, path: str | os.PathLike) -> None:
+        """Every value inference and training use, of the right type and range: a damaged or
+        hand-edited card is one clear error here, not a failure deep in a run."""
+
+        def number(value, low: float, high: float) -> bool:
+            return isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
+
+        def whole(value, low: int, high: int) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+        norm = self.normalisation if isinstance(self.normalisation, dict) else {}
+        problems = {
+            "encoder": isinstance(self.encoder, str) and bool(self.encoder),
+            "in_channels": whole(self.in_channels, 1, 64),
+            "bands": isinstance(self.bands, list) and len(self.bands) == self.in_channels,
+            "tile_size": whole(self.tile_size, 32, 8192),
+            "overlap": whole(self.overlap, 0, 4096)
+            and whole(self.tile_size, 32, 8192)
+            and self.overlap < self.tile_size // 2,
+            "threshold": number(self.threshold, 0.0, 1.0),
+            "min_area_m2": number(self.min_area_m2, 0.0, 1e12),
+            "pixel_size_m": number(self.pixel_size_m, 1e-6, 1e6),
+            "classes": isinstance(self.classes, list)
+            and len(self.classes) >= 2
+            and all(isinstance(c, str) for c in self.classes),
+            "normalisation": number(norm.get("scale"), 1e-12, 1e6)
+            and all(
+                isinstance(norm.get(key), list)
+                and len(norm[key]) == self.in_channels
+                and all(number(v, -1e6 if key == "mean" else 1e-12, 1e6) for v in norm[key])
+                for key in ("mean", "std")
+            ),
+        }
+        bad = [name for name, good in problems.items() if not good]
+        if bad:
+            shown = ", ".join(f"{name} = {json.dumps(getattr(self, name), default=str)[:40]}" for name in bad)
+            raise RtsMapperError(f"has a model card with values RTS Mapper cannot use ({shown})", path)
 
     def summary(self) -> str:
         """One paragraph for the inference dock: what this model is and what it was trained on."""

@@ -181,6 +181,7 @@ def card_from_metadata(
     small = value("seg_small_segment")
     if isinstance(small, (int, float)) and small > 0 and CARD_KEY not in metadata:
         card.min_area_m2 = float(small) ** 2 * card.pixel_size_m**2
+    card.check(path)
     return card
 
 

@@ -360,9 +360,16 @@ class MappingProject:
 
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
-        conn = gpkg.connect(self.path)
+        try:
+            conn = gpkg.connect(self.path)
+        except UnicodeDecodeError as exc:  # SQLite's schema text damaged (a flipped byte)
+            raise RtsMapperError(
+                "is damaged: its table definitions are not readable text", self.path
+            ) from exc
         try:
             yield conn
+        except UnicodeDecodeError as exc:
+            raise RtsMapperError("is damaged: it holds text that is not UTF-8", self.path) from exc
         finally:
             conn.close()
 
