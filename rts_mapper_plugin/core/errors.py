@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from os import PathLike
+from pathlib import Path
 
 
 class RtsMapperError(Exception):
@@ -28,3 +31,50 @@ class MissingDependencyError(RtsMapperError):
 
 class Cancelled(Exception):  # noqa: N818 (it is an outcome, not a failure)
     """The user cancelled a long job; whatever it was writing has been removed."""
+
+
+FULL = (errno.ENOSPC, errno.EDQUOT)
+FULL_WORDS = ("no space left", "disk is full", "database or disk is full", "free disk space")
+READ_ONLY_WORDS = ("read-only file system", "readonly database", "read-only database")
+
+
+def write_failure(exc: BaseException, path: str | PathLike | None = None) -> str:
+    """What a person reads when writing an output (at ``path``) failed: the disk is full, the
+    drive is read-only, or what the library said. GDAL and OGR often say only "I/O error" or
+    nothing: then the free space of ``path``'s drive tells."""
+    said = " ".join(str(exc).split())
+    code = getattr(exc, "errno", None)
+    if code in FULL or any(w in said.lower() for w in FULL_WORDS) or _almost_full(path):
+        return "could not be written: the disk is full (free some space, then run again); nothing was kept"
+    if code == errno.EFBIG or "file too large" in said.lower():
+        return "could not be written: the file grew past what this drive or system allows; nothing was kept"
+    if code == errno.EROFS or any(w in said.lower() for w in READ_ONLY_WORDS):
+        return "could not be written: the drive is read-only; nothing was kept"
+    return f"could not be written ({said or type(exc).__name__}); nothing was kept"
+
+
+def is_write_failure(exc: BaseException) -> bool:
+    """An error that says writing failed (full disk, read-only drive, an I/O error on write)."""
+    said = str(exc).lower()
+    words = (*FULL_WORDS, *READ_ONLY_WORDS, "file too large", "error writing", "write error", "writeencoded")
+    return getattr(exc, "errno", None) in (*FULL, errno.EFBIG, errno.EROFS) or any(w in said for w in words)
+
+
+def on_read_only_volume(path: str | PathLike) -> bool:
+    """Is ``path``'s folder on a read-only drive (a DVD, a write-protected stick, a share)?"""
+    statvfs = getattr(os, "statvfs", None)  # not on Windows: there, a write says so itself
+    try:
+        return statvfs is not None and bool(statvfs(Path(path).parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _almost_full(path: str | PathLike | None) -> bool:
+    if path is None:
+        return False
+    import shutil
+
+    try:
+        return shutil.disk_usage(Path(path).parent).free < 1024 * 1024
+    except OSError:
+        return False

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import struct
+import urllib.parse
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -23,10 +24,13 @@ from pathlib import Path
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from . import errors
+
 GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
 GPKG_USER_VERSION = 10200  # 1.2.0
 RTREE_EXTENSION = ("gpkg_rtree_index", "http://www.geopackage.org/spec120/#extension_rtree", "write-only")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_COLUMN_TYPE = re.compile(r"^(?:[A-Za-z0-9_ ,()]|'[a-z_]+')+$")  # words, numbers, ( ), 'words': no ; -- /* "
 
 _CORE_TABLES = """
 CREATE TABLE IF NOT EXISTS gpkg_spatial_ref_sys (
@@ -85,6 +89,14 @@ def _identifier(name: str) -> str:
     if not _IDENTIFIER.match(name):
         raise ValueError(f"not a valid table or column name: {name!r}")
     return f'"{name}"'
+
+
+def _column_type(kind: str) -> str:
+    """A column declaration (type and constraints, e.g. "TEXT NOT NULL CHECK (d IN ('a', 'b'))"),
+    checked like identifiers: words, numbers, brackets and quoted words only."""
+    if not _COLUMN_TYPE.match(kind):
+        raise ValueError(f"not a column type: {kind!r}")
+    return kind
 
 
 def utc_now() -> str:
@@ -199,7 +211,13 @@ def connect(path: str | Path, timeout_s: float = 10.0) -> sqlite3.Connection:
     Transactions are explicit (``isolation_level=None`` plus :func:`transaction`), foreign keys
     are enforced and a writer waits up to ``timeout_s`` for another (QGIS) to finish.
     """
-    conn = sqlite3.connect(str(path), timeout=timeout_s, isolation_level=None)
+    if errors.on_read_only_volume(path):
+        # a DVD, a write-protected stick, a read-only share: nobody can write it, so SQLite may
+        # read it without locks or a WAL index (which it would have to create beside the file)
+        uri = f"file:{urllib.parse.quote(str(Path(path).resolve()))}?immutable=1"
+        conn = sqlite3.connect(uri, uri=True, timeout=timeout_s, isolation_level=None)
+    else:
+        conn = sqlite3.connect(str(path), timeout=timeout_s, isolation_level=None)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = FULL")  # a decision survives a power cut, not just a crash
@@ -207,6 +225,16 @@ def connect(path: str | Path, timeout_s: float = 10.0) -> sqlite3.Connection:
     for index, name in enumerate(("ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY")):
         conn.create_function(name, 1, _st_coordinate(index), deterministic=True)
     return conn
+
+
+def write_failure(exc: sqlite3.Error) -> str:
+    """What a person reads when a write to a GeoPackage failed (nothing of it was stored)."""
+    said = str(exc).lower()
+    if "locked" in said or "busy" in said:
+        return (
+            "is busy: another program holds it (QGIS editing it, a colleague); nothing was stored, try again"
+        )
+    return errors.write_failure(exc).replace("nothing was kept", "nothing was stored")
 
 
 @contextmanager
@@ -288,7 +316,7 @@ def create_attribute_table(
     """A non-spatial table registered in gpkg_contents (``attributes``); ``fid`` is added."""
     if table_exists(conn, table):
         return
-    column_sql = ", ".join(f"{_identifier(name)} {kind}" for name, kind in columns)
+    column_sql = ", ".join(f"{_identifier(name)} {_column_type(kind)}" for name, kind in columns)
     conn.execute(f"CREATE TABLE {_identifier(table)} (fid INTEGER PRIMARY KEY AUTOINCREMENT, {column_sql})")
     conn.execute(
         "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, last_change) "
@@ -310,8 +338,10 @@ def create_feature_table(
     if table_exists(conn, table):
         return
     t, c = _identifier(table), _identifier(geometry_column)
-    column_sql = "".join(f", {_identifier(name)} {kind}" for name, kind in columns)
-    conn.execute(f"CREATE TABLE {t} (fid INTEGER PRIMARY KEY AUTOINCREMENT, {c} {geometry_type}{column_sql})")
+    column_sql = "".join(f", {_identifier(name)} {_column_type(kind)}" for name, kind in columns)
+    conn.execute(
+        f"CREATE TABLE {t} (fid INTEGER PRIMARY KEY AUTOINCREMENT, {c} {_column_type(geometry_type)}{column_sql})"
+    )
     conn.execute(
         "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, last_change, srs_id) "
         "VALUES (?, 'features', ?, ?, ?, ?)",
@@ -349,8 +379,10 @@ def retype_table(
     t, staging = _identifier(table), _identifier(f"{table}__retyped")
     kept = [name for name, _ in columns if name in declared_types(conn, table)]
     geometry = [] if geometry_type is None else [geometry_column]
-    column_sql = "".join(f", {_identifier(name)} {kind}" for name, kind in columns)
-    geometry_sql = "" if geometry_type is None else f", {_identifier(geometry_column)} {geometry_type}"
+    column_sql = "".join(f", {_identifier(name)} {_column_type(kind)}" for name, kind in columns)
+    geometry_sql = (
+        "" if geometry_type is None else f", {_identifier(geometry_column)} {_column_type(geometry_type)}"
+    )
     sequence = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)).fetchone()
     conn.execute(f"CREATE TABLE {staging} (fid INTEGER PRIMARY KEY AUTOINCREMENT{geometry_sql}{column_sql})")
     copied = ", ".join(_identifier(n) for n in ["fid", *geometry, *kept])

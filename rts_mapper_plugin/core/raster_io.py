@@ -13,7 +13,7 @@ from rasterio._err import CPLE_BaseError
 from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.windows import Window
 
-from .errors import RtsMapperError
+from .errors import RtsMapperError, is_write_failure, on_read_only_volume, write_failure
 from .host import gdal_cache_is_hosts
 
 # what rasterio raises when GDAL fails to read (RasterioIOError is an OSError, not a RasterioError)
@@ -94,11 +94,15 @@ def require_crs(dataset, path: str | os.PathLike) -> None:
 
 
 @contextlib.contextmanager
-def reading(path: str | os.PathLike) -> Iterator[None]:
-    """Turn GDAL read failures inside the block into a one-line error naming ``path``."""
+def reading(path: str | os.PathLike, writing: str | os.PathLike | None = None) -> Iterator[None]:
+    """Turn GDAL read failures inside the block into a one-line error naming ``path`` (and a
+    failure to write, when the block also writes ``writing``, into one naming that)."""
     try:
         yield
     except READ_ERRORS as exc:
+        # a failure to write, or to read back what was just written (a file cut short by a full disk)
+        if writing is not None and (is_write_failure(exc) or Path(writing).name in str(exc)):
+            raise RtsMapperError(write_failure(exc, writing), writing) from exc
         raise RtsMapperError(
             f"cannot be read completely: truncated or corrupt? ({_first_line(exc)})", path
         ) from exc
@@ -173,8 +177,10 @@ def check_writable(out: str | os.PathLike) -> Path:
             out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RtsMapperError(f"cannot create the output folder ({exc.strerror})", out.parent) from exc
+    if on_read_only_volume(out):
+        raise RtsMapperError("cannot be written: its folder is on a read-only drive", out)
     if not os.access(out.parent, os.W_OK):
-        raise RtsMapperError("cannot write here (permission denied)", out.parent)
+        raise RtsMapperError("cannot be written: no permission to write in its folder", out)
     return out
 
 
@@ -196,6 +202,11 @@ def atomic_output(out: str | os.PathLike) -> Iterator[Path]:
             side = Path(str(partial) + suffix)
             if side.exists():
                 os.replace(side, Path(str(out) + suffix))
+    except (OSError, *READ_ERRORS) as exc:
+        remove_with_sidecars(partial)
+        if isinstance(exc, RtsMapperError) or not is_write_failure(exc):
+            raise
+        raise RtsMapperError(write_failure(exc, out), out) from exc
     except BaseException:
         remove_with_sidecars(partial)
         raise

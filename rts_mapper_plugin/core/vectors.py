@@ -22,7 +22,7 @@ from shapely.errors import GEOSException, ShapelyError
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-from .errors import RtsMapperError
+from .errors import RtsMapperError, write_failure
 
 ogr.UseExceptions()
 osr.UseExceptions()
@@ -198,6 +198,21 @@ def write_features(
     which QGIS then shows wherever the file is opened: stored as the layer's default in a
     GeoPackage's ``layer_styles``, beside other formats as ``NAME.qml``.
     """
+    try:
+        return _write_features(path, features, layer, geometry_type, field_types, overwrite_file, qml)
+    except (RuntimeError, OSError) as exc:  # OGR's and the system's: a full disk, a read-only drive
+        raise RtsMapperError(write_failure(exc, path), path) from exc
+
+
+def _write_features(
+    path: str | os.PathLike,
+    features: FeatureSet,
+    layer: str,
+    geometry_type: str,
+    field_types: dict[str, type] | None,
+    overwrite_file: bool,
+    qml: str | None,
+) -> Path:
     path = Path(path)
     driver_name = _DRIVERS.get(path.suffix.lower())
     if driver_name is None:
@@ -248,9 +263,26 @@ def write_features(
     if transactions:
         dataset.CommitTransaction()
     dataset = None
+    written = _feature_count(path, layer if driver_name == "GPKG" else None)
+    if written != len(features):  # OGR's GeoJSON writer fails quietly on a full disk (an empty file)
+        if driver_name != "GPKG" or overwrite_file:
+            driver.DeleteDataSource(str(path))
+        raise RtsMapperError(
+            write_failure(OSError(f"{written} of {len(features)} features reached the file"), path), path
+        )
     if qml is not None:
         _store_style(path, driver_name, layer, qml)
     return path
+
+
+def _feature_count(path: Path, layer: str | None) -> int:
+    """Features in the written file, read back (0 when it cannot be read)."""
+    try:
+        dataset = ogr.Open(str(path))
+        found = dataset.GetLayerByName(layer) if layer else dataset.GetLayerByIndex(0)
+        return found.GetFeatureCount() if found is not None else 0
+    except (RuntimeError, AttributeError):
+        return 0
 
 
 def _store_style(path: Path, driver_name: str, layer: str, qml: str) -> None:

@@ -268,7 +268,7 @@ def prepare_image(
         label = pairs[0][0] if len(pairs) == 1 else out
         scenes = [describe_scene(path, mask, override, scratch) for path, mask in pairs]
         feedback.step(0.02)
-        with YearMosaic(scenes, label) as mosaic, reading(label):
+        with YearMosaic(scenes, label) as mosaic, reading(label, writing=out):
             notes = [note for scene in scenes for note in scene.notes] + mosaic.notes
             if mosaic.visual_8bit:
                 stretch = AS_DELIVERED

@@ -26,6 +26,7 @@ from shapely.strtree import STRtree
 
 from ...__about__ import style_qml
 from ..defaults import MIN_AREA_M2
+from ..errors import RtsMapperError
 from ..vectors import FeatureSet, as_multipolygon, write_features
 
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
@@ -218,22 +219,29 @@ def write_candidates(
     path = Path(path)
     partial = path.with_name(path.stem + ".partial" + path.suffix)
     partial.unlink(missing_ok=True)
-    write_features(
-        partial,
-        FeatureSet([c.geometry for c in candidates], [c.attributes() for c in candidates], crs),
-        layer,
-        field_types={
-            "area_m2": float,
-            "perimeter_m": float,
-            "mean_prob": float,
-            "max_prob": float,
-            "status": str,
-            "year": int,
-            "iteration": int,
-        },
-        overwrite_file=True,
-        qml=style_qml("candidates"),
-    )
+    try:
+        write_features(
+            partial,
+            FeatureSet([c.geometry for c in candidates], [c.attributes() for c in candidates], crs),
+            layer,
+            field_types={
+                "area_m2": float,
+                "perimeter_m": float,
+                "mean_prob": float,
+                "max_prob": float,
+                "status": str,
+                "year": int,
+                "iteration": int,
+            },
+            overwrite_file=True,
+            qml=style_qml("candidates"),
+        )
+    except BaseException as exc:  # nothing half-written left beside the output (a shapefile's parts too)
+        for part in partial.parent.glob(f"{partial.stem}.*"):
+            part.unlink(missing_ok=True)
+        if isinstance(exc, RtsMapperError):
+            raise RtsMapperError(exc.message, path) from exc  # the file the person asked for
+        raise
     for part in partial.parent.glob(f"{partial.stem}.*"):  # a Shapefile's .dbf, .shx, .prj; the .qml
         os.replace(part, path.with_suffix(part.name[len(partial.stem) :]))
     return path

@@ -414,7 +414,9 @@ def predict_raster(
             card = read_card(model_path)
             tile = int(config.tile_size or card.tile_size)
             cache_key = _optimised_key(model_path, device, tile)
-            model = _OPTIMISED.get(cache_key) or load_model(model_path)[0]
+            model = _OPTIMISED.get(cache_key)
+            if model is None:
+                model = load_model(model_path)[0]
         configure_threads()
         tile = int(config.tile_size or card.tile_size)
         if tile % 32:

@@ -572,7 +572,9 @@ def train_model(
     card = ModelCard(
         encoder=config.encoder,
         tile_size=config.tile_size,
-        overlap=config.overlap,
+        # below half a tile, as inference needs: a 128-pixel tile with the default 64 overlap made
+        # a model that inference refused
+        overlap=min(config.overlap, config.tile_size // 4),
         threshold=config.threshold,
         min_area_m2=config.min_area_m2,
         encoder_init=encoder_init,

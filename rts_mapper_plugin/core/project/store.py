@@ -447,9 +447,13 @@ class MappingProject:
 
     @contextmanager
     def writing(self) -> Iterator[ProjectWriter]:
-        """One transaction in which the workflow writes the project: everything or nothing."""
-        with self.connection() as conn, gpkg.transaction(conn):
-            yield ProjectWriter(self, conn)
+        """One transaction in which the workflow writes the project: everything or nothing. A
+        write that fails (disk full, read-only drive, busy) is one clear error; nothing is kept."""
+        try:
+            with self.connection() as conn, gpkg.transaction(conn):
+                yield ProjectWriter(self, conn)
+        except sqlite3.OperationalError as exc:
+            raise RtsMapperError(gpkg.write_failure(exc), self.path) from exc
 
     # -- metadata --
     def meta(self, key: str) -> str | None:
@@ -624,6 +628,7 @@ class ProjectWriter:
     def _insert(self, table: str, values: dict) -> int:
         values = _bound(table, values)
         sql = (
+            # sql-safe: _columns accepts only the schema's column names, each gpkg.quoted
             f"INSERT INTO {gpkg.quoted(table)} ({self._columns(table, values)}) "
             f"VALUES ({', '.join('?' for _ in values)})"
         )
@@ -633,6 +638,7 @@ class ProjectWriter:
         values = _bound(table, values)
         assignments = ", ".join(f"{c} = ?" for c in self._columns(table, values).split(", "))
         self._conn.execute(
+            # sql-safe: assignments are the schema's quoted column names (from _columns) with "= ?"
             f"UPDATE {gpkg.quoted(table)} SET {assignments} WHERE fid = ?",
             (*values.values(), fid),
         )
