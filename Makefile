@@ -19,7 +19,7 @@ DEB_PACKAGES := qgis python3-qgis qgis-providers python3-gdal python3-rasterio p
 	python3-matplotlib python3-pil python3-venv python3-dev libgeos-dev gcc pyqt5-dev-tools qttools5-dev-tools xvfb openbox imagemagick x11-utils xdotool
 PYTEST_ENV := QT_QPA_PLATFORM=offscreen PYTHONDONTWRITEBYTECODE=1
 
-.PHONY: help setup system-packages translations test test-unit test-qgis test-desktop demo lint format bench \
+.PHONY: help setup system-packages translations faults test test-unit test-qgis test-desktop demo lint format bench \
 	package deploy screenshot clean
 
 help:  ## list the targets
@@ -72,6 +72,9 @@ lint: setup  ## ruff lint and format check
 format: setup
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+faults: setup  ## faults injected and inputs fuzzed (about 15 min); the table goes into docs/reliability.md
+	$(PYTEST_ENV) $(PY) -m reliability --out docs/reliability.md
 
 bench: setup  ## benchmarks; figures go to docs/benchmarks.md by hand
 	$(PY) -m benchmarks
