@@ -86,7 +86,7 @@ class OnnxModel:
                 self.path,
             )
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
-        self.card = card_from_metadata(self.metadata, self.path, self.fixed_size(), self.output_shape)
+        self.card = card_from_metadata(self.metadata, self.path, self.fixed_size())
         self.channel = rts_channel(self.card.classes, self.output_shape, self.path)
 
     def fixed_size(self) -> int | None:
@@ -114,9 +114,7 @@ class OnnxModel:
         return output[:, self.channel]
 
 
-def card_from_metadata(
-    metadata: dict[str, str], path: Path, fixed_size: int | None = None, output_shape: list | None = None
-) -> ModelCard:
+def card_from_metadata(metadata: dict[str, str], path: Path, fixed_size: int | None = None) -> ModelCard:
     """The model card of an ONNX model, from its Deepness metadata (and RTS Mapper's card, when
     it is one of ours): what predict_raster needs to cut tiles, normalise them and threshold."""
 
@@ -151,8 +149,8 @@ def card_from_metadata(
             ordered = [str(n) for _, n in sorted(dict(names).items(), key=lambda kv: int(kv[0]))]
         except (TypeError, ValueError) as exc:
             raise RtsMapperError("has class_names that are not {index: name}", path) from exc
-        channels = output_shape[1] if output_shape and len(output_shape) == 4 else 1
-        card.classes = ["background", *ordered] if len(ordered) == 1 and channels in (1, "1") else ordered
+        # one name: a sigmoid output (Deepness adds the background the same way)
+        card.classes = ["background", *ordered] if len(ordered) == 1 else ordered
     resolution_cm = value("resolution")
     if isinstance(resolution_cm, (int, float)) and resolution_cm > 0:
         card.pixel_size_m = float(resolution_cm) / 100
@@ -162,10 +160,14 @@ def card_from_metadata(
     if fixed_size is not None and card.tile_size != fixed_size:
         card.tile_size = fixed_size  # the graph decides
     overlap_percent = value("tiles_overlap")
-    if isinstance(overlap_percent, (int, float)) and 0 <= overlap_percent < 50:
-        card.overlap = math.ceil(card.tile_size * overlap_percent / 100)
-    elif CARD_KEY not in metadata:
-        card.overlap = min(defaults.OVERLAP, card.tile_size // 4)
+    own_overlap = CARD_KEY in metadata and card.overlap < card.tile_size // 2  # in pixels: exact
+    if not own_overlap:
+        known = isinstance(overlap_percent, (int, float)) and 0 <= overlap_percent < 50
+        card.overlap = (
+            math.ceil(card.tile_size * overlap_percent / 100)
+            if known
+            else min(defaults.OVERLAP, card.tile_size // 4)
+        )
     mean, std = value("standardization_mean", [0.0] * 3), value("standardization_std", [1.0] * 3)
     try:
         mean, std = [float(v) for v in mean], [float(v) for v in std]
