@@ -30,17 +30,18 @@ class Counts:
     review_kills: int
     two_reviewer_seconds: float
     job_kills: int
+    image_size: int  # pixels a side of the image the killed inference runs over
 
 
-FULL = Counts(fuzz_per_kind=500, review_kills=200, two_reviewer_seconds=120, job_kills=10)
-QUICK = Counts(fuzz_per_kind=25, review_kills=10, two_reviewer_seconds=10, job_kills=2)
+FULL = Counts(fuzz_per_kind=500, review_kills=200, two_reviewer_seconds=120, job_kills=10, image_size=768)
+QUICK = Counts(fuzz_per_kind=25, review_kills=10, two_reviewer_seconds=10, job_kills=2, image_size=256)
 
 
 def say(text: str) -> None:
     print(f"[{datetime.now(timezone.utc):%H:%M:%S}] {text}", flush=True)
 
 
-def job_definitions(seeds: dict, work: Path) -> dict:
+def job_definitions(seeds: dict, work: Path, image_size: int) -> dict:
     """Every job that writes an output, on small real inputs (seconds each)."""
     import numpy as np
     import rasterio
@@ -57,7 +58,9 @@ def job_definitions(seeds: dict, work: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     scene = write_raster(out / "scene_big.tif", planetscope_like(rows=1500, cols=1500, seed=9), nodata=0)
     rng = np.random.default_rng(2)
-    image = write_raster(out / "rgb_big.tif", rng.integers(1, 256, (3, 768, 768), dtype=np.uint8))
+    image = write_raster(
+        out / "rgb_big.tif", rng.integers(1, 256, (3, image_size, image_size), dtype=np.uint8)
+    )
     project_folder = Path(seeds["project"]).parent
     year_image = next(project_folder.glob("2019.tif"), None) or next(project_folder.glob("*.tif"))
     region = project_folder / "region"
@@ -282,7 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     figures["two_reviewers"] = faults.two_reviewers(shared, counts.two_reviewer_seconds)
 
     say(f"jobs: each killed {counts.job_kills} times at a random point, then run again")
-    figures["job_kills"] = faults.job_kills(job_definitions(seeds, work), counts.job_kills, args.seed)
+    figures["job_kills"] = faults.job_kills(
+        job_definitions(seeds, work, counts.image_size), counts.job_kills, args.seed
+    )
 
     say("a full disk and a read-only folder under each writer, and under a reviewer")
     figures["write_faults"] = faults.write_faults(write_jobs(seeds, work / "jobs" / "closed.gpkg"), work)
