@@ -106,7 +106,7 @@ def job_definitions(seeds: dict, work: Path, image_size: int) -> dict:
     decided = out / "decided.gpkg"
     shutil.copy(seeds["project"], decided)
     faults.subprocess.run(
-        faults.python("-m", "reliability.reviewer", str(decided), "field", "--seconds", "2"),
+        faults.python("-m", "reliability.reviewer", str(decided), "field", "--once"),  # however slow
         cwd=ROOT,
         env=faults.ENV,
         capture_output=True,

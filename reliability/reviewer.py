@@ -2,7 +2,7 @@
 same core call the Review dock makes (core.review.decisions.record_decision), one transaction
 per decision, and prints ``acked <candidate> <decision>`` only once that call has returned.
 
-Usage: python -m reliability.reviewer PROJECT.gpkg REVIEWER [--seconds S] [--seed N]
+Usage: python -m reliability.reviewer PROJECT.gpkg REVIEWER [--seconds S] [--seed N] [--once]
 Prints ``ready`` when the project is open; exits 0 after S seconds (or when every candidate has
 its decision), 3 with an ``error:`` line when a decision could not be stored (what a person would
 see in the message bar).
@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("reviewer")
     parser.add_argument("--seconds", type=float, default=3600)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--once", action="store_true", help="stop when every candidate has one decision")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     project = MappingProject.open(args.project)
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     rng.shuffle(ids)
     print("ready", flush=True)
     end = time.monotonic() + args.seconds
-    for round_ in range(1_000_000):
+    for round_ in range(1 if args.once else 1_000_000):
         for fid in ids:
             if time.monotonic() > end:
                 return 0
