@@ -78,23 +78,25 @@ def job_definitions(seeds: dict, work: Path, image_size: int) -> dict:
 
         return reset
 
-    chips_done = out / "chips_for_training"
-    done = faults.subprocess.run(
-        faults.cli(
+    def chips_command(folder: Path) -> list[str]:
+        positives, negatives = ("--positives", truth), ("--negatives", lookalikes)
+        return faults.cli(
             "chips",
             "--image",
             str(year_image),
-            "--positives",
-            truth,
-            "--negatives",
-            lookalikes,
+            *positives,
+            *negatives,
             "--out",
-            str(chips_done),
+            str(folder),
             "--size",
             "128",
             "--buffer",
             "60",
-        ),
+        )
+
+    chips_done = out / "chips_for_training"
+    done = faults.subprocess.run(
+        chips_command(chips_done),
         cwd=ROOT,
         env=faults.ENV,
         capture_output=True,
@@ -165,21 +167,7 @@ def job_definitions(seeds: dict, work: Path, image_size: int) -> dict:
             remove(out / "c.gpkg", out / "p.tif"),
         ),
         "training chips": (
-            faults.cli(
-                "chips",
-                "--image",
-                str(year_image),
-                "--positives",
-                truth,
-                "--negatives",
-                lookalikes,
-                "--out",
-                str(out / "chips"),
-                "--size",
-                "128",
-                "--buffer",
-                "60",
-            ),
+            chips_command(out / "chips"),
             state(out / "chips", load_chip_set),
             remove(out / "chips"),
         ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 from os import PathLike
 from pathlib import Path
 
@@ -72,8 +73,6 @@ def on_read_only_volume(path: str | PathLike) -> bool:
 def _almost_full(path: str | PathLike | None) -> bool:
     if path is None:
         return False
-    import shutil
-
     try:
         return shutil.disk_usage(Path(path).parent).free < 1024 * 1024
     except OSError:
