@@ -116,15 +116,10 @@ def job_definitions(seeds: dict, work: Path, image_size: int) -> dict:
     )
     closing = out / "closing.gpkg"
     closed = out / "closed.gpkg"
-    close_code = (
-        "import sys; from rts_mapper_plugin.core.project.store import MappingProject; "
-        "from rts_mapper_plugin.core.project.loop import close_iteration; "
-        "close_iteration(MappingProject.open(sys.argv[1]), 1)"
-    )
     shutil.copy(decided, closed)
     assert (
         faults.subprocess.run(
-            faults.python("-c", close_code, str(closed)), cwd=ROOT, env=faults.ENV
+            faults.python("-m", "reliability.close", str(closed)), cwd=ROOT, env=faults.ENV
         ).returncode
         == 0
     )
@@ -195,7 +190,7 @@ def job_definitions(seeds: dict, work: Path, image_size: int) -> dict:
             remove(out / "m.safetensors"),
         ),
         "iteration close": (
-            faults.python("-c", close_code, str(closing)),
+            faults.python("-m", "reliability.close", str(closing)),
             iteration_state,
             lambda: shutil.copy(decided, closing),
         ),
@@ -217,10 +212,18 @@ def _both(candidates: str, probability: str) -> str:
     return candidates
 
 
-def write_jobs(seeds: dict, closed_project: Path) -> dict:
-    """Jobs writing into a folder that is full or read-only: (command for an output, file name)."""
+def write_jobs(seeds: dict, jobs: Path) -> dict:
+    """Jobs writing into a folder that is full or read-only: (command for an output, file name,
+    None or the check that a project written into is unchanged). ``jobs``: the folder where
+    ``job_definitions`` made its inputs (chips to train from, a decided and a closed project)."""
+    chips = jobs / "chips_for_training"
+    truth = next((Path(seeds["project"]).parent / "region").rglob("truth.gpkg"))
     return {
-        "prepare": (lambda o: faults.cli("prepare", str(seeds["scene"]), "--out", str(o)), "prepared.tif"),
+        "prepare": (
+            lambda o: faults.cli("prepare", str(seeds["scene"]), "--out", str(o)),
+            "prepared.tif",
+            None,
+        ),
         "inference": (
             lambda o: faults.cli(
                 "infer",
@@ -234,12 +237,45 @@ def write_jobs(seeds: dict, closed_project: Path) -> dict:
                 "cpu",
             ),
             "candidates.gpkg",
+            None,
+        ),
+        "training chips": (
+            lambda o: faults.cli(
+                "chips",
+                "--image",
+                str(next(Path(seeds["project"]).parent.glob("*.tif"))),
+                "--positives",
+                f"{truth}|layername=rts",
+                "--out",
+                str(o),
+                "--size",
+                "128",
+            ),
+            "chips",
+            None,
+        ),
+        "training": (
+            lambda o: faults.cli(
+                "train",
+                *("--chips", str(chips), "--out", str(o), "--encoder", "mobilenet_v2", "--epochs", "1"),
+                *("--batch-size", "4", "--crop-size", "96", "--tile-size", "128", "--device", "cpu"),
+            ),
+            "model.safetensors",
+            None,
+        ),
+        "iteration close": (
+            lambda o: faults.python("-m", "reliability.close", str(o)),
+            "decided.gpkg",
+            faults.Unchanged(jobs / "decided.gpkg"),
         ),
         "inventory export": (
-            lambda o: faults.cli("arts", str(closed_project), str(o), "--region", "R", "--creator", "C"),
+            lambda o: faults.cli(
+                "arts", str(jobs / "closed.gpkg"), str(o), "--region", "R", "--creator", "C"
+            ),
             "arts.geojson",
+            None,
         ),
-        "ONNX export": (lambda o: faults.cli("export-onnx", str(seeds["model"]), str(o)), "model.onnx"),
+        "ONNX export": (lambda o: faults.cli("export-onnx", str(seeds["model"]), str(o)), "model.onnx", None),
     }
 
 
@@ -274,11 +310,11 @@ def main(argv: list[str] | None = None) -> int:
 
     say(f"jobs: each killed {counts.job_kills} times at a random point, then run again")
     figures["job_kills"] = faults.job_kills(
-        job_definitions(seeds, work, counts.image_size), counts.job_kills, args.seed
+        job_definitions(seeds, work, counts.image_size), counts.job_kills, work / "jobs", args.seed
     )
 
     say("a full disk and a read-only folder under each writer, and under a reviewer")
-    figures["write_faults"] = faults.write_faults(write_jobs(seeds, work / "jobs" / "closed.gpkg"), work)
+    figures["write_faults"] = faults.write_faults(write_jobs(seeds, work / "jobs"), work)
     figures["project_write_faults"] = faults.project_write_faults(seeds["project"], work)
 
     say(f"fuzz: {counts.fuzz_per_kind} mutated files of each kind through the command line")
@@ -299,16 +335,13 @@ def main(argv: list[str] | None = None) -> int:
 def healthy(figures: dict) -> bool:
     kills = figures["review_kills"]
     jobs_ok = all(
-        "error" not in f and f["broken"] == 0 and f["rerun_ok"] == f["kills"]
+        "error" not in f and f["broken"] == 0 and f["rerun_ok"] == f["kills"] and not f["litter_after_rerun"]
         for f in figures["job_kills"].values()
     )
     fuzz_ok = all(set(v) <= {"clear error", "ran (mutation harmless)"} for v in figures["fuzz"].values())
     two = figures["two_reviewers"]
     writes = figures["write_faults"]
-    writes_ok = "skipped" in writes or all(
-        r["one_line_error_naming_file"] and not r["left_behind"] and not r["traceback"]
-        for r in writes.values()
-    )
+    writes_ok = "skipped" in writes or all(_write_ok(r) for r in writes.values())
     project_ok = all(
         r["decisions_lost"] == 0 and r["project_opens"] and r["integrity_ok"]
         for k, r in figures["project_write_faults"].items()
@@ -323,6 +356,15 @@ def healthy(figures: dict) -> bool:
         and fuzz_ok
         and two["lost"] == 0
         and not two["errors"]
+    )
+
+
+def _write_ok(result: dict) -> bool:
+    return (
+        result["one_line_error_naming_file"]
+        and not result["left_behind"]
+        and not result["traceback"]
+        and result.get("project_as_it_was", True)
     )
 
 
@@ -351,21 +393,23 @@ def render(figures: dict, quick: bool) -> str:
         if "error" in job:
             lines.append(f"| {name} killed | - | - | - | - | FAIL: {job['error'][:80]} |")
             continue
+        good = job["broken"] == 0 and job["rerun_ok"] == job["kills"] and not job["litter_after_rerun"]
+        litter = ", ".join(job["litter_after_rerun"]) or "nothing"
         lines.append(
             f"| {name} killed (run ≈ {job['seconds_per_run']} s) | {job['kills']} | - | {job['complete']} / {job['absent']} / "
-            f"{job['broken']} | {job['rerun_ok']}/{job['kills']} | {'ok' if job['broken'] == 0 and job['rerun_ok'] == job['kills'] else 'FAIL'} |"
+            f"{job['broken']} | {job['rerun_ok']}/{job['kills']}, left behind: {litter} | {'ok' if good else 'FAIL'} |"
         )
     writes = figures["write_faults"]
     if "skipped" in writes:
         lines.append(f"| Disk full / read-only folder | skipped: {writes['skipped']} | | | | |")
     else:
         for name, result in writes.items():
-            good = (
-                result["one_line_error_naming_file"] and not result["left_behind"] and not result["traceback"]
+            project = (
+                f"; project as it was: {result['project_as_it_was']}" if "project_as_it_was" in result else ""
             )
             lines.append(
-                f"| {name} | 1 | - | left behind: {', '.join(result['left_behind']) or 'nothing'} | - | "
-                f"{'ok' if good else 'FAIL'}: `{result['error'][:90]}` |"
+                f"| {name} | 1 | - | left behind: {', '.join(result['left_behind']) or 'nothing'}{project} | - | "
+                f"{'ok' if _write_ok(result) else 'FAIL'}: `{result['error'][:90]}` |"
             )
     for condition, result in figures["project_write_faults"].items():
         if condition == "skipped":

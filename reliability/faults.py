@@ -62,6 +62,30 @@ def stored_decisions(path: Path) -> set[tuple[str, int, str]]:
     return {(r, int(c), d) for r, c, d in rows}
 
 
+def content_digest(path: Path) -> str:
+    """A digest of every row of every table: equal digests, equal projects."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    tables = _read(path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+    for (table,) in tables:
+        # sql-safe: table names read from the file's own catalogue, quoted
+        rows = _read(path, 'SELECT * FROM "{}"'.format(table.replace('"', '""')))  # noqa: S608
+        digest.update(repr((table, sorted(map(repr, rows)))).encode())
+    return digest.hexdigest()
+
+
+class Unchanged:
+    """Is a project, after a job failed on it, as it was (``seed``): integrity ok, same rows?"""
+
+    def __init__(self, seed: Path) -> None:
+        self.seed = seed
+        self.digest = content_digest(seed)
+
+    def __call__(self, path: Path) -> bool:
+        return integrity_ok(path) and content_digest(path) == self.digest
+
+
 # -- review: kill -9 a reviewer at a random moment, again and again --------------------------
 
 
@@ -176,21 +200,31 @@ def state_of(path: Path, check) -> str:
     return "complete"
 
 
-def job_kills(jobs: dict, kills: int, seed: int = 2) -> dict:
+LITTER = re.compile(r"(\.partial|\.scratch)(\.\w+)?$|^rts_mosaic_|^\.tmp")  # left by a killed run
+
+
+def litter(folder: Path) -> list[str]:
+    """What killed runs left in ``folder`` that no run will take back (partial files, scratch)."""
+    return sorted(p.name for p in folder.iterdir() if LITTER.search(p.name))
+
+
+def job_kills(jobs: dict, kills: int, folder: Path, seed: int = 2) -> dict:
     """For each job: one clean run (its duration T), then ``kills`` runs killed at a random
-    moment in (0, T), each followed by a look at what it left and a rerun that must complete.
+    moment in (0, T), each followed by a look at what it left and a rerun that must complete
+    and take back what the killed run left in ``folder`` (its outputs' folder).
     ``jobs``: name -> (command, state() -> absent/complete/broken, reset() before each run)."""
     rng = random.Random(seed)
     figures = {}
     for name, (command, state, reset) in jobs.items():
         reset()
+        before = set(litter(folder))  # another job's, already counted there
         started = time.monotonic()
         done = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True)
         duration = time.monotonic() - started
         if done.returncode != 0 or state() != "complete":
             figures[name] = {"error": f"the clean run failed: {done.stderr.strip()[-300:]}"}
             continue
-        counts = {"absent": 0, "complete": 0, "broken": 0, "rerun_ok": 0}
+        counts = {"absent": 0, "complete": 0, "broken": 0, "rerun_ok": 0, "litter_after_rerun": []}
         for _ in range(kills):
             reset()
             process = subprocess.Popen(
@@ -202,6 +236,9 @@ def job_kills(jobs: dict, kills: int, seed: int = 2) -> dict:
             counts[state()] += 1
             rerun = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True)
             counts["rerun_ok"] += rerun.returncode == 0 and state() == "complete"
+            counts["litter_after_rerun"] = sorted(
+                set(counts["litter_after_rerun"]) | set(litter(folder)) - before
+            )
         figures[name] = {"kills": kills, "seconds_per_run": round(duration, 1), **counts}
     return figures
 
@@ -228,13 +265,15 @@ class SmallVolume:
         return False
 
 
-def fill(path: Path) -> None:
-    """Fill the volume of ``path`` to the last byte."""
+def fill(path: Path, leave: int = 0) -> None:
+    """Fill the volume of ``path`` to the last byte, or to ``leave`` bytes before it."""
     with open(path, "wb", buffering=0) as handle:
         for size in (65536, 4096, 512, 1):
             with contextlib.suppress(OSError):
                 while handle.write(b"\0" * size):
                     pass
+    if leave:
+        os.truncate(path, max(0, path.stat().st_size - leave))
 
 
 def can_mount() -> bool:
@@ -250,29 +289,39 @@ def one_line_error(done: subprocess.CompletedProcess, names: str) -> bool:
 
 
 def write_faults(jobs: dict, work: Path) -> dict:
-    """Each job writing into a nearly full volume, then into a read-only one: a one-line error
-    naming the file, nothing left at the output's name. ``jobs``: name -> (command builder taking
-    the output folder, output file name)."""
+    """Each job writing into a full volume, then into a read-only one: a one-line error naming
+    the file, nothing left at the output's name. ``jobs``: name -> (command builder taking the
+    output path, output file name, project check or None). A job with a project check writes into
+    a project GeoPackage (its output path): a copy of it goes on the volume first, which is then
+    filled to 36 KiB before the end (room for SQLite to open it, none for the job's writes), and
+    afterwards the check says whether the project is as it was (integrity ok, nothing half-done)."""
     figures = {}
     if not can_mount():
         return {"skipped": "needs root to mount a small tmpfs"}
     for condition in ("disk full", "read-only"):
-        for name, (build, file_name) in jobs.items():
-            volume_path = work / f"volume_{name}"
-            with SmallVolume(volume_path, "64k") as volume:
+        for name, (build, file_name, project_check) in jobs.items():
+            volume_path = work / f"volume_{name.replace(' ', '_')}"
+            seed = project_check.seed if project_check else None
+            size = f"{seed.stat().st_size // 1024 + 860}k" if seed else "64k"
+            with SmallVolume(volume_path, size) as volume:
+                out = volume_path / file_name
+                if seed:
+                    shutil.copy(seed, out)
                 if condition == "disk full":
-                    fill(volume_path / "filler")
+                    fill(volume_path / "filler", leave=36 * 1024 if seed else 0)
                 else:
                     volume.read_only()
-                out = volume_path / file_name
                 done = subprocess.run(build(out), cwd=ROOT, env=ENV, capture_output=True, text=True)
-                left = sorted(p.name for p in volume_path.iterdir() if p.name != "filler")
+                left = sorted(p.name for p in volume_path.iterdir() if p.name not in ("filler", file_name))
+                if not seed and out.exists():
+                    left.append(file_name)
                 figures[f"{name}, {condition}"] = {
                     "exit": done.returncode,
                     "one_line_error_naming_file": one_line_error(done, file_name),
                     "error": done.stderr.strip().splitlines()[-1][:160] if done.stderr.strip() else "",
                     "left_behind": left,
                     "traceback": "Traceback" in done.stderr,
+                    **({"project_as_it_was": project_check(out)} if seed else {}),
                 }
     return figures
 

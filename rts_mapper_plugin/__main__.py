@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -703,6 +704,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _close_progress()
         print("cancelled: nothing was left half-written", file=sys.stderr)
         return EXIT_CANCELLED
+    except BrokenPipeError:  # the reader went away (`model-info M | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own advice
+        return 0
     finally:
         _close_progress()
 

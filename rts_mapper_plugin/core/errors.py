@@ -39,19 +39,24 @@ FULL_WORDS = ("no space left", "disk is full", "database or disk is full", "free
 READ_ONLY_WORDS = ("read-only file system", "readonly database", "read-only database")
 
 
-def write_failure(exc: BaseException, path: str | PathLike | None = None) -> str:
+def write_failure(
+    exc: BaseException, path: str | PathLike | None = None, kept: str = "nothing was kept"
+) -> str:
     """What a person reads when writing an output (at ``path``) failed: the disk is full, the
-    drive is read-only, or what the library said. GDAL and OGR often say only "I/O error" or
-    nothing: then the free space of ``path``'s drive tells."""
+    drive is read-only, or what the library said; then ``kept``, what is left. GDAL and OGR
+    often say only "I/O error" or nothing: then the free space of ``path``'s drive tells."""
     said = " ".join(str(exc).split())
     code = getattr(exc, "errno", None)
-    if code in FULL or any(w in said.lower() for w in FULL_WORDS) or _almost_full(path):
-        return "could not be written: the disk is full (free some space, then run again); nothing was kept"
+    full = f"could not be written: the disk is full (free some space, then run again); {kept}"
+    if code in FULL or any(w in said.lower() for w in FULL_WORDS):
+        return full
+    if code == errno.EROFS or any(w in said.lower() for w in READ_ONLY_WORDS) or on_read_only_volume(path):
+        return f"could not be written: the drive is read-only; {kept}"
     if code == errno.EFBIG or "file too large" in said.lower():
-        return "could not be written: the file grew past what this drive or system allows; nothing was kept"
-    if code == errno.EROFS or any(w in said.lower() for w in READ_ONLY_WORDS):
-        return "could not be written: the drive is read-only; nothing was kept"
-    return f"could not be written ({said or type(exc).__name__}); nothing was kept"
+        return f"could not be written: the file grew past what this drive or system allows; {kept}"
+    if almost_full(path):  # a read-only drive may have no room either: that is said above
+        return full
+    return f"could not be written ({said or type(exc).__name__}); {kept}"
 
 
 def is_write_failure(exc: BaseException) -> bool:
@@ -61,16 +66,19 @@ def is_write_failure(exc: BaseException) -> bool:
     return getattr(exc, "errno", None) in (*FULL, errno.EFBIG, errno.EROFS) or any(w in said for w in words)
 
 
-def on_read_only_volume(path: str | PathLike) -> bool:
+def on_read_only_volume(path: str | PathLike | None) -> bool:
     """Is ``path``'s folder on a read-only drive (a DVD, a write-protected stick, a share)?"""
     statvfs = getattr(os, "statvfs", None)  # not on Windows: there, a write says so itself
+    if path is None:
+        return False
     try:
         return statvfs is not None and bool(statvfs(Path(path).parent).f_flag & os.ST_RDONLY)
     except OSError:
         return False
 
 
-def _almost_full(path: str | PathLike | None) -> bool:
+def almost_full(path: str | PathLike | None) -> bool:
+    """Has the drive of ``path`` less than 1 MiB free (too little for a GeoPackage journal)?"""
     if path is None:
         return False
     try:

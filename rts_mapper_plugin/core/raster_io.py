@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,7 +102,7 @@ def reading(path: str | os.PathLike, writing: str | os.PathLike | None = None) -
         yield
     except READ_ERRORS as exc:
         # a failure to write, or to read back what was just written (a file cut short by a full disk)
-        if writing is not None and (is_write_failure(exc) or Path(writing).name in str(exc)):
+        if writing is not None and (is_write_failure(exc) or str(Path(writing)) in str(exc)):
             raise RtsMapperError(write_failure(exc, writing), writing) from exc
         raise RtsMapperError(
             f"cannot be read completely: truncated or corrupt? ({_first_line(exc)})", path
@@ -209,6 +210,37 @@ def atomic_output(out: str | os.PathLike) -> Iterator[Path]:
         raise RtsMapperError(write_failure(exc, out), out) from exc
     except BaseException:
         remove_with_sidecars(partial)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_folder(out: str | os.PathLike) -> Iterator[Path]:
+    """Like ``atomic_output`` for an output that is a folder (training chips): yield an empty
+    ``out.partial`` folder; it replaces ``out`` only if the block succeeds, and is removed on
+    error or cancel. A full disk or a read-only drive becomes one line naming ``out``."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RtsMapperError("is a file; give a folder name", out)
+    staging = partial_path(out)
+    try:
+        if on_read_only_volume(out):
+            raise RtsMapperError("cannot be written: its folder is on a read-only drive", out)
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        yield staging
+        previous = out.with_name(out.name + ".previous")
+        shutil.rmtree(previous, ignore_errors=True)
+        if out.exists():
+            os.replace(out, previous)
+        os.replace(staging, out)
+        shutil.rmtree(previous, ignore_errors=True)
+    except (OSError, *READ_ERRORS) as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, RtsMapperError) or not is_write_failure(exc):
+            raise
+        raise RtsMapperError(write_failure(exc, out), out) from exc
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
         raise
 
 

@@ -116,3 +116,26 @@ def test_train_and_chips_bad_input(tmp_path):
         "none.gpkg: no such file",
     )
     fails_cleanly(["model-info", str(image)], "rgb.tif: is not an RTS Mapper model file")
+
+
+def test_a_reader_that_stops_early_is_not_an_error(model_file):
+    """`model-info M | head -1`: the reader has gone before the card is printed; no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone: every write fails with EPIPE
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "rts_mapper_plugin", "model-info", str(model_file)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr

@@ -15,11 +15,13 @@ overviews: values 1-255, 0 = nodata.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -29,7 +31,7 @@ from rasterio.enums import ColorInterp
 from rasterio.windows import Window
 
 from ..defaults import BANDS, BASE_MAP_SOURCE
-from ..errors import RtsMapperError
+from ..errors import RtsMapperError, write_failure
 from ..progress import Feedback
 from ..raster_io import (
     GTIFF_PROFILE,
@@ -258,7 +260,7 @@ def prepare_image(
     if any(out.resolve() == s.resolve() for s in given):
         raise RtsMapperError("the output would overwrite an input", out)
 
-    with tempfile.TemporaryDirectory(prefix="rts_mosaic_", dir=_temp_dir_near(out)) as scratch, gdal_env():
+    with _scratch_near(out) as scratch, gdal_env():
         pairs = []
         for source, mask in zip(given, mask_list):
             expanded = expand_sources([source])
@@ -311,9 +313,27 @@ def _date_range(scenes: Sequence[Scene], notes: list[str]) -> tuple[str, str]:
     return (min(days).isoformat(), max(days).isoformat()) if days else ("", "")
 
 
-def _temp_dir_near(out: Path) -> str | None:
+@contextlib.contextmanager
+def _scratch_near(out: Path) -> Iterator[str]:
+    """A scratch folder for the warped scenes, beside ``out`` (its drive has room for the output)
+    and named after it, ``<out>.scratch``: a run killed outright leaves it, visibly unfinished, and
+    the next run of the same output removes it. In the system's temporary folder where ``out``'s
+    folder cannot be written (the write of ``out`` then says why)."""
     parent = out.resolve().parent
-    return str(parent) if parent.is_dir() and os.access(parent, os.W_OK) else None
+    if not (parent.is_dir() and os.access(parent, os.W_OK)):
+        with tempfile.TemporaryDirectory(prefix="rts_mosaic_") as scratch:
+            yield scratch
+        return
+    scratch = parent / (out.name + ".scratch")
+    shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        scratch.mkdir()
+    except OSError as exc:
+        raise RtsMapperError(write_failure(exc, out), out) from exc
+    try:
+        yield str(scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _write_stretched(

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ from ...__about__ import style_qml
 from .. import defaults
 from ..errors import RtsMapperError
 from ..progress import Feedback
-from ..raster_io import GTIFF_PROFILE, gdal_env, open_raster, reading, require_crs
+from ..raster_io import GTIFF_PROFILE, atomic_folder, gdal_env, open_raster, reading, require_crs
 from ..vectors import FeatureSet, read_features, write_features
 
 IGNORE = 255
@@ -169,63 +168,59 @@ def make_chips(
                 # one dense cluster holds nearly everything: cut it in space instead, with a buffer
                 groups, splits = _spatial_split(footprints, val_fraction)
 
-            staging = out.with_name(out.name + ".partial")
-            shutil.rmtree(staging, ignore_errors=True)
-            (staging / "images").mkdir(parents=True)
-            (staging / "labels").mkdir(parents=True)
-            chips: list[Chip] = []
-            skipped_nodata = skipped_outside = 0
-            for index, ((geometry, kind, polygon_index), bounds) in enumerate(zip(items, footprints)):
-                dataset = next((d for d in datasets if _covers(d, geometry)), None)
-                if dataset is None:
-                    skipped_outside += 1
-                    continue
-                written = _write_chip(
-                    dataset, bounds, all_positive, staging, len(chips) + 1, size, max_nodata
-                )
-                if written is None:
-                    skipped_nodata += 1
-                    continue
-                image_name, label_name, fraction, chip_bounds = written
-                chips.append(
-                    Chip(
-                        chip_id=len(chips) + 1,
-                        image=image_name,
-                        label=label_name,
-                        split=splits[groups[index]],
-                        source=kind,
-                        group=groups[index],
-                        positive_fraction=fraction,
-                        bounds=chip_bounds,
-                        source_image=str(Path(dataset.name).resolve()),
-                        polygon_index=polygon_index,
+            with atomic_folder(out) as staging:
+                (staging / "images").mkdir()
+                (staging / "labels").mkdir()
+                chips: list[Chip] = []
+                skipped_nodata = skipped_outside = 0
+                for index, ((geometry, kind, polygon_index), bounds) in enumerate(zip(items, footprints)):
+                    dataset = next((d for d in datasets if _covers(d, geometry)), None)
+                    if dataset is None:
+                        skipped_outside += 1
+                        continue
+                    written = _write_chip(
+                        dataset, bounds, all_positive, staging, len(chips) + 1, size, max_nodata, out
                     )
+                    if written is None:
+                        skipped_nodata += 1
+                        continue
+                    image_name, label_name, fraction, chip_bounds = written
+                    chips.append(
+                        Chip(
+                            chip_id=len(chips) + 1,
+                            image=image_name,
+                            label=label_name,
+                            split=splits[groups[index]],
+                            source=kind,
+                            group=groups[index],
+                            positive_fraction=fraction,
+                            bounds=chip_bounds,
+                            source_image=str(Path(dataset.name).resolve()),
+                            polygon_index=polygon_index,
+                        )
+                    )
+                    feedback.step((index + 1) / len(items))
+                if not chips:
+                    raise RtsMapperError(
+                        "no chip could be cut: the polygons fall outside the images or on nodata"
+                    )
+                _ensure_both_splits(chips)
+                chip_set = ChipSet(
+                    folder=out,
+                    chips=chips,
+                    size=size,
+                    buffer_m=buffer_m,
+                    crs=crs.to_string(),
+                    positives=sum(1 for g, k, _ in items if k == "positive"),
+                    negatives=sum(1 for g, k, _ in items if k == "negative"),
+                    skipped_nodata=skipped_nodata,
+                    skipped_outside=skipped_outside,
+                    images=[str(p.resolve()) for p in image_paths],
                 )
-                feedback.step((index + 1) / len(items))
+                _write_index(chip_set, staging)
         finally:
             for dataset in datasets:
                 dataset.close()
-
-    if not chips:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise RtsMapperError("no chip could be cut: the polygons fall outside the images or on nodata")
-    _ensure_both_splits(chips)
-    chip_set = ChipSet(
-        folder=out,
-        chips=chips,
-        size=size,
-        buffer_m=buffer_m,
-        crs=crs.to_string(),
-        positives=sum(1 for g, k, _ in items if k == "positive"),
-        negatives=sum(1 for g, k, _ in items if k == "negative"),
-        skipped_nodata=skipped_nodata,
-        skipped_outside=skipped_outside,
-        images=[str(p.resolve()) for p in image_paths],
-    )
-    _write_index(chip_set, staging)
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(staging, out)
     return chip_set
 
 
@@ -312,7 +307,9 @@ def _covers(dataset, geometry) -> bool:
     return box(left, bottom, right, top).contains(geometry.centroid)
 
 
-def _write_chip(dataset, bounds, positives, folder: Path, chip_id: int, size: int, max_nodata: float):
+def _write_chip(
+    dataset, bounds, positives, folder: Path, chip_id: int, size: int, max_nodata: float, out: Path
+):
     import rasterio
 
     pixel_x, pixel_y = dataset.res
@@ -322,7 +319,7 @@ def _write_chip(dataset, bounds, positives, folder: Path, chip_id: int, size: in
     window = from_bounds(minx, miny, maxx, maxy, dataset.transform).round_offsets()
     window = Window(window.col_off, window.row_off, width, height)
     transform = dataset.window_transform(window)
-    with reading(dataset.name):
+    with reading(dataset.name, writing=out):  # GDAL may raise a failed write at the next read
         rgb = dataset.read([1, 2, 3], window=window, boundless=True, fill_value=0)
         valid = np.all(dataset.read_masks([1, 2, 3], window=window, boundless=True) > 0, axis=0) & np.any(
             rgb > 0, axis=0

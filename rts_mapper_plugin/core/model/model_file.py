@@ -12,6 +12,7 @@ module (and the plugin) works without them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import defaults
-from ..errors import MissingDependencyError, RtsMapperError
+from ..errors import MissingDependencyError, RtsMapperError, write_failure
 
 CARD_KEY = "rts_mapper_card"
 CARD_VERSION = 1
@@ -243,23 +244,31 @@ def _read_state_dict(path: Path) -> dict:
     return state
 
 
-def save_model(model, card: ModelCard, path: str | os.PathLike) -> Path:
-    """Write weights + card to ``path`` atomically (a partial file renamed on success)."""
+def save_model(model, card: ModelCard, path: str | os.PathLike, kept: str = "nothing was kept") -> Path:
+    """Write weights + card to ``path`` atomically (see ``save_safetensors``)."""
     require_torch()
-    from safetensors.torch import save_file
-
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     card.created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     card.versions = versions()
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    return save_safetensors(state, path, {CARD_KEY: card.to_json(), "format": "pt"}, kept)
+
+
+def save_safetensors(tensors: dict, path: Path, metadata: dict, kept: str = "nothing was kept") -> Path:
+    """Write ``tensors`` to ``path`` through a partial file renamed on success. A full disk or a
+    read-only drive becomes one line naming ``path`` and saying what is ``kept``."""
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
+
     partial = path.with_name(path.name + ".partial")
     try:
-        save_file(state, str(partial), metadata={CARD_KEY: card.to_json(), "format": "pt"})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file(tensors, str(partial), metadata=metadata)
         os.replace(partial, path)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise RtsMapperError(f"cannot write the model file ({exc.strerror})", path) from exc
+    except (OSError, SafetensorError) as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise RtsMapperError(write_failure(exc, path, kept), path) from exc
     return path
 
 

@@ -29,6 +29,7 @@ import numpy as np
 from .. import defaults
 from ..errors import Cancelled, RtsMapperError
 from ..progress import Feedback
+from ..raster_io import check_writable
 from .chips import IGNORE, Chip, ChipSet, load_chip_set
 from .evaluation import count_components
 from .model_file import (
@@ -40,6 +41,7 @@ from .model_file import (
     read_card,
     require_torch,
     save_model,
+    save_safetensors,
 )
 from .weights import load_start_weights
 
@@ -416,18 +418,14 @@ def checkpoint_path(model_path: str | os.PathLike) -> Path:
     return model_path.with_name(model_path.stem + ".checkpoint.safetensors")
 
 
-def _save_checkpoint(path: Path, model, optimizer, state: dict) -> None:
-    from safetensors.torch import save_file
-
+def _save_checkpoint(path: Path, model, optimizer, state: dict, kept: str) -> None:
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     optimizer_state = optimizer.state_dict()
     for param_id, values in optimizer_state["state"].items():
         for name, value in values.items():
             tensors[f"optim.{param_id}.{name}"] = value.detach().cpu().contiguous()
     metadata = {"state": json.dumps(state), "param_groups": json.dumps(optimizer_state["param_groups"])}
-    partial = path.with_name(path.name + ".partial")
-    save_file(tensors, str(partial), metadata=metadata)
-    os.replace(partial, path)
+    save_safetensors(tensors, path, metadata, kept)
 
 
 def _load_checkpoint(path: Path, model, optimizer, device: str) -> dict:
@@ -559,8 +557,7 @@ def train_model(
     train_data, val_data = ChipData(chip_set, chip_set.train), ChipData(chip_set, chip_set.val)
     if not len(train_data):
         raise RtsMapperError("there are no training chips", chip_set.folder)
-    out_model = Path(out_model)
-    out_model.parent.mkdir(parents=True, exist_ok=True)
+    out_model = check_writable(out_model)  # a read-only drive fails now, not after an hour
     device = pick_device(config.device)
     precision = resolve_precision(config.precision, device)
     configure_threads()
@@ -666,11 +663,12 @@ def train_model(
             score = validation.score if validation is not None else -entry["train_loss"]
             improved = score > best_score + config.min_delta
             if improved:
+                kept = _kept(out_model, best_epoch)  # if this save fails (a full disk)
                 best_score, best_epoch, bad_epochs, best = score, epoch, 0, validation
                 if validation is not None:  # the operating point found on the validation chips
                     card.threshold, card.min_area_m2 = validation.threshold, validation.min_area_m2
                 _finalise_card(card, summary, history, best_epoch, best, notes)
-                save_model(model, card, out_model)
+                save_model(model, card, out_model, kept)
             else:
                 bad_epochs += 1
             _save_checkpoint(
@@ -684,6 +682,7 @@ def train_model(
                     "best_epoch": best_epoch,
                     "bad_epochs": bad_epochs,
                 },
+                _kept(out_model, best_epoch),
             )
             if on_epoch:
                 remaining = (config.epochs - epoch) * entry["seconds"]
@@ -752,9 +751,18 @@ def _finalise_card(card, summary, history, best_epoch, best: ValidationScore | N
     card.history = list(history)
 
 
+def _kept(out_model: Path, best_epoch: int) -> str:
+    """What a failed save during training leaves behind, in words."""
+    if not out_model.exists():
+        return "no model was kept"
+    if best_epoch == 0:  # a file from before this run
+        return f"{out_model} is unchanged"
+    return f"the best model so far (epoch {best_epoch}) is kept at {out_model}"
+
+
 def _rewrite_card(path: Path, history, notes) -> None:
     """Keep the best weights, bring the card's history up to date (the run went on after them)."""
     model, card = load_model(path)
     card.training = {**card.training, "epochs_run": len(history), "notes": list(notes)}
     card.history = list(history)
-    save_model(model, card, path)
+    save_model(model, card, path, f"the model is kept at {path}, its card without the last epochs' history")

@@ -21,7 +21,7 @@ from pathlib import Path
 from rasterio.crs import CRS
 
 from .. import gpkg
-from ..errors import RtsMapperError
+from ..errors import RtsMapperError, almost_full
 
 SCHEMA_VERSION = 2  # 2: DATE, DATETIME and BOOLEAN columns (were TEXT and INTEGER)
 
@@ -350,6 +350,12 @@ class MappingProject:
                     except sqlite3.OperationalError:
                         pass  # a read-only copy (a DVD, a shared folder) opens all the same, unstyled
         except sqlite3.DatabaseError as exc:
+            if almost_full(path):  # SQLite says only "disk I/O error" when its -shm file cannot grow
+                raise RtsMapperError(
+                    "cannot be opened: its drive is full and SQLite needs a little room beside the "
+                    "project for its journal (free some space, then open it again); nothing was changed",
+                    path,
+                ) from exc
             raise RtsMapperError(f"cannot be read as a GeoPackage ({exc})", path) from exc
         return project
 
