@@ -195,15 +195,21 @@ class ProjectPicker(QWidget):
             return None
 
     def refresh_summary(self) -> None:
+        """What the project holds, or why it cannot be opened (in the file's own words)."""
         from ..core.project.contents import contents
+        from ..core.project.store import MappingProject
 
         path = self.path()
-        project = self.mapping_project()
+        project, why = None, ""
+        if path and Path(path).is_file():
+            try:
+                project = MappingProject.open(path)
+            except RtsMapperError as exc:
+                why = exc.message
+        elif path:
+            why = "no mapping project at this path yet"
         self.load_button.setEnabled(project is not None)
-        if project is None:
-            self.summary.setText("" if not path else "not an RTS Mapper project GeoPackage")
-            return
-        self.summary.setText(contents(project).summary())
+        self.summary.setText(contents(project).summary() if project is not None else why)
 
     # -- the Load menu: what the GeoPackage holds, whether or not a .qgz shows it --
     def fill_load_menu(self) -> None:
