@@ -312,6 +312,29 @@ def _cmd_model_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_packages(args: argparse.Namespace) -> int:
+    from .core import install
+
+    profile = install.PROFILES.get(args.profile)
+    if profile is None:
+        raise RtsMapperError(f"no profile {args.profile!r}: choose one of {', '.join(install.PROFILES)}")
+    folder = Path(args.folder) if args.folder else None
+    if args.action != "status" and folder is None:
+        raise RtsMapperError(f"`packages {args.action}` needs --folder")
+    if args.action == "uninstall":
+        install.uninstall(folder)
+        print(f"{folder}: removed")
+        return 0
+    if args.action == "install":
+        install.install_profile(profile, folder, Path(args.wheels) if args.wheels else None, sys.executable)
+    if folder is not None:
+        install.activate(folder)
+    for state in install.status(profile, folder):
+        where = f" ({state.where})" if state.version else ""
+        print(f"{state.requirement:32} {state.version or 'missing'}{where}")
+    return 0
+
+
 def _cmd_synth(args: argparse.Namespace) -> int:
     from .example.synthetic import RegionConfig, generate_region, render_preview
 
@@ -458,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
         DEVICES,
         TTA_VIEWS,
     )
-    from .core.model.training import PRECISIONS, TrainConfig
+    from .core.model.train_config import PRECISIONS, TrainConfig
 
     env = commands.add_parser("env", help="report versions, CUDA and missing packages")
     env.add_argument("--json", action="store_true", help="print JSON")
@@ -665,6 +688,15 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("model-info", help="print a model file's card (JSON)")
     info.add_argument("model")
     info.set_defaults(func=_cmd_model_info)
+
+    packages = commands.add_parser(
+        "packages", help="install profiles (review, inference, full) into a folder of their own"
+    )
+    packages.add_argument("action", choices=("status", "install", "uninstall"))
+    packages.add_argument("profile", nargs="?", default="full", help="review, inference or full")
+    packages.add_argument("--folder", help="the packages folder (pip install --prefix FOLDER)")
+    packages.add_argument("--wheels", help="a folder of wheels: install offline from it")
+    packages.set_defaults(func=_cmd_packages)
 
     synth = commands.add_parser("synth", help="generate the synthetic demo region (seeded)")
     synth.add_argument("--out", required=True, help="output folder")

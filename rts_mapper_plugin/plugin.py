@@ -118,6 +118,7 @@ class RtsMapperPlugin:
             self.toolbar.addAction(action)
             self.actions[spec.key] = action
 
+        from .gui.install_dialog import MENU_LABEL as INSTALL_MENU_LABEL
         from .tasks.base import TaskRunner
 
         self.runner = TaskRunner()
@@ -127,6 +128,7 @@ class RtsMapperPlugin:
             ("load_time_lapse", tr("Load time-lapse layers"), self.load_time_lapse),
             ("distribution_report", tr("Distribution report…"), self.open_distribution_report),
             ("environment_check", tr("Environment check…"), self.open_environment_check),
+            ("install_packages", tr(INSTALL_MENU_LABEL), self.open_install_dialog),
         ):
             action = QAction(label, main_window)
             action.setObjectName(f"RtsMapper_{key}")
@@ -254,6 +256,16 @@ class RtsMapperPlugin:
         else:
             self.dialogs["environment"] = EnvironmentDialog(self.runner, self.iface.mainWindow())
         dialog = self.dialogs["environment"]
+        dialog.show()
+        dialog.raise_()
+
+    def open_install_dialog(self) -> None:
+        from .gui.install_dialog import InstallDialog
+
+        if "install" not in self.dialogs:
+            self.dialogs["install"] = InstallDialog(self.iface.mainWindow())
+        dialog = self.dialogs["install"]
+        dialog.refresh()
         dialog.show()
         dialog.raise_()
 

@@ -35,7 +35,7 @@ DEEP_LEARNING_PACKAGES: dict[str, str] = {
 ONNX_PACKAGES: dict[str, str] = {"onnx": "onnx", "onnxruntime": "onnxruntime"}
 
 
-def _findable(module: str) -> bool:
+def findable(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):  # a broken parent package, or a module without spec
@@ -63,7 +63,7 @@ def import_module_safely(name: str):
 
 def missing_packages(names: dict[str, str]) -> list[str]:
     """The pip requirements of the packages in ``names`` that cannot be found (not imported)."""
-    return [requirement for module, requirement in names.items() if not _findable(module)]
+    return [requirement for module, requirement in names.items() if not findable(module)]
 
 
 def install_command(requirements: list[str], system: str | None = None) -> str:
@@ -150,7 +150,7 @@ def environment_report() -> EnvironmentReport:
             module = import_module_safely(module_name)
         except ImportError as exc:
             report.missing.append(requirement)
-            if _findable(module_name):
+            if findable(module_name):
                 report.problems[requirement] = str(exc).splitlines()[0]
             continue
         except Exception as exc:  # a package that crashes at import is as good as missing

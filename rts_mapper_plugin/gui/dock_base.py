@@ -19,10 +19,13 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
+from ..__about__ import __title__
 from ..core.environment import install_command
 from ..core.errors import RtsMapperError
+from ..core.install import PROFILES
 from ..toolbelt.i18n import tr
 from ..toolbelt.log_handler import notify
+from .install_dialog import MENU_LABEL
 
 
 class WheelGuard(QObject):
@@ -193,11 +196,13 @@ class RtsDock(QgsDockWidget):
         self.body_layout.insertWidget(0, label)
         return label
 
-    def add_missing_packages_banner(self, missing: list[str], what: str) -> QLabel:
-        """Say which packages ``what`` needs and how to install them into QGIS's Python."""
+    def add_missing_packages_banner(self, missing: list[str], what: str, also: str = "") -> QLabel:
+        """Say which packages ``what`` needs and where to install them: the plugin's installer
+        (or, for those who prefer it, the pip command into QGIS's Python)."""
         return self.add_banner(
             f"<b>{what} needs packages that are not installed:</b> {', '.join(missing)}.<br>"
-            f"Install them, then restart QGIS:<br><code>{install_command(missing)}</code><br>"
-            "Reviewing candidates works without them.",
+            f"Install them with <b>{__title__} › {tr(MENU_LABEL)}</b> (the {PROFILES['full'].title} profile), "
+            f"then restart QGIS. Or run:<br><code>{install_command(missing)}</code><br>"
+            f"{also}Reviewing candidates works without them.",
             kind="warning",
         )

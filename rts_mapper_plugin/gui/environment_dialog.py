@@ -17,8 +17,11 @@ from qgis.PyQt.QtWidgets import (
     QVBoxLayout,
 )
 
+from ..__about__ import __title__
 from ..core.environment import BASE_PACKAGES, DEEP_LEARNING_PACKAGES, install_command
 from ..tasks.base import CoreTask, TaskRunner
+from ..toolbelt.i18n import tr
+from .install_dialog import MENU_LABEL, InstallDialog
 
 NEEDED_FOR = {
     **dict.fromkeys(BASE_PACKAGES.values(), "reviewing, imagery, analysis"),
@@ -72,7 +75,9 @@ def report_html(report) -> str:
     ]
     if report.missing:
         parts.append(
-            "<p><b>To install what is missing</b>, run this, then restart QGIS:</p>"
+            f"<p><b>To install what is missing</b>: <b>Install packages…</b> below ({__title__} › "
+            f"{html.escape(tr(MENU_LABEL))}) installs a profile sized for the job (review, ONNX "
+            "inference, or full) into a folder of the plugin's own. Or run this, then restart QGIS:</p>"
             f"<pre>{html.escape(install_command(report.missing))}</pre>"
         )
     return "".join(parts)
@@ -97,6 +102,11 @@ class EnvironmentDialog(QDialog):
         self.copy_button.setEnabled(False)
         self.copy_button.clicked.connect(self.copy_command)
         buttons.addButton(self.copy_button, QDialogButtonBox.ButtonRole.ActionRole)
+        self.install_button = QPushButton("Install packages…", self)
+        self.install_button.setObjectName("openInstaller")
+        self.install_button.clicked.connect(self.open_installer)
+        buttons.addButton(self.install_button, QDialogButtonBox.ButtonRole.ActionRole)
+        self.installer = None
         self.recheck_button = QPushButton("Check again", self)
         self.recheck_button.clicked.connect(self.check)
         buttons.addButton(self.recheck_button, QDialogButtonBox.ButtonRole.ActionRole)
@@ -127,3 +137,12 @@ class EnvironmentDialog(QDialog):
     def copy_command(self) -> None:
         if self.report is not None and self.report.missing:
             QApplication.clipboard().setText(install_command(self.report.missing))
+
+    def open_installer(self) -> None:
+        """The package installer; when it has installed or removed something, check again."""
+        if self.installer is None:
+            self.installer = InstallDialog(self)
+            self.installer.finished_step.connect(lambda _outcome: self.check())
+        self.installer.refresh()
+        self.installer.show()
+        self.installer.raise_()

@@ -25,7 +25,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..core.defaults import DEVICES, THRESHOLD_RANGE, TTA_VIEWS
-from ..core.environment import deep_learning_missing
+from ..core.environment import deep_learning_missing, missing_packages
 from ..core.errors import RtsMapperError
 from ..core.model.model_file import INFERENCE_MODEL_FILTER
 from ..qgis_layers.layers import layer_crs_wkt
@@ -104,7 +104,13 @@ class InferenceDock(RtsDock):
         settings = PlgSettings.load()
         missing = deep_learning_missing()
         if missing:
-            self.add_missing_packages_banner(missing, "Inference")
+            self.add_missing_packages_banner(
+                missing,
+                "Inference of .safetensors models",
+                ""
+                if missing_packages({"onnxruntime": "onnxruntime"})
+                else "ONNX models (.onnx) run without them, through onnxruntime. ",
+            )
 
         self.project_picker = ProjectPicker(self, self.iface)
         self.body_layout.addWidget(self.project_picker)

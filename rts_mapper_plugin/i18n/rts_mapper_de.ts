@@ -4,7 +4,7 @@
 <context>
     <name>@default</name>
     <message>
-        <location filename="../gui/dock_base.py" line="104"/>
+        <location filename="../gui/dock_base.py" line="107"/>
         <source>Cancel</source>
         <translation>Abbrechen</translation>
     </message>
@@ -14,7 +14,7 @@
         <translation>RTS Mapper: Inferenz</translation>
     </message>
     <message>
-        <location filename="../gui/inference_dock.py" line="172"/>
+        <location filename="../gui/inference_dock.py" line="178"/>
         <source>Run inference</source>
         <translation>Inferenz starten</translation>
     </message>
@@ -89,22 +89,22 @@
         <translation>Die Schleife: Tabelle 1, nächste Iteration, Inventar</translation>
     </message>
     <message>
-        <location filename="../plugin.py" line="125"/>
+        <location filename="../plugin.py" line="126"/>
         <source>Prepare imagery…</source>
         <translation>Bilder vorbereiten…</translation>
     </message>
     <message>
-        <location filename="../plugin.py" line="125"/>
+        <location filename="../plugin.py" line="126"/>
         <source>Load time-lapse layers</source>
         <translation>Zeitreihenlayer laden</translation>
     </message>
     <message>
-        <location filename="../plugin.py" line="125"/>
+        <location filename="../plugin.py" line="126"/>
         <source>Distribution report…</source>
         <translation>Verbreitungsbericht…</translation>
     </message>
     <message>
-        <location filename="../plugin.py" line="125"/>
+        <location filename="../plugin.py" line="126"/>
         <source>Environment check…</source>
         <translation>Umgebung prüfen…</translation>
     </message>
@@ -207,6 +207,11 @@
         <location filename="../processing/review.py" line="81"/>
         <source>Agreement between digitisations</source>
         <translation>Übereinstimmung zwischen Digitalisierungen</translation>
+    </message>
+    <message>
+        <location filename="../gui/install_dialog.py" line="34"/>
+        <source>Install deep-learning packages…</source>
+        <translation>Deep-Learning-Pakete installieren…</translation>
     </message>
 </context>
 </TS>

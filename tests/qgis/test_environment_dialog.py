@@ -36,3 +36,22 @@ def test_missing_packages_are_named_with_the_command_that_installs_them():
     page = report_html(report)
     assert "Training and inference are not available" in page
     assert "✘ missing" in page and "python3 -m pip install --user torch" in page
+    assert "Install packages…" in page and "Install deep-learning packages…" in page
+
+
+def test_the_menu_and_the_environment_check_open_the_installer(plugin, qtbot):
+    plugin.menu.popup(QPoint(10, 10))
+    wait_until(qtbot, plugin.menu.isVisible)
+    person.menu_entry(plugin.menu, "Install deep-learning packages…")
+    installer = plugin.dialogs["install"]
+    assert installer.isVisible() and installer.profile_combo.currentText() == "Inference (ONNX)"
+    assert installer.table.rowCount() == len(installer.profile().modules)
+    installer.close()
+    plugin.menu.popup(QPoint(10, 10))
+    wait_until(qtbot, plugin.menu.isVisible)
+    person.menu_entry(plugin.menu, "Environment check…")
+    dialog = plugin.dialogs["environment"]
+    person.click(dialog.install_button)
+    assert dialog.installer.isVisible()
+    dialog.installer.close()
+    dialog.close()
