@@ -7,12 +7,6 @@ package (from the CLI, from ``qgis_process``, from tests) stays cheap and never 
 
 def classFactory(iface):  # noqa: N802 (QGIS calls it by this name)
     """Return the plugin instance QGIS asked for; ``iface`` is None under qgis_process."""
-    from qgis.core import QgsApplication
-
-    from .core import install
-
-    # what *Install deep-learning packages…* put in this QGIS profile, before anything imports it
-    install.activate(install.packages_folder(QgsApplication.qgisSettingsDirPath()))
     from .plugin import RtsMapperPlugin
 
     return RtsMapperPlugin(iface)

@@ -14,6 +14,7 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QAction, QMenu
 
 from .__about__ import __title__
+from .core import install
 from .processing.provider import RtsMapperProvider
 from .toolbelt.i18n import QT_TR_NOOP, install_translator, remove_translator, tr
 from .toolbelt.log_handler import install_log_handler, remove_log_handler
@@ -78,6 +79,9 @@ class RtsMapperPlugin:
         self.runner = None
         self._log_handler = None
         self.translator = install_translator()  # before any text is made: QGIS's language
+        # what *Install deep-learning packages…* put in this QGIS profile, before anything imports
+        # it (importing this module imports none of those packages: a test checks it)
+        install.activate(install.packages_folder(QgsApplication.qgisSettingsDirPath()))
 
     # -- Processing (also called alone under qgis_process, where iface is None) --
     def initProcessing(self) -> None:  # noqa: N802

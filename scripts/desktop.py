@@ -55,7 +55,11 @@ def free_display() -> int:
 class Desktop:
     """One virtual screen and one QGIS profile; QGIS sessions come and go on it."""
 
-    def __init__(self, plugin_zip: Path | None, work: Path, size: str = "1600x1000") -> None:
+    def __init__(
+        self, plugin_zip: Path | None, work: Path, size: str = "1600x1000", venv_packages: bool = True
+    ) -> None:
+        """``venv_packages=False``: QGIS's own Python only, as on a field laptop that has only
+        what the plugin's installer puts in its profile."""
         for tool in ("Xvfb", "qgis", "import"):
             if not shutil.which(tool):
                 raise SystemExit(f"{tool} not found: run `make setup` (installs xvfb, qgis, imagemagick)")
@@ -78,6 +82,8 @@ class Desktop:
             "DISPLAY": f":{self.display}",
             "PYTHONPATH": os.pathsep.join(
                 [sysconfig.get_paths()["purelib"], os.environ.get("PYTHONPATH", "")]
+                if venv_packages
+                else []
             ),
             "PYTHONDONTWRITEBYTECODE": "1",
             "QT_QPA_PLATFORM": "xcb",

@@ -53,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=ROOT / "bench_output" / "screenshot_demo")
     parser.add_argument("--size", default="1600x1000")
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument(
+        "--qgis-python-only",
+        action="store_true",
+        help="without the venv's packages: QGIS's own Python, as on a field laptop",
+    )
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="rts_screenshot_"))
@@ -70,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             {key: value.replace(str(cached), str(work / "project")) for key, value in demo.items()}
         )
     scene_args.update(root=str(ROOT), shots=str(args.shots.resolve()))
-    desktop = Desktop(args.zip, work, args.size)
+    desktop = Desktop(args.zip, work, args.size, venv_packages=not args.qgis_python_only)
     try:
         ready = desktop.start(args.scene, scene_args)
         try:

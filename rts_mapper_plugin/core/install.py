@@ -114,24 +114,24 @@ def deactivate(folder: Path) -> None:
 
 
 def qgis_python() -> str:
-    """The Python interpreter of the running QGIS (``sys.executable`` is QGIS itself there)."""
+    """The Python interpreter of the running QGIS. Not ``sys.executable``: in QGIS that is QGIS
+    itself, or whatever ``python3`` comes first on PATH (seen: a pyenv shim of another Python),
+    so the interpreter is found from the running Python's own prefix first."""
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    executable = Path(sys.executable)
-    if executable.name.lower().startswith("python"):
-        return str(executable)
     for prefix in dict.fromkeys((Path(sys.exec_prefix), Path(sys.base_exec_prefix))):
         for candidate in (
-            prefix / "bin" / f"python{version}",
-            prefix / "bin" / "python3",
+            prefix / "bin" / f"python{version}",  # Linux, macOS, a virtualenv
             prefix / "python.exe",  # Windows (OSGeo4W, the standalone installer)
             prefix / "python3.exe",
         ):
             if candidate.is_file():
                 return str(candidate)
-    found = shutil.which(f"python{version}") or shutil.which("python3")
-    if found is None:
-        raise RtsMapperError(f"cannot find QGIS's Python {version} interpreter to run pip with")
-    return found
+    executable = Path(sys.executable)
+    if executable.name.lower().startswith(f"python{version}"):
+        return str(executable)
+    raise RtsMapperError(
+        f"cannot find QGIS's Python {version} interpreter (in {sys.exec_prefix}) to run pip with"
+    )
 
 
 @dataclass

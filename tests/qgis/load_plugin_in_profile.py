@@ -66,7 +66,7 @@ def main() -> int:
     result = {"available": name in qgis.utils.available_plugins, "before": snapshot(), "cycles": []}
     for _ in range(2):
         cycle = {"loaded": qgis.utils.loadPlugin(name), "started": qgis.utils.startPlugin(name)}
-        heavy = ("torch", "segmentation_models_pytorch", "shapely", "rasterio")
+        heavy = ("torch", "segmentation_models_pytorch", "shapely", "rasterio", "onnxruntime")
         cycle["heavy_imported_at_load"] = [m for m in heavy if m in sys.modules]
         plugin = qgis.utils.plugins[name]
         cycle["module_file"] = sys.modules[name].__file__

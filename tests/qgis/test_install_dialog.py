@@ -89,3 +89,19 @@ def test_cancel_stops_pip(dialog, qtbot, tmp_path):
 def test_an_offline_folder_that_is_not_there_is_said_at_once(dialog, qtbot, tmp_path):
     assert install_by_hand(dialog, qtbot, "Probe", tmp_path / "no_such_folder") == "failed"
     assert "no_such_folder: is not a folder of wheels" in dialog.status.text()
+
+
+def test_the_plugin_puts_what_was_installed_on_sys_path_when_it_loads(
+    dialog, qtbot, tmp_path, monkeypatch, qgis_iface
+):
+    """A QGIS started after an install: the plugin adds its profile's packages folder at load."""
+    from qgis.core import QgsApplication
+
+    from rts_mapper_plugin.plugin import RtsMapperPlugin
+
+    assert install_by_hand(dialog, qtbot, "Probe", probe_wheels(tmp_path / "w")) == "installed"
+    install.deactivate(dialog.folder)  # as in a new QGIS session
+    settings_dir = dialog.folder.parents[2]  # <profile>/python/rts_mapper_packages/pyXY
+    monkeypatch.setattr(QgsApplication, "qgisSettingsDirPath", staticmethod(lambda: str(settings_dir) + "/"))
+    RtsMapperPlugin(qgis_iface)
+    assert any(str(p) in sys.path for p in install.site_dirs(dialog.folder))

@@ -101,3 +101,13 @@ def test_linux_offline_needs_a_shapely_built_here(tmp_path, monkeypatch):
     assert "--no-index" not in online and "--no-binary" in online
     windows = install.install_argv(install.PROFILES["review"], tmp_path / "p", pins, None, "python3", "win32")
     assert "--no-binary" not in windows
+
+
+def test_pip_runs_with_the_running_python_not_the_first_python3_on_path(monkeypatch):
+    """In the QGIS desktop sys.executable was a pyenv shim of another Python: pip then resolved
+    against that Python's numpy and refused the profile."""
+    monkeypatch.setattr(sys, "executable", "/root/.pyenv/shims/python3")
+    python = install.qgis_python()
+    assert python.startswith(sys.exec_prefix) and python.endswith(
+        f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    )
