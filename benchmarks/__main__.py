@@ -6,6 +6,7 @@ import importlib
 import sys
 
 BENCHMARKS = {
+    "backends": "benchmarks.backends",
     "imagery_memory": "benchmarks.imagery_memory",
     "model_engine": "benchmarks.model_engine",
     "real_chips": "benchmarks.real_chips",

@@ -160,6 +160,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         raise RtsMapperError("--extent wants minx,miny,maxx,maxy in the image's CRS")
     config = InferConfig(
         device=args.device,
+        backend=args.backend,
         threshold=args.threshold,
         min_area_m2=args.min_area,
         tta=args.tta,
@@ -473,6 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     from .core.defaults import (
+        BACKEND,
+        BACKENDS,
         BANDS,
         BASE_MAP_RESOLUTION_M,
         CHIP_BUFFER_M,
@@ -583,6 +586,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     infer.add_argument("--extent", default=None, help="minx,miny,maxx,maxy in the image CRS")
     infer.add_argument("--device", default=DEVICE, help=", ".join(DEVICES))
+    infer.add_argument(
+        "--backend",
+        default=BACKEND,
+        choices=BACKENDS,
+        help="what runs a .safetensors model: auto (onnxruntime on the CPU where installed, else torch)",
+    )
     infer.add_argument(
         "--batch-size", type=int, default=None, help="tiles per pass (default: 1 on CPU, 8 on GPU)"
     )

@@ -14,6 +14,13 @@ ROOT = Path(__file__).resolve().parent.parent
 REAL_DATA = ROOT.parent / "shared" / "data" / "real"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_cache(tmp_path_factory):
+    """Models exported for onnxruntime go to a folder of this test session, not the user's cache
+    (subprocesses inherit it)."""
+    os.environ["RTS_MAPPER_CACHE"] = str(tmp_path_factory.mktemp("rts_mapper_cache"))
+
+
 def requires_real_data(*parts: str):
     """Skip with a clear reason when ../shared/data/real (or a file in it) is absent."""
     path = REAL_DATA.joinpath(*parts)

@@ -27,6 +27,11 @@ BATCH_SIZE = 8
 # Where a model runs: "auto" picks CUDA when present.
 DEVICES = ("auto", "cpu", "cuda")
 DEVICE = DEVICES[0]
+# What runs a .safetensors model in inference. auto: onnxruntime on the CPU where onnx and
+# onnxruntime are installed and the tile is the model's own (faster than the traced torch model
+# on the CPUs measured, docs/benchmarks.md), torch otherwise (a GPU, another tile size).
+BACKENDS = ("auto", "torch", "onnxruntime")
+BACKEND = BACKENDS[0]
 # Inference tiles and their overlap (probabilities are blended across it).
 TILE_SIZE = 512
 OVERLAP = 64

@@ -31,6 +31,7 @@ class PlgSettings:
     project_gpkg: str = per_project("")
     model_path: str = per_project("")
     device: str = per_project(defaults.DEVICES[0])
+    backend: str = per_project(defaults.BACKEND)
     threshold: float = per_project(defaults.THRESHOLD)
     min_area_m2: float = per_project(defaults.MIN_AREA_M2)
     encoder: str = per_project(defaults.ENCODER)

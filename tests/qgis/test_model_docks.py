@@ -133,6 +133,22 @@ def test_the_ensemble_a_person_picks_goes_to_the_run(inference_dock, assets):
     assert inference_dock.request().config.tta == 4
 
 
+def test_the_engine_a_person_picks_runs_the_model(inference_dock, qtbot, assets, project):
+    """Auto runs a .safetensors model in ONNX Runtime on the CPU; PyTorch when picked; the run
+    (its message, and the run record in the project) says which."""
+    model, _, _ = assets
+    inference_dock.show()
+    inference_dock.model_widget.setFilePath(str(model))
+    assert inference_dock.backend_combo.currentText() == "Auto"
+    for label, engine in (("Auto", "cpu (onnxruntime)"), ("PyTorch", "cpu")):
+        person.choose(inference_dock.backend_combo, label, exact=True)
+        assert inference_dock.request().config.backend == inference_dock.backend_combo.currentData()
+        assert run_dock(inference_dock, qtbot) == "succeeded"
+        assert inference_dock.status.text().endswith(f"on {engine}."), inference_dock.status.text()
+    devices = [run.device for run in MappingProject.open(project.path).runs()]
+    assert devices == ["cpu (onnxruntime)", "cpu"], devices
+
+
 def test_cancel_mid_run_adds_nothing(inference_dock, qtbot, assets, project, qgis_iface):
     model, _, _ = assets
     inference_dock.model_widget.setFilePath(str(model))

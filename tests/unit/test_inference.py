@@ -264,14 +264,15 @@ def test_a_second_run_with_the_same_model_does_not_trace_it_again(tmp_path, monk
     card = ModelCard(encoder="mobilenet_v2", tile_size=128, overlap=32)
     model_path = save_model(create_model("mobilenet_v2"), card, tmp_path / "m.safetensors")
     path = scene_with_rectangles(tmp_path, [(10, 60, 10, 60)], shape=(200, 300))
-    first = predict_raster(model_path, path, tmp_path / "a.tif", InferConfig(device="cpu"))
-    second = predict_raster(model_path, path, tmp_path / "b.tif", InferConfig(device="cpu"))
+    by_torch = InferConfig(device="cpu", backend="torch")
+    first = predict_raster(model_path, path, tmp_path / "a.tif", by_torch)
+    second = predict_raster(model_path, path, tmp_path / "b.tif", by_torch)
     assert len(traces) == 1
     with rasterio.open(tmp_path / "a.tif") as a, rasterio.open(tmp_path / "b.tif") as b:
         assert np.array_equal(a.read(), b.read()) and len(first.candidates) == len(second.candidates)
 
     os.utime(model_path, ns=(0, 1))  # the file changed (as a retrained model's does)
-    predict_raster(model_path, path, None, InferConfig(device="cpu"))
+    predict_raster(model_path, path, None, by_torch)
     assert len(traces) == 2
 
 

@@ -145,7 +145,7 @@ def test_an_exported_model_maps_the_same_through_onnxruntime(tmp_path):
     assert onnx_card.training == card.training and onnx_card.summary().startswith("ONNX: DeepLabv3+")
     image = model_path.parent / "2019.tif"
     for tta in (1, 4):
-        config = InferConfig(device="cpu", tta=tta)
+        config = InferConfig(device="cpu", tta=tta, backend="torch")
         torch_result = predict_raster(model_path, image, tmp_path / f"torch{tta}.tif", config)
         onnx_result = predict_raster(onnx_path, image, tmp_path / f"onnx{tta}.tif", config)
         with (
@@ -289,3 +289,51 @@ def test_a_corrupt_onnx_file_and_training_from_onnx_are_clear_errors(tmp_path):
         read_model_card(broken)
     with pytest.raises(RtsMapperError, match="training starts from an RTS Mapper model"):
         load_model(broken)
+
+
+def test_onnxruntime_and_torch_give_the_same_probabilities_within_1e_4(tmp_path):
+    """The backend choice changes the speed, not the map: the same tiles (real-looking image tiles
+    and random ones) through the traced torch model and through its ONNX export in onnxruntime."""
+    import torch
+
+    from rts_mapper_plugin.core.model.inference import _OnnxPredictor, _Predictor
+    from rts_mapper_plugin.core.model.onnx_export import cached_export
+    from rts_mapper_plugin.core.model.onnx_model import OnnxModel
+
+    model_path = trained_model()
+    model, card = load_model(model_path)
+    with rasterio.open(model_path.parent / "2019.tif") as dataset:
+        tiles = [
+            dataset.read(window=Window(c, r, card.tile_size, card.tile_size)) for r, c in ((0, 0), (200, 300))
+        ]
+    tiles.append(
+        np.random.default_rng(4).integers(0, 256, (3, card.tile_size, card.tile_size), dtype=np.uint8)
+    )
+    batch = np.stack(tiles)
+    for tta in (1, 4):
+        traced = _Predictor(model, "cpu", 1, torch, card.tile_size, card, tta)(batch)
+        exported = OnnxModel(cached_export(model_path))  # its card says: 0-1 RGB in
+        onnx_run = _OnnxPredictor(exported, 1, exported.card, tta)(batch)
+        assert traced.shape == onnx_run.shape == (3, card.tile_size, card.tile_size)
+        assert np.abs(traced - onnx_run).max() < 1e-4, np.abs(traced - onnx_run).max()
+
+
+def test_the_backend_is_chosen_for_the_cpu_and_by_the_user(tmp_path):
+    """auto: onnxruntime runs a .safetensors model on the CPU (exported once, cached); torch when
+    asked, or for a tile size the export was not made for; onnxruntime refuses that in one line."""
+    from rts_mapper_plugin.core.model.inference import InferConfig, predict_raster
+    from rts_mapper_plugin.core.model.onnx_export import cache_folder
+
+    model_path = trained_model()
+    image = model_path.parent / "2019.tif"
+    auto = predict_raster(model_path, image, None, InferConfig(device="cpu"))
+    assert "ONNX model run by onnxruntime" in auto.notes and list(cache_folder().glob("model-*.onnx"))
+    by_torch = predict_raster(model_path, image, None, InferConfig(device="cpu", backend="torch"))
+    assert not any("onnxruntime" in n for n in by_torch.notes)
+    assert len(auto.candidates) == len(by_torch.candidates) > 0
+    other_tile = InferConfig(device="cpu", tile_size=auto.card.tile_size + 64)
+    assert not any("onnxruntime" in n for n in predict_raster(model_path, image, None, other_tile).notes)
+    with pytest.raises(RtsMapperError, match="runs the model's own"):
+        predict_raster(
+            model_path, image, None, InferConfig(device="cpu", backend="onnxruntime", tile_size=320)
+        )

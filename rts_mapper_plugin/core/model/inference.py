@@ -25,7 +25,7 @@ import numpy as np
 from rasterio.enums import MaskFlags
 from rasterio.windows import Window, from_bounds
 
-from ..defaults import DEVICE, DEVICES, TTA_VIEWS
+from ..defaults import BACKEND, BACKENDS, DEVICE, DEVICES, TTA_VIEWS
 from ..errors import RtsMapperError
 from ..progress import Feedback
 from ..raster_io import (
@@ -62,6 +62,7 @@ class InferConfig:
     value (its calibrated threshold and minimum area, its tile size and overlap)."""
 
     device: str = DEVICE
+    backend: str = BACKEND  # what runs a .safetensors model: see defaults.BACKENDS
     threshold: float | None = None
     min_area_m2: float | None = None
     tta: int = 1  # views averaged per tile (test-time ensemble), one of TTA_VIEWS
@@ -308,7 +309,7 @@ class _OnnxPredictor:
     the same test-time ensemble as the torch predictor (numpy flips and turns)."""
 
     def __init__(self, model: OnnxModel, batch_size: int, card: ModelCard, tta: int = 1) -> None:
-        self.model, self.device = model, model.device
+        self.model, self.device = model, f"{model.device} (onnxruntime)"  # as runs record it
         self.batch_size = model.fixed_batch() or max(1, batch_size)
         self.views = tta_views(tta, numpy=True)
         norm = card.normalisation
@@ -401,6 +402,10 @@ def predict_raster(
     tta = config.tta
     if model is None and is_onnx(model_path):
         model = OnnxModel(model_path, _onnx_device(config.device))
+    elif model is None:
+        exported = _onnx_for(model_path, config)
+        if exported is not None:
+            model = OnnxModel(exported, _onnx_device(config.device))
     if isinstance(model, OnnxModel):
         card = model.card
         fixed = model.fixed_size()
@@ -544,6 +549,38 @@ def infer_to_file(
             Path(prob_out).unlink(missing_ok=True)
         raise
     return result
+
+
+def _onnx_for(model_path: str | os.PathLike, config: InferConfig) -> Path | None:
+    """The ONNX export of a .safetensors model when onnxruntime is to run it (``config.backend``:
+    "onnxruntime", or "auto" on the CPU where onnx and onnxruntime are installed and the tile is
+    the model's own); None when torch runs it."""
+    from ..environment import missing_packages
+
+    backend = (config.backend or BACKEND).lower()
+    if backend not in BACKENDS:
+        raise RtsMapperError(f"unknown backend {backend!r} ({', '.join(BACKENDS)})")
+    if backend == "torch":
+        return None
+    card = read_card(model_path)
+    own_tile = config.tile_size in (None, card.tile_size)
+    missing = missing_packages({"onnx": "onnx", "onnxruntime": "onnxruntime"})
+    if backend == "auto":
+        if missing or not own_tile or missing_packages({"torch": "torch"}):
+            return None
+        if _onnx_device(config.device) != "cpu" or pick_device(config.device) != "cpu":
+            return None  # a GPU: torch's batches there are measured, onnxruntime's are not
+    elif missing:
+        raise RtsMapperError(
+            f"the onnxruntime backend needs {', '.join(missing)} (python -m pip install {' '.join(missing)})"
+        )
+    elif not own_tile:
+        raise RtsMapperError(
+            f"the onnxruntime backend runs the model's own {card.tile_size}-pixel tiles, not {config.tile_size}"
+        )
+    from .onnx_export import cached_export
+
+    return cached_export(model_path)
 
 
 def _onnx_device(choice: str) -> str:

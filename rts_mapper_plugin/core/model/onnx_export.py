@@ -99,3 +99,27 @@ def _ZeroToOneInput(model, card: ModelCard, torch):  # noqa: N802 (a module fact
             return torch.sigmoid(self.model((image * factor - self.mean) / self.std))
 
     return Graph().eval()
+
+
+def cache_folder() -> Path:
+    """Where models exported for onnxruntime are kept between runs: the user's cache, or
+    ``RTS_MAPPER_CACHE`` (the tests point it at a temporary folder)."""
+    if os.environ.get("RTS_MAPPER_CACHE"):
+        return Path(os.environ["RTS_MAPPER_CACHE"]) / "onnx"
+    base = os.environ.get("XDG_CACHE_HOME") or (Path.home() / ".cache")
+    return Path(base) / "rts_mapper" / "onnx"
+
+
+def cached_export(model_path: str | os.PathLike) -> Path:
+    """The model as ONNX, exported once per model file version into :func:`cache_folder`."""
+    import hashlib
+
+    from ...__about__ import __version__
+
+    path = Path(model_path).resolve()
+    stat = path.stat()
+    key = f"{path}|{stat.st_mtime_ns}|{stat.st_size}|{ONNX_OPSET}|{__version__}"
+    out = cache_folder() / f"{path.stem}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.onnx"
+    if not out.is_file():
+        export_onnx(path, out)
+    return out
