@@ -185,7 +185,10 @@ class InstallDialog(QDialog):
         process.start(argv[0], argv[1:])
 
     def _read_output(self) -> None:
-        text = bytes(self.process.readAllStandardOutput()).decode("utf-8", "replace")
+        process = self.sender()  # the one that has output (self.process may have moved on)
+        if not isinstance(process, QProcess):
+            return
+        text = bytes(process.readAllStandardOutput()).decode("utf-8", "replace")
         self._output.append(text)
         for line in text.splitlines():
             if line.strip() and not line.startswith("{"):

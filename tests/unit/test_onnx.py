@@ -337,3 +337,22 @@ def test_the_backend_is_chosen_for_the_cpu_and_by_the_user(tmp_path):
         predict_raster(
             model_path, image, None, InferConfig(device="cpu", backend="onnxruntime", tile_size=320)
         )
+
+
+def test_auto_falls_back_to_torch_when_the_export_cannot_be_cached(tmp_path, monkeypatch):
+    """A cache folder that cannot be made (a full or read-only home) costs speed, not the run."""
+    from rts_mapper_plugin.core.model.inference import InferConfig, predict_raster
+
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the cache folder would go")
+    monkeypatch.setenv("RTS_MAPPER_CACHE", str(blocker))
+    model_path = trained_model()
+    result = predict_raster(model_path, model_path.parent / "2019.tif", None, InferConfig(device="cpu"))
+    assert result.device == "cpu" and len(result.candidates) > 0
+    assert any(
+        n.startswith("PyTorch ran the model: its ONNX export for onnxruntime failed") for n in result.notes
+    )
+    with pytest.raises(RtsMapperError, match="cannot create the output folder"):
+        predict_raster(
+            model_path, model_path.parent / "2019.tif", None, InferConfig(device="cpu", backend="onnxruntime")
+        )

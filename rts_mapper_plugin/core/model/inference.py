@@ -400,10 +400,11 @@ def predict_raster(
     image_path = Path(image_path)
     config = config or InferConfig()
     tta = config.tta
+    backend_notes: list[str] = []
     if model is None and is_onnx(model_path):
         model = OnnxModel(model_path, _onnx_device(config.device))
     elif model is None:
-        exported = _onnx_for(model_path, config)
+        exported = _onnx_for(model_path, config, backend_notes)
         if exported is not None:
             model = OnnxModel(exported, _onnx_device(config.device))
     if isinstance(model, OnnxModel):
@@ -513,7 +514,8 @@ def predict_raster(
         crs=crs.to_string(),
         threshold=threshold,
         min_area_m2=min_area_m2,
-        notes=predictor.notes
+        notes=backend_notes
+        + predictor.notes
         + ([f"test-time ensemble of {tta} views ({tta}x the model time)"] if tta > 1 else []),
     )
 
@@ -551,7 +553,7 @@ def infer_to_file(
     return result
 
 
-def _onnx_for(model_path: str | os.PathLike, config: InferConfig) -> Path | None:
+def _onnx_for(model_path: str | os.PathLike, config: InferConfig, notes: list[str]) -> Path | None:
     """The ONNX export of a .safetensors model when onnxruntime is to run it (``config.backend``:
     "onnxruntime", or "auto" on the CPU where onnx and onnxruntime are installed and the tile is
     the model's own); None when torch runs it."""
@@ -580,7 +582,13 @@ def _onnx_for(model_path: str | os.PathLike, config: InferConfig) -> Path | None
         )
     from .onnx_export import cached_export
 
-    return cached_export(model_path)
+    try:
+        return cached_export(model_path)
+    except RtsMapperError as exc:
+        if backend == "onnxruntime":
+            raise
+        notes.append(f"PyTorch ran the model: its ONNX export for onnxruntime failed ({exc})")
+        return None  # auto: a cache that cannot be written (a full or read-only home) costs speed only
 
 
 def _onnx_device(choice: str) -> str:
