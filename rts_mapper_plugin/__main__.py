@@ -313,6 +313,39 @@ def _cmd_model_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_field_export(args: argparse.Namespace) -> int:
+    from .core.defaults import NEAR_ROAD_M
+    from .core.project.store import MappingProject
+    from .core.review.decisions import review_queue
+    from .core.review.field_package import export_field_package
+    from .core.vectors import read_features
+
+    project = MappingProject.open(args.project)
+    roads = read_features(args.roads) if args.roads else None
+    within = (args.within if args.within is not None else NEAR_ROAD_M) if roads is not None else None
+    statuses = None if args.status == "all" else (args.status,)
+    queue = review_queue(
+        project, order="road" if roads else "id", roads=roads, statuses=statuses, near_road_m=within
+    )
+    package = export_field_package(project, args.out, [item.fid for item in queue], args.reviewer)
+    print(f"{package.folder}: {package.candidates} candidates for {args.reviewer}, years {package.years}")
+    return 0
+
+
+def _cmd_field_merge(args: argparse.Namespace) -> int:
+    from .core.project.store import MappingProject
+    from .core.review.field_package import merge_field_package
+
+    result = merge_field_package(MappingProject.open(args.project), args.package)
+    print(f"{args.package}: {result.summary()}")
+    for conflict in result.conflicts:
+        print(
+            f"conflict: candidate {conflict['candidate_id']}, {conflict['reviewer']}: "
+            f"{conflict['desk']} at the desk, {conflict['field']} in the field (the desk's kept)"
+        )
+    return 0
+
+
 def _cmd_packages(args: argparse.Namespace) -> int:
     from .core import install
 
@@ -697,6 +730,21 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("model-info", help="print a model file's card (JSON)")
     info.add_argument("model")
     info.set_defaults(func=_cmd_model_info)
+
+    field_export = commands.add_parser(
+        "field-export", help="candidates to review in the field: a GeoPackage, clipped images, the form"
+    )
+    field_export.add_argument("project", help="the mapping project (GeoPackage)")
+    field_export.add_argument("--out", required=True, help="the package folder to write")
+    field_export.add_argument("--reviewer", required=True, help="who reviews in the field")
+    field_export.add_argument("--roads", help="a road / railway layer: only candidates near it")
+    field_export.add_argument("--within", type=float, default=None, help="metres from a road (with --roads)")
+    field_export.add_argument("--status", default="pending", help="candidates of this status, or 'all'")
+    field_export.set_defaults(func=_cmd_field_export)
+    field_merge = commands.add_parser("field-merge", help="bring a field package's decisions back")
+    field_merge.add_argument("project", help="the mapping project (GeoPackage)")
+    field_merge.add_argument("package", help="the field package folder")
+    field_merge.set_defaults(func=_cmd_field_merge)
 
     packages = commands.add_parser(
         "packages", help="install profiles (review, inference, full) into a folder of their own"
