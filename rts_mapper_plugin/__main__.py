@@ -329,6 +329,12 @@ def _cmd_field_export(args: argparse.Namespace) -> int:
     )
     package = export_field_package(project, args.out, [item.fid for item in queue], args.reviewer)
     print(f"{package.folder}: {package.candidates} candidates for {args.reviewer}, years {package.years}")
+    try:
+        from .qgis_layers.field_project import write_field_project
+    except ImportError:
+        print("note: QGIS's Python bindings are not importable here: no field.qgz (QField project) written")
+        return 0
+    print(f"{write_field_project(package.folder)}: the QGIS / QField project with the review form")
     return 0
 
 

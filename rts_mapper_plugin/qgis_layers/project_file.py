@@ -10,6 +10,20 @@ import os
 from pathlib import Path
 
 
+def started_qgis():
+    """A headless QgsApplication when none runs (the command line); None inside QGIS. The caller
+    calls ``exitQgis()`` on what it got when done."""
+    from qgis.core import QgsApplication
+
+    if QgsApplication.instance() is not None:
+        return None
+    if not os.environ.get("DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = QgsApplication([], False)
+    app.initQgis()
+    return app
+
+
 def write_qgis_project(
     mapping_gpkg: str | Path,
     out: str | Path,
@@ -22,19 +36,14 @@ def write_qgis_project(
     candidates and the extra layers show; the training sets (which repeat the inventory) are
     there but switched off, and so is any layer in ``hidden`` and every one of ``extra_rasters``
     (name -> path: the DEM, class rasters, for the distribution report)."""
-    from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsReferencedRectangle, QgsVectorLayer
+    from qgis.core import QgsProject, QgsRasterLayer, QgsReferencedRectangle, QgsVectorLayer
 
     from ..core.project.store import MappingProject
     from ..toolbelt.resources import style_path
     from .layers import add_run_layers, training_layer
     from .timelapse import load_time_lapse
 
-    app = None
-    if QgsApplication.instance() is None:
-        if not os.environ.get("DISPLAY"):
-            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        app = QgsApplication([], False)
-        app.initQgis()
+    app = started_qgis()
     mapping = MappingProject.open(mapping_gpkg)
     project = QgsProject()
     project.setCrs(project.crs().fromWkt(mapping.crs.to_wkt()))
