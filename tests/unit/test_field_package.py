@@ -13,6 +13,7 @@ from osgeo import ogr
 from rts_mapper_plugin.core.errors import RtsMapperError
 from rts_mapper_plugin.core.review.decisions import Decision, decisions_of, record_decision
 from rts_mapper_plugin.core.review.field_package import export_field_package, merge_field_package
+from tests.conftest import run_python
 from tests.data.fixtures import copy_project, review_project
 
 
@@ -129,7 +130,9 @@ def test_the_command_line_exports_the_near_road_candidates_and_merges_them(prepa
     assert 0 < len(near) < len(distances)
     out = tmp_path / "near_road"
     args = ["field-export", str(project.path), "--out", str(out), "--reviewer", "Field team"]
-    assert main([*args, "--roads", roads, "--within", str(within)]) == 0
+    done = run_python(["-m", "rts_mapper_plugin", *args, "--roads", roads, "--within", str(within)])
+    assert done.returncode == 0, done.stderr  # in its own process: it also starts QGIS for field.qgz
+    assert (out / "field.qgz").is_file() and "the QGIS / QField project" in done.stdout
     info = json.loads((out / "package.json").read_text())
     assert set(info["candidates"]) == near
     edit_in_the_field(out, {info["candidates"][0]: {"decision": "accepted"}})
