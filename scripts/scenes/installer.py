@@ -4,7 +4,8 @@ RTS Mapper › Install deep-learning packages…, then maps with an ONNX model i
 in the same session.
 
 Arguments: wheels (folder), project (a mapping project with the 2019 image registered), model
-(an .onnx file). Screenshots: installer_before, installer_done, installer_inference.
+(an .onnx file). Screenshots: installer_before, installer_done, installer_inference,
+installer_uninstalled (the same dialog after *Uninstall*).
 """
 
 import sys
@@ -87,6 +88,16 @@ def mapped():
 
 def finish():
     scene.shot("installer_inference")
+    plugin = qgis.utils.plugins["rts_mapper_plugin"]
+    plugin.actions["install_packages"].trigger()
+    dialog = plugin.dialogs["install"]
+    dialog.uninstall_button.click()
+    scene.report["uninstall"] = {"outcome": dialog.outcome, "status": dialog.status.text()}
+    scene.later(1500, uninstalled)
+
+
+def uninstalled():
+    scene.shot("installer_uninstalled")
     scene.done()
 
 
