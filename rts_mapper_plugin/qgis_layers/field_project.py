@@ -87,7 +87,7 @@ def write_field_project(folder: str | Path) -> Path:
     out = folder / "field.qgz"
     if not project.write(str(out)):
         raise OSError(f"{out}: QGIS could not write the project ({project.error()})")
-    del project
+    del project  # here, in the frame that made it: QGIS must not end while a project lives
     if app is not None:
         app.exitQgis()
     return out
