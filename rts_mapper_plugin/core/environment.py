@@ -35,11 +35,16 @@ DEEP_LEARNING_PACKAGES: dict[str, str] = {
 ONNX_PACKAGES: dict[str, str] = {"onnx": "onnx", "onnxruntime": "onnxruntime"}
 
 
-def findable(module: str) -> bool:
+def module_spec(module: str):
+    """The import spec of ``module`` (found, not imported), or None."""
     try:
-        return importlib.util.find_spec(module) is not None
+        return importlib.util.find_spec(module)
     except (ImportError, ValueError):  # a broken parent package, or a module without spec
-        return False
+        return None
+
+
+def findable(module: str) -> bool:
+    return module_spec(module) is not None
 
 
 # torch (and triton, torchvision, timm behind it) must not be imported by two threads at once:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
-import importlib.util
 import json
 import os
 import shutil
@@ -27,7 +26,7 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
-from .environment import BASE_PACKAGES, DEEP_LEARNING_PACKAGES, ONNX_PACKAGES, findable
+from .environment import BASE_PACKAGES, DEEP_LEARNING_PACKAGES, ONNX_PACKAGES, findable, module_spec
 from .errors import RtsMapperError
 
 # What QGIS's Python brings and the plugin must never replace (numpy: Debian's GDAL, rasterio,
@@ -147,11 +146,11 @@ def status(profile: Profile, folder: Path | None = None) -> list[ModuleState]:
     own = [str(p) for p in site_dirs(folder)] if folder is not None else []
     states = []
     for module, requirement in profile.modules.items():
-        if not findable(module):
+        spec = module_spec(module)
+        if spec is None:
             states.append(ModuleState(module, requirement, None, ""))
             continue
-        spec = importlib.util.find_spec(module)
-        origin = str(spec.origin or next(iter(spec.submodule_search_locations or [""]))) if spec else ""
+        origin = str(spec.origin or next(iter(spec.submodule_search_locations or [""])))
         if Path(origin).is_absolute() and not Path(origin).exists():  # uninstalled while imported
             states.append(ModuleState(module, requirement, None, "removed; loaded until QGIS restarts"))
             continue

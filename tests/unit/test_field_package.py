@@ -13,7 +13,7 @@ from osgeo import ogr
 from rts_mapper_plugin.core.errors import RtsMapperError
 from rts_mapper_plugin.core.review.decisions import Decision, decisions_of, record_decision
 from rts_mapper_plugin.core.review.field_package import export_field_package, merge_field_package
-from tests.conftest import run_python
+from tests.conftest import assert_valid_geopackage, run_python
 from tests.data.fixtures import copy_project, review_project
 
 
@@ -61,6 +61,7 @@ def test_export_edit_merge_loses_no_decision(project, tmp_path):
             assert clipped.count == 3 and clipped.width * clipped.height < full.width * full.height
     info = json.loads((tmp_path / "pkg" / "package.json").read_text())
     assert info["reviewer"] == "Field team" and info["candidates"] == ids
+    assert_valid_geopackage(tmp_path / "pkg" / "field.gpkg")  # GDAL's validator, as QField's GDAL reads it
     decided = {
         ids[0]: {
             "decision": "accepted",

@@ -22,15 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import RtsMapperError
-from ..project.store import CRITERIA, DECISIONS, MappingProject
+from ..project.store import DECISIONS, MappingProject
 from ..raster_io import atomic_folder
 from ..vectors import FeatureSet, read_features, write_features
-from .decisions import Decision, decisions_of, record_decision, reviewed_boundaries
+from .decisions import CRITERIA_NAMES, Decision, decisions_of, record_decision, reviewed_boundaries
 
 LAYER = "review"
 INFO = "package.json"
 FORMAT = "rts_mapper_field_package/1"
-CRITERIA_NAMES = tuple(name for name, _ in CRITERIA)
 # the form's fields and their types (what QField shows as widgets; value maps set by the face)
 FORM: dict[str, type] = {
     "decision": str,
@@ -172,7 +171,9 @@ def merge_field_package(project: MappingProject, folder: str | os.PathLike) -> M
         raise RtsMapperError(f"is a field package of another format ({info.get('format')!r})", folder)
     rows = read_features(f"{folder / 'field.gpkg'}|layername={LAYER}")
     result = MergeResult()
-    boundaries = reviewed_boundaries(project)  # the desk's outlines, to compare redrawn ones with
+    # the desk's decisions and outlines, read once (a package holds one row per candidate)
+    at_desk = {(d["candidate_id"], d["reviewer"]): d for d in decisions_of(project) if not d["is_final"]}
+    boundaries = reviewed_boundaries(project)
     for geometry, row in zip(rows.to_crs(project.crs).geometries, rows.attributes):
         decision = (row.get("decision") or "").strip().lower()
         if not decision:
@@ -187,22 +188,18 @@ def merge_field_package(project: MappingProject, folder: str | os.PathLike) -> M
         exported = info["outlines"].get(str(candidate_id))
         edited = geometry is not None and exported is not None and not _same_outline(geometry, exported)
         field_values = _values(row, decision)
-        desk = [
-            d
-            for d in decisions_of(project, [candidate_id])
-            if d["reviewer"] == reviewer and not d["is_final"]
-        ]
-        if desk:
+        desk = at_desk.get((candidate_id, reviewer))
+        if desk is not None:
             boundary = boundaries.get(candidate_id, {}).get(reviewer)
             same_outline = geometry is None or boundary is None or _same_outline(geometry, boundary.wkt)
-            if _values(desk[0], desk[0]["decision"]) == field_values and same_outline:
+            if _values(desk, desk["decision"]) == field_values and same_outline:
                 result.unchanged.append(candidate_id)
             else:
                 result.conflicts.append(
                     {
                         "candidate_id": candidate_id,
                         "reviewer": reviewer,
-                        "desk": desk[0]["decision"],
+                        "desk": desk["decision"],
                         "field": decision,
                     }
                 )
