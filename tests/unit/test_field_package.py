@@ -53,9 +53,10 @@ def test_export_edit_merge_loses_no_decision(project, tmp_path):
     ids = candidate_ids(project)[:5]
     package = export_field_package(project, tmp_path / "pkg", ids, "Field team")
     assert package.candidates == 5 and package.years == [y.year for y in project.years()]
-    for year in package.years:  # the images travel, clipped to the candidates
+    one = export_field_package(project, tmp_path / "one", ids[:1], "Field team")
+    for year in one.years:  # the images travel, clipped to the candidates (+ 150 m)
         with (
-            rasterio.open(tmp_path / "pkg" / "imagery" / f"{year}.tif") as clipped,
+            rasterio.open(tmp_path / "one" / "imagery" / f"{year}.tif") as clipped,
             rasterio.open(project.years()[0].raster_path) as full,
         ):
             assert clipped.count == 3 and clipped.width * clipped.height < full.width * full.height

@@ -258,12 +258,16 @@ def save_safetensors(tensors: dict, path: Path, metadata: dict, kept: str = "not
     """Write ``tensors`` to ``path`` through a partial file renamed on success. A full disk or a
     read-only drive becomes one line naming ``path`` and saying what is ``kept``."""
     from safetensors import SafetensorError
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     partial = path.with_name(path.name + ".partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_file(tensors, str(partial), metadata=metadata)
+        # serialised here and written by us: safetensors' save_file writes a .tmpXXXX file of its
+        # own beside the output, which a killed run leaves behind (make faults found them)
+        data = save(tensors, metadata=metadata)
+        with open(partial, "wb") as handle:
+            handle.write(data)
         os.replace(partial, path)
     except (OSError, SafetensorError) as exc:
         with contextlib.suppress(OSError):
