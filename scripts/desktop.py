@@ -81,9 +81,7 @@ class Desktop:
             **os.environ,
             "DISPLAY": f":{self.display}",
             "PYTHONPATH": os.pathsep.join(
-                [sysconfig.get_paths()["purelib"], os.environ.get("PYTHONPATH", "")]
-                if venv_packages
-                else []
+                [sysconfig.get_paths()["purelib"], os.environ.get("PYTHONPATH", "")] if venv_packages else []
             ),
             "PYTHONDONTWRITEBYTECODE": "1",
             "QT_QPA_PLATFORM": "xcb",

@@ -14,7 +14,9 @@ def start():
     iface = qgis.utils.iface
     iface.mainWindow().setGeometry(QApplication.primaryScreen().availableGeometry())
     iface.addProject(scene.args["qgz"])
-    review = next(layer for layer in QgsProject.instance().mapLayers().values() if isinstance(layer, QgsVectorLayer))
+    review = next(
+        layer for layer in QgsProject.instance().mapLayers().values() if isinstance(layer, QgsVectorLayer)
+    )
     feature = next(review.getFeatures())
     box = feature.geometry().boundingBox()
     box.grow(max(box.width(), box.height()) * 2)
@@ -22,7 +24,9 @@ def start():
     iface.mapCanvas().refresh()
     review.startEditing()
     scene.report["fields"] = [f.name() for f in review.fields()]
-    scene.report["widgets"] = {f.name(): review.editorWidgetSetup(i).type() for i, f in enumerate(review.fields())}
+    scene.report["widgets"] = {
+        f.name(): review.editorWidgetSetup(i).type() for i, f in enumerate(review.fields())
+    }
     scene.later(1500, lambda: open_form(review, feature))
 
 

@@ -23,7 +23,9 @@ ARGS = scene.args
 def start():
     iface = qgis.utils.iface
     iface.mainWindow().setGeometry(QApplication.primaryScreen().availableGeometry())
-    scene.report["before"] = {m: m in sys.modules or _importable(m) for m in ("torch", "shapely", "onnxruntime")}
+    scene.report["before"] = {
+        m: m in sys.modules or _importable(m) for m in ("torch", "shapely", "onnxruntime")
+    }
     plugin = qgis.utils.plugins["rts_mapper_plugin"]
     plugin.actions["install_packages"].trigger()
     dialog = plugin.dialogs["install"]
@@ -49,7 +51,11 @@ def install():
 
 def installed():
     dialog = scene.dialog
-    scene.report["install"] = {"outcome": dialog.outcome, "status": dialog.status.text(), "folder": str(dialog.folder)}
+    scene.report["install"] = {
+        "outcome": dialog.outcome,
+        "status": dialog.status.text(),
+        "folder": str(dialog.folder),
+    }
     scene.shot("installer_done")
     if dialog.outcome != "installed":
         scene.done(error=f"install: {dialog.status.text()}", log=dialog.log.toPlainText()[-4000:])
