@@ -130,6 +130,8 @@ class RtsMapperPlugin:
         for key, label, slot in (
             ("prepare_imagery", tr("Prepare imagery…"), self.open_imagery_dialog),
             ("load_time_lapse", tr("Load time-lapse layers"), self.load_time_lapse),
+            ("export_field_package", tr("Export field package (QField)…"), self.open_field_export),
+            ("merge_field_package", tr("Merge field package…"), self.open_field_merge),
             ("distribution_report", tr("Distribution report…"), self.open_distribution_report),
             ("environment_check", tr("Environment check…"), self.open_environment_check),
             ("install_packages", tr(INSTALL_MENU_LABEL), self.open_install_dialog),
@@ -216,23 +218,60 @@ class RtsMapperPlugin:
             return
         notify(self.iface, f"Time-lapse: {len(group.findLayers())} years from {path}", Qgis.MessageLevel.Info)
 
-    def open_distribution_report(self) -> None:
-        """The report's Processing dialog, filled in from the project's layers (the inventory, a
-        DEM, vegetation and soil, found by name). Not modal: the figures and the layers come as
-        soon as the run ends, while the dialog keeps its log open (QGIS's default)."""
+    def open_algorithm_dialog(self, algorithm_id: str, parameters: dict, finished=None):
+        """A Processing algorithm's own dialog, filled in. Not modal: the results come as soon as
+        the run ends, while the dialog keeps its log open (QGIS's default)."""
         from processing.gui.AlgorithmDialog import AlgorithmDialog
 
-        from .qgis_layers.layers import distribution_defaults
-
-        if "distribution_report" in self.dialogs:
-            self.dialogs.pop("distribution_report").close()
-        algorithm = QgsApplication.processingRegistry().createAlgorithmById("rts_mapper:distribution_report")
+        if algorithm_id in self.dialogs:
+            self.dialogs.pop(algorithm_id).close()
+        algorithm = QgsApplication.processingRegistry().createAlgorithmById(f"rts_mapper:{algorithm_id}")
         dialog = AlgorithmDialog(algorithm, False, self.iface.mainWindow())
-        dialog.setParameters(distribution_defaults())
-        dialog.algorithmFinished.connect(self._report_finished)
-        self.dialogs["distribution_report"] = dialog
+        dialog.setParameters(parameters)
+        if finished is not None:
+            dialog.algorithmFinished.connect(finished)
+        self.dialogs[algorithm_id] = dialog
         dialog.show()
         dialog.raise_()
+        return dialog
+
+    def open_distribution_report(self) -> None:
+        """The report, filled in from the project's layers (the inventory, a DEM, vegetation and
+        soil, found by name); its figures and layers come when it ends."""
+        from .qgis_layers.layers import distribution_defaults
+
+        self.open_algorithm_dialog("distribution_report", distribution_defaults(), self._report_finished)
+
+    def open_field_export(self) -> None:
+        """The field package export, filled in: the candidates layer in front (its selection if
+        any), the Review dock's road layer and reviewer."""
+        from .qgis_layers.layers import field_export_defaults
+        from .toolbelt.preferences import PlgSettings
+
+        settings = PlgSettings.load()
+        self.open_algorithm_dialog(
+            "export_field_package",
+            field_export_defaults(self.iface.activeLayer(), settings.reviewer_name, settings.road_layer_id),
+        )
+
+    def open_field_merge(self) -> None:
+        from .toolbelt.preferences import PlgSettings
+
+        project = PlgSettings.load().project_gpkg
+        self.open_algorithm_dialog(
+            "merge_field_package", {"PROJECT": project} if project else {}, self._merge_finished
+        )
+
+    def _merge_finished(self, ok: bool, _results: dict) -> None:
+        """Decisions came in from the field: the docks and the candidate layers show them."""
+        if not ok:
+            return
+        from .gui.project_picker import current_project
+
+        for layer in QgsProject.instance().mapLayers().values():
+            if layer.providerType() == "ogr":
+                layer.triggerRepaint()
+        current_project().announce()
 
     def _report_finished(self, ok: bool, results: dict) -> None:
         if ok and results.get("OUTPUT"):

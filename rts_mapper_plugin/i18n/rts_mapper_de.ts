@@ -9,12 +9,12 @@
         <translation>Abbrechen</translation>
     </message>
     <message>
-        <location filename="../gui/inference_dock.py" line="95"/>
+        <location filename="../gui/inference_dock.py" line="98"/>
         <source>RTS Mapper: Inference</source>
         <translation>RTS Mapper: Inferenz</translation>
     </message>
     <message>
-        <location filename="../gui/inference_dock.py" line="178"/>
+        <location filename="../gui/inference_dock.py" line="192"/>
         <source>Run inference</source>
         <translation>Inferenz starten</translation>
     </message>
@@ -49,12 +49,12 @@
         <translation>Abbrechen (bestes behalten)</translation>
     </message>
     <message>
-        <location filename="../plugin.py" line="35"/>
+        <location filename="../plugin.py" line="36"/>
         <source>Inference</source>
         <translation>Inferenz</translation>
     </message>
     <message>
-        <location filename="../plugin.py" line="35"/>
+        <location filename="../plugin.py" line="36"/>
         <source>Run DeepLabv3+ over a year layer</source>
         <translation>DeepLabv3+ über einen Jahreslayer laufen lassen</translation>
     </message>
@@ -64,47 +64,47 @@
         <translation>Prüfung</translation>
     </message>
     <message>
-        <location filename="../plugin.py" line="35"/>
+        <location filename="../plugin.py" line="36"/>
         <source>Review candidates with time-lapse imagery</source>
         <translation>Kandidaten mit Zeitreihenbildern prüfen</translation>
     </message>
     <message>
-        <location filename="../plugin.py" line="35"/>
+        <location filename="../plugin.py" line="36"/>
         <source>Training</source>
         <translation>Training</translation>
     </message>
     <message>
-        <location filename="../plugin.py" line="35"/>
+        <location filename="../plugin.py" line="36"/>
         <source>Train or fine-tune the model</source>
         <translation>Das Modell trainieren oder nachtrainieren</translation>
     </message>
     <message>
-        <location filename="../plugin.py" line="35"/>
+        <location filename="../plugin.py" line="36"/>
         <source>Iterations</source>
         <translation>Iterationen</translation>
     </message>
     <message>
-        <location filename="../plugin.py" line="35"/>
+        <location filename="../plugin.py" line="36"/>
         <source>The loop: Table 1, next iteration, inventory</source>
         <translation>Die Schleife: Tabelle 1, nächste Iteration, Inventar</translation>
     </message>
     <message>
-        <location filename="../plugin.py" line="126"/>
+        <location filename="../plugin.py" line="130"/>
         <source>Prepare imagery…</source>
         <translation>Bilder vorbereiten…</translation>
     </message>
     <message>
-        <location filename="../plugin.py" line="126"/>
+        <location filename="../plugin.py" line="130"/>
         <source>Load time-lapse layers</source>
         <translation>Zeitreihenlayer laden</translation>
     </message>
     <message>
-        <location filename="../plugin.py" line="126"/>
+        <location filename="../plugin.py" line="130"/>
         <source>Distribution report…</source>
         <translation>Verbreitungsbericht…</translation>
     </message>
     <message>
-        <location filename="../plugin.py" line="126"/>
+        <location filename="../plugin.py" line="130"/>
         <source>Environment check…</source>
         <translation>Umgebung prüfen…</translation>
     </message>
@@ -212,6 +212,26 @@
         <location filename="../gui/install_dialog.py" line="34"/>
         <source>Install deep-learning packages…</source>
         <translation>Deep-Learning-Pakete installieren…</translation>
+    </message>
+    <message>
+        <location filename="../plugin.py" line="130"/>
+        <source>Export field package (QField)…</source>
+        <translation>Feldpaket exportieren (QField)…</translation>
+    </message>
+    <message>
+        <location filename="../plugin.py" line="130"/>
+        <source>Merge field package…</source>
+        <translation>Feldpaket zusammenführen…</translation>
+    </message>
+    <message>
+        <location filename="../processing/field.py" line="60"/>
+        <source>Export field package (QField)</source>
+        <translation>Feldpaket exportieren (QField)</translation>
+    </message>
+    <message>
+        <location filename="../processing/field.py" line="155"/>
+        <source>Merge field package</source>
+        <translation>Feldpaket zusammenführen</translation>
     </message>
 </context>
 </TS>

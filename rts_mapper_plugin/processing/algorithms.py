@@ -15,6 +15,7 @@ def all_algorithms() -> list[QgsProcessingAlgorithm]:
         TerrainRastersAlgorithm,
     )
     from .environment_check import EnvironmentCheckAlgorithm
+    from .field import ExportFieldPackageAlgorithm, MergeFieldPackageAlgorithm
     from .imagery import BuildYearlyMosaicAlgorithm, PrepareImageryAlgorithm
     from .model_engine import (
         EvaluateAlgorithm,
@@ -36,6 +37,8 @@ def all_algorithms() -> list[QgsProcessingAlgorithm]:
         ExportOnnxAlgorithm(),
         ExportTimelapseAlgorithm(),
         PolygonAgreementAlgorithm(),
+        ExportFieldPackageAlgorithm(),
+        MergeFieldPackageAlgorithm(),
         TerrainRastersAlgorithm(),
         StreamsAlgorithm(),
         RtsTerrainAlgorithm(),

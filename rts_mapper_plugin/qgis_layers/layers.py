@@ -149,9 +149,10 @@ def add_training_layer(
     return layer
 
 
-def layer_features(layer: QgsVectorLayer):
-    """A layer's geometries as a core FeatureSet in the layer's CRS (any provider: file, memory,
-    database), so the core never needs to know where a QGIS layer lives."""
+def layer_features(layer):
+    """A layer's (or a Processing feature source's) geometries as a core FeatureSet in its CRS
+    (any provider: file, memory, database), so the core never needs to know where a QGIS layer
+    lives."""
     import shapely
 
     from ..core.vectors import FeatureSet
@@ -161,7 +162,8 @@ def layer_features(layer: QgsVectorLayer):
         for feature in layer.getFeatures()
         if feature.hasGeometry()
     ]
-    return FeatureSet(geometries, [{} for _ in geometries], layer.crs().toWkt() or None)
+    crs = layer.crs() if isinstance(layer, QgsVectorLayer) else layer.sourceCrs()
+    return FeatureSet(geometries, [{} for _ in geometries], crs.toWkt() or None)
 
 
 def inventory_layer(path: str | Path, name: str = "RTS inventory") -> QgsVectorLayer:
@@ -189,6 +191,32 @@ def distribution_defaults(qgs_project: QgsProject | None = None) -> dict:
             found.setdefault(key if is_raster else f"{key}_POLYGONS", layer.id())
         elif "stream" in name and not is_raster:
             found.setdefault("STREAMS", layer.id())
+    return found
+
+
+def field_export_defaults(
+    active_layer, reviewer: str, road_layer_id: str, qgs_project: QgsProject | None = None
+) -> dict:
+    """Parameters of the field package export from what the person has in front of them: the
+    active layer if it shows candidates (else the first candidates layer loaded), its selection
+    if it has one, the road layer and the reviewer's name the Review dock remembers."""
+    from qgis.core import QgsProcessingFeatureSourceDefinition
+
+    from .sources import layer_table
+
+    qgs_project = qgs_project or QgsProject.instance()
+    candidates = [
+        layer
+        for layer in [active_layer, *qgs_project.mapLayers().values()]
+        if isinstance(layer, QgsVectorLayer) and layer_table(layer) == "candidates"
+    ]
+    found: dict = {"REVIEWER": reviewer} if reviewer else {}
+    if candidates:
+        layer = candidates[0]
+        selected = layer.selectedFeatureCount() > 0
+        found["CANDIDATES"] = QgsProcessingFeatureSourceDefinition(layer.id(), selected)
+    if qgs_project.mapLayer(road_layer_id) is not None:
+        found["ROADS"] = road_layer_id
     return found
 
 

@@ -62,6 +62,11 @@ def spec(tmp_path_factory):
         },
         "rts": {"kind": "vector", "path": region.truth_uri("rts"), "name": "RTS inventory"},
         "lookalikes": {"kind": "vector", "path": region.truth_uri("lookalikes"), "name": "Look-alikes"},
+        "candidates": {
+            "kind": "vector",
+            "path": f"{project.path}|layername=candidates",
+            "name": "Candidates",
+        },
     }
     inventory = {"INVENTORY": {"layer": "rts"}}
     runs = [
@@ -133,6 +138,16 @@ def spec(tmp_path_factory):
                 "OUTPUT": str(out / "tl"),
             },
         ),
+        (
+            "export_field_package",
+            {
+                "CANDIDATES": {"layer": "candidates"},
+                "STATUS": 2,
+                "REVIEWER": "Field team",
+                "OUTPUT": str(out / "field"),
+            },
+        ),
+        ("merge_field_package", {"PROJECT": str(project.path), "PACKAGE": str(out / "field")}),
         ("polygon_agreement", {"LAYERS": {"layers": ["rts", "lookalikes"]}, "IOU": 0.5, "CELL": 3.0}),
         (
             "terrain_rasters",
@@ -237,6 +252,9 @@ def test_every_algorithm_runs_from_its_dialog_without_a_crash(spec, tmp_path):
     assert (out / "model.onnx").stat().st_size > 1_000_000, "exported from its dialog"
     assert by_name["infer"][1]["results"]["OUTPUT"].endswith("candidates_onnx.gpkg")
     assert (out / "candidates_onnx.gpkg").exists(), "the ONNX model ran from the Detect dialog"
+    assert (out / "field" / "field.qgz").exists(), (
+        "the field package's QGIS project, written on the main thread"
+    )
 
 
 def test_a_raster_class_layer_does_not_crash_the_report_dialog(spec, tmp_path):

@@ -86,6 +86,66 @@ def test_export_edit_merge_loses_no_decision(project, tmp_path):
     assert len(decisions_of(project)) == 3
 
 
+def test_images_travel_around_the_candidates(project, tmp_path):
+    """Two candidates far apart, packed with a small margin: each year's image holds the source's
+    own pixels around both, on the source's grid."""
+    import numpy as np
+    from rasterio.windows import from_bounds
+
+    features = project.features("candidates")
+    centres = {a["fid"]: g.centroid for a, g in zip(features.attributes, features.geometries)}
+    first, second = max(
+        ((a, b) for a in centres for b in centres if a < b),
+        key=lambda p: centres[p[0]].distance(centres[p[1]]),
+    )
+    assert centres[first].distance(centres[second]) > 400
+    package = export_field_package(project, tmp_path / "pkg", [first, second], "Field team", buffer_m=15)
+    source = project.years()[-1].raster_path
+    clipped_path = tmp_path / "pkg" / "imagery" / f"{package.years[-1]}.tif"
+    with rasterio.open(source) as full, rasterio.open(clipped_path) as clipped:
+        assert clipped.res == full.res and clipped.crs == full.crs and clipped.nodata == full.nodata
+        for fid in (first, second):  # the source's own pixels around each candidate
+            bounds = centres[fid].buffer(5).bounds
+            got = clipped.read(window=from_bounds(*bounds, transform=clipped.transform).round_offsets())
+            want = full.read(window=from_bounds(*bounds, transform=full.transform).round_offsets())
+            assert got.shape == want.shape and np.array_equal(got, want)
+            assert (want != 0).any()
+
+
+def test_tiles_away_from_every_candidate_hold_no_bytes(tmp_path):
+    """Two places 5 km apart in a 6 km image: the clip spans both, but only their tiles are
+    written; the tiles between hold no bytes and read as nodata."""
+    import numpy as np
+    from osgeo import gdal
+    from rasterio.transform import from_origin
+    from rasterio.windows import from_bounds
+
+    from rts_mapper_plugin.core.review.field_package import _clip
+
+    source = tmp_path / "year.tif"
+    image = np.random.default_rng(0).integers(1, 255, (3, 2000, 2000), dtype=np.uint8)
+    profile = {"driver": "GTiff", "width": 2000, "height": 2000, "count": 3, "dtype": "uint8", "nodata": 0}
+    with rasterio.open(source, "w", crs="EPSG:32646", transform=from_origin(0, 6000, 3, 3), **profile) as out:
+        out.write(image)
+    areas = [(100, 100, 400, 400), (5500, 5500, 5800, 5800)]  # 300 m squares, opposite corners
+    _clip(source, areas, tmp_path / "clip.tif")
+    with rasterio.open(tmp_path / "clip.tif") as clipped:
+        assert (clipped.width, clipped.height) == (1900, 1900) and clipped.nodata == 0
+        for bounds in ((150, 150, 350, 350), (5550, 5550, 5750, 5750)):  # inside each place
+            with rasterio.open(source) as full:
+                want = full.read(window=from_bounds(*bounds, transform=full.transform))
+            got = clipped.read(window=from_bounds(*bounds, transform=clipped.transform))
+            assert np.array_equal(got, want), "the source's pixels, on its grid"
+        assert not clipped.read(1, window=((900, 1000), (900, 1000))).any(), "between: nodata"
+    dataset = gdal.Open(str(tmp_path / "clip.tif"))  # held: its band dies with it
+    band = dataset.GetRasterBand(1)
+    offsets = [
+        int(band.GetMetadataItem(f"BLOCK_OFFSET_{x}_{y}", "TIFF") or 0) for x in range(8) for y in range(8)
+    ]
+    assert sum(1 for o in offsets if o) <= 8 and offsets.count(0) >= 56, "only the corners' tiles are written"
+    assert (tmp_path / "clip.tif").stat().st_size < 0.1 * source.stat().st_size
+
+
 def test_the_same_reviewer_deciding_otherwise_in_the_field_is_a_conflict_not_an_overwrite(project, tmp_path):
     ids = candidate_ids(project)[:2]
     record_decision(project, Decision(candidate_id=ids[0], reviewer="Field team", decision="accepted"))

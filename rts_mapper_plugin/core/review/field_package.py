@@ -88,7 +88,7 @@ def export_field_package(
         }
         for a in candidates.attributes
     ]
-    bounds = _buffered_bounds(candidates.geometries, buffer_m)
+    areas = _areas(candidates.geometries, buffer_m)
     with atomic_folder(out_folder) as staging:
         write_features(
             staging / "field.gpkg",
@@ -99,8 +99,10 @@ def export_field_package(
         years = []
         for year in project.years():
             if year.raster_path.is_file():
-                _clip(year.raster_path, bounds, staging / "imagery" / f"{year.year}.tif")
-                years.append(year.year)
+                clipped = staging / "imagery" / f"{year.year}.tif"
+                _clip(year.raster_path, areas, clipped)
+                if clipped.is_file():  # a year that does not reach the candidates has no image
+                    years.append(year.year)
         info = {
             "format": FORMAT,
             "project": str(project.path),
@@ -113,36 +115,55 @@ def export_field_package(
     return FieldPackage(Path(out_folder), len(wanted), years)
 
 
-def _buffered_bounds(geometries, buffer_m: float) -> tuple[float, float, float, float]:
+def _areas(geometries, buffer_m: float) -> list[tuple[float, float, float, float]]:
+    """The bounds of each group of candidates (their buffers merged where they touch)."""
     from shapely.ops import unary_union
 
-    return unary_union([g for g in geometries if g is not None]).buffer(buffer_m).bounds
+    merged = unary_union([g.buffer(buffer_m) for g in geometries if g is not None])
+    return [part.bounds for part in getattr(merged, "geoms", [merged])]
 
 
-def _clip(source: Path, bounds, out: Path) -> None:
+def _clip(source: Path, areas, out: Path) -> None:
+    """``source`` around each area only: one image on the source's grid spanning them all, whose
+    tiles away from every candidate are never written (sparse: no bytes, read as nodata). Near-road
+    candidates strung along 100 km of road take megabytes, not the whole region's gigabytes."""
     import rasterio
-    from rasterio.windows import from_bounds
+    from rasterio import windows
 
     from ..raster_io import GTIFF_PROFILE, reading
 
     out.parent.mkdir(parents=True, exist_ok=True)
     with rasterio.open(source) as dataset, reading(source, writing=out):
-        window = from_bounds(*bounds, transform=dataset.transform).round_offsets().round_lengths()
-        window = window.intersection(rasterio.windows.Window(0, 0, dataset.width, dataset.height))
-        data = dataset.read(window=window, boundless=False)
+        whole = windows.Window(0, 0, dataset.width, dataset.height)
+        parts = [
+            window.intersection(whole)
+            for window in (
+                windows.from_bounds(*bounds, transform=dataset.transform).round_offsets().round_lengths()
+                for bounds in areas
+            )
+            if windows.intersect(window, whole)
+        ]
+        if not parts:
+            return
+        span = windows.union(*parts)
         profile = {
             **GTIFF_PROFILE,
-            "width": int(window.width),
-            "height": int(window.height),
+            "width": int(span.width),
+            "height": int(span.height),
             "count": dataset.count,
             "dtype": dataset.dtypes[0],
             "crs": dataset.crs,
-            "transform": dataset.window_transform(window),
-            "nodata": dataset.nodata,
+            "transform": dataset.window_transform(span),
+            "nodata": dataset.nodata if dataset.nodata is not None else 0,
+            "sparse_ok": True,
         }
         profile.pop("bigtiff", None)
         with rasterio.open(out, "w", **profile) as clipped:
-            clipped.write(data)
+            for part in parts:
+                at = windows.Window(
+                    part.col_off - span.col_off, part.row_off - span.row_off, part.width, part.height
+                )
+                clipped.write(dataset.read(window=part), window=at)
 
 
 @dataclass
