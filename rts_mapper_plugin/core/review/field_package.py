@@ -175,9 +175,13 @@ class MergeResult:
 
     def summary(self) -> str:
         return (
-            f"{len(self.recorded)} decisions recorded, {len(self.unchanged)} already at the desk, "
-            f"{len(self.conflicts)} conflicts kept apart, {self.undecided} left undecided"
+            f"{_count(len(self.recorded), 'decision')} recorded, {len(self.unchanged)} already at the desk, "
+            f"{_count(len(self.conflicts), 'conflict')} kept apart, {self.undecided} left undecided"
         )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def merge_field_package(project: MappingProject, folder: str | os.PathLike) -> MergeResult:
