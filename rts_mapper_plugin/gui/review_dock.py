@@ -50,6 +50,7 @@ from .road_row import RoadRow
 from .year_views import YearViews
 
 PREFETCH = 3  # candidates whose views are prepared ahead
+HISTORY_LINES = 6  # a candidate's latest history steps shown under the form
 ALL_SETS = "*"  # the candidate-set combo's "every set" (a run id never is "*")
 SHOW_LABELS = {
     "all": "all candidates",
@@ -176,6 +177,7 @@ class ReviewDock(RtsDock):
             ("Next ▶", self.next),
             ("Next undecided ▶▶", self.next_unreviewed),
             ("Edit boundary (E)", self.edit_boundary),
+            ("Undo (Ctrl+Z)", self.undo),
         ):
             button = QPushButton(text, self)
             button.clicked.connect(slot)
@@ -194,6 +196,11 @@ class ReviewDock(RtsDock):
         self.others = QLabel("", self)
         self.others.setWordWrap(True)
         self.body_layout.addWidget(self.others)
+        self.history = QLabel("", self)
+        self.history.setObjectName("candidateHistory")
+        self.history.setWordWrap(True)
+        self.history.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.body_layout.addWidget(self.history)
         self.body_layout.addStretch(1)
         self._set_enabled(False)
 
@@ -220,6 +227,7 @@ class ReviewDock(RtsDock):
             "year_next": lambda: self.step_year(1),
             "year_previous": lambda: self.step_year(-1),
             "edit": self.edit_boundary,
+            "undo": self.undo,
             "period_next": form.next_period,
             "note": form.begin_note,
             "zoom": self.zoom_to_current,
@@ -484,6 +492,16 @@ class ReviewDock(RtsDock):
         ]
         self.others.setText(("Other decisions: " + "; ".join(others)) if others else "")
         self.my_decision = mine["decision"] if mine else None
+        self._show_history(item.fid)
+
+    def _show_history(self, candidate_id: int) -> None:
+        """The candidate's history from the project's audit log: the latest steps, newest last."""
+        from ..core.review.history import candidate_history
+
+        lines = [line.text() for line in candidate_history(self.project, candidate_id)]
+        shown = lines[-HISTORY_LINES:]
+        more = f"({len(lines) - len(shown)} earlier steps not shown)<br>" if len(lines) > len(shown) else ""
+        self.history.setText(("<b>History</b><br>" + more + "<br>".join(shown)) if lines else "")
 
     def finish_note(self, kept: bool) -> None:
         """Enter in the note keeps it (stored at once when this candidate is already decided,
@@ -529,10 +547,11 @@ class ReviewDock(RtsDock):
                     0,
                 )
                 return
+        outline_before = None
         if edited:
             feature = self.layer.getFeature(item.fid)
             geometry = wkb.loads(bytes(feature.geometry().asWkb()))
-            item.geometry = geometry
+            outline_before, item.geometry = item.geometry, geometry
         try:
             status = review.record_decision(
                 self.project,
@@ -543,6 +562,7 @@ class ReviewDock(RtsDock):
                     seconds_spent=round(time.monotonic() - self.shown_at, 1),
                     geometry=geometry,
                     edited=edited,
+                    outline_before=outline_before,
                     is_final=self._is_final(),
                     **self.form.values(),
                 ),
@@ -560,6 +580,44 @@ class ReviewDock(RtsDock):
             self._load_form(item)
             self._update_labels()
             notify(self.iface, "End of the list: every candidate shown.", Qgis.MessageLevel.Success)
+        self.setFocus()
+
+    def undo(self) -> None:
+        """Take back my last decision, note or boundary edit (saved at once), and show that
+        candidate again as it now is."""
+        reviewer = self.reviewer.text().strip()
+        if self.project is None or not reviewer:
+            return
+        from ..core.review.history import undo_last
+
+        try:
+            undone = undo_last(self.project, reviewer)
+        except RtsMapperError as exc:
+            notify(self.iface, str(exc), Qgis.MessageLevel.Critical, 0)
+            return
+        if undone is None:
+            notify(self.iface, "Nothing of yours left to undo in this project.", Qgis.MessageLevel.Info)
+            return
+        self.summary_timer.start()
+        index = next((i for i, q in enumerate(self.queue) if q.fid == undone.candidate_id), None)
+        if index is not None:
+            item = self.queue[index]
+            item.status = undone.status
+            if undone.outline_restored:
+                item.geometry = self.project.features("candidates", "fid = ?", (item.fid,)).geometries[0]
+        if self.layer is not None:
+            if undone.outline_restored:
+                self.layer.dataProvider().reloadData()
+            self.layer.triggerRepaint()
+        if index is not None:
+            self.show_candidate(index)
+        now = f"now {undone.now}" if undone.now else "undecided again"
+        outline = "; its outline is back" if undone.outline_restored else ""
+        notify(
+            self.iface,
+            f"Undone: candidate {undone.candidate_id}, {undone.took_back}: {now}{outline}.",
+            Qgis.MessageLevel.Info,
+        )
         self.setFocus()
 
     def edit_boundary(self) -> None:

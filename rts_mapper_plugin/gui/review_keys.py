@@ -35,6 +35,7 @@ SHORTCUTS: dict[str, tuple[str, str]] = {
     "year_next": ("Main map: next year", "Y"),
     "year_previous": ("Main map: previous year", "Shift+Y"),
     "edit": ("Edit this boundary (vertex tool)", "E"),
+    "undo": ("Undo my last decision, note or boundary edit", "Ctrl+Z"),
     "headwall_highest": ("Criterion: headwall at the highest elevation", "H"),
     "colour_contrast": ("Criterion: colour contrast", "C"),
     "arcuate_shaded_headwall": ("Criterion: arcuate, shaded headwall", "S"),
@@ -164,6 +165,8 @@ class MapKeys(QObject):
         action = dock.action_for(event) if dock.queue and dock.isVisible() else None
         if action is None or action in NOT_ON_MAP:
             return False
+        if action == "undo" and dock.layer is not None and dock.layer.isEditable():
+            return False  # while a boundary is being drawn, QGIS's own undo takes back a vertex
         event.accept()
         if event.type() == QEvent.Type.KeyPress:
             dock.slots[action]()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from qgis.core import QgsGeometry, QgsProject
 from qgis.PyQt.QtCore import Qt, QTimer
-from qgis.PyQt.QtWidgets import QApplication
+from qgis.PyQt.QtWidgets import QApplication, QPushButton
 
 from rts_mapper_plugin.core.project.store import MappingProject
 from rts_mapper_plugin.gui.review_dock import ReviewDock
@@ -419,4 +419,43 @@ def test_opening_another_qgis_project_mid_review_is_no_error(project, qgis_iface
     assert not raised, raised
     assert dock.layer is None and dock.queue == [] and "removed" in dock.position.text()
     person.press(Qt.Key_A, widget=dock)  # a decision key with nothing to decide does nothing
+    dock.shutdown()
+
+
+def test_ctrl_z_takes_back_decisions_and_an_edited_boundary(project, qgis_iface, qtbot):
+    """A, then E with a vertex moved and R, then Ctrl+Z twice: the edit and both decisions come
+    back undone, the outline as it was, each undo in the GeoPackage at once, and the candidate's
+    history under the form says so. The Undo button does the same."""
+    mapping, layer = project
+    dock = open_dock(qgis_iface, qtbot, layer)
+    first = dock.current.fid
+    press(qtbot, dock, Qt.Key_A)
+    second = dock.current.fid
+    outline = layer.getFeature(second).geometry()
+    press(qtbot, dock, Qt.Key_E)
+    geometry = layer.getFeature(second).geometry()
+    vertex = geometry.vertexAt(0)
+    geometry.moveVertex(vertex.x() + 30, vertex.y() + 30, 0)  # what a vertex-tool drag does
+    assert layer.changeGeometry(second, geometry)
+    press(qtbot, dock, Qt.Key_R)
+    assert [r["decision"] for r in stored(mapping)] == ["accepted", "rejected"]
+
+    press(qtbot, dock, Qt.Key_Z, Qt.ControlModifier)
+    assert [r["candidate_id"] for r in stored(mapping)] == [first], "the rejection is taken back"
+    assert dock.current.fid == second, "the undone candidate is shown again"
+    assert dock.my_decision is None
+    back = MappingProject.open(mapping.path).features("candidates", "fid = ?", (second,)).geometries[0]
+    assert back.area == pytest.approx(outline.area(), rel=1e-6), "the outline as it was"
+    assert layer.getFeature(second).geometry().area() == pytest.approx(outline.area(), rel=1e-6)
+    assert "rejected, boundary edited [undone]" in dock.history.text()
+    assert "undo → undecided" in dock.history.text()
+
+    person.click(next(b for b in dock.findChildren(QPushButton) if b.text() == "Undo (Ctrl+Z)"))
+    assert stored(mapping) == [] and dock.current.fid == first
+    with sqlite3.connect(mapping.path) as conn:
+        assert (
+            conn.execute("SELECT status FROM candidates WHERE fid = ?", (first,)).fetchone()[0] == "pending"
+        )
+        actions = [a for (a,) in conn.execute("SELECT action FROM review_log ORDER BY fid")]
+    assert actions == ["decision", "decision", "undo", "undo"], "the log only grows"
     dock.shutdown()

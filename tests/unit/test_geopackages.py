@@ -128,8 +128,10 @@ def test_an_older_project_is_upgraded_keeping_every_row(tmp_path):
             for i, (_name, kind) in enumerate(SCHEMA[table][1])
             if kind.split()[0] in ("DATE", "DATETIME")  # rewritten as DATETIME, checked below
         }
-        kept = [[v for i, v in enumerate(r) if i not in skip] for r in after[table]]
+        width = len(before[table][0])  # columns added since come last, empty
+        kept = [[v for i, v in enumerate(r[:width]) if i not in skip] for r in after[table]]
         assert kept == [[v for i, v in enumerate(r) if i not in skip] for r in before[table]], table
+        assert all(v is None for r in after[table] for v in r[width:]), table
     # every time is now a GeoPackage DATETIME; the local times of the loop were converted to UTC
     for table, column in (("runs", "started_at"), ("reviews", "decided_at"), ("iterations", "started_at")):
         for (value,) in rows(path, f"SELECT {column} FROM {table}"):

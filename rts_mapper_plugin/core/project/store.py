@@ -23,7 +23,9 @@ from rasterio.crs import CRS
 from .. import gpkg
 from ..errors import RtsMapperError, almost_full
 
-SCHEMA_VERSION = 2  # 2: DATE, DATETIME and BOOLEAN columns (were TEXT and INTEGER)
+SCHEMA_VERSION = (
+    3  # 2: DATE, DATETIME and BOOLEAN columns (were TEXT and INTEGER); 3: review_log's undo columns
+)
 
 DECISIONS = ("accepted", "rejected", "unsure")
 CANDIDATE_STATUSES = ("pending", *DECISIONS, "conflict")
@@ -122,8 +124,13 @@ SCHEMA: dict[str, tuple[str | None, list[tuple[str, str]], str]] = {
             ("edited", "BOOLEAN"),
             ("is_final", "BOOLEAN"),
             ("logged_at", "DATETIME NOT NULL"),
+            ("action", "TEXT"),  # decision, note or undo (empty in lines older than undo: decision)
+            ("undoes", "INTEGER"),  # the line an undo took back
+            ("seconds_spent", "REAL"),
+            ("boundary", "BLOB"),  # the reviewed boundary after the line (GeoPackage geometry)
+            ("outline_before", "BLOB"),  # the candidate's outline before an edit changed it
         ],
-        "Append-only history of every decision, for audit",
+        "Append-only history of every decision, note, boundary edit and undo, for audit",
     ),
     "review_sessions": (
         None,
@@ -665,13 +672,24 @@ class ProjectWriter:
         gpkg.refresh_extent(self._conn, "reviews")
         gpkg.touch(self._conn, "reviews")
 
+    def delete_review(self, review_fid: int) -> None:
+        """A decision taken back by an undo (its history stays in review_log)."""
+        self._conn.execute("DELETE FROM reviews WHERE fid = ?", (review_fid,))
+        gpkg.touch(self._conn, "reviews")
+
+    def set_candidate_outline(self, candidate_id: int, blob: bytes) -> None:
+        """A candidate's outline put back (an undone boundary edit)."""
+        self._update("candidates", candidate_id, {"geom": blob})
+        gpkg.refresh_extent(self._conn, "candidates")
+        gpkg.touch(self._conn, "candidates")
+
     def set_review_note(self, review_fid: int, note: str | None) -> None:
         self._update("reviews", review_fid, {"note": note})
         gpkg.touch(self._conn, "reviews")
 
-    def log_review(self, values: dict) -> None:
-        """A line in the append-only review history."""
-        self._insert("review_log", values)
+    def log_review(self, values: dict) -> int:
+        """A line in the append-only review history; its fid."""
+        return self._insert("review_log", values)
 
     def set_status(self, candidate_id: int, status: str) -> None:
         self._update("candidates", candidate_id, {"status": status})

@@ -45,6 +45,7 @@ class Decision:
     geometry: BaseGeometry | None = None  # the reviewed boundary; None: the candidate's own
     edited: bool = False
     is_final: bool = False
+    outline_before: BaseGeometry | None = None  # the candidate's outline before an edit (for undo)
 
 
 def status_from(decisions: list[tuple[str, bool]]) -> str:
@@ -76,9 +77,12 @@ def _validate(decision: Decision, write) -> None:
             )
 
 
-def _log_line(values: dict, criteria: dict[str, bool], when: str) -> dict:
-    """The review_log line of a review row's values."""
+def _log_line(values: dict, criteria: dict[str, bool], when: str, action: str) -> dict:
+    """The review_log line of a review row's values: what the row is after ``action``."""
     return {
+        "action": action,
+        "seconds_spent": values["seconds_spent"],
+        "boundary": values["geom"],
         "candidate_id": values["candidate_id"],
         "reviewer": values["reviewer"],
         "decision": values["decision"],
@@ -120,13 +124,23 @@ def record_decision(project: MappingProject, decision: Decision) -> str:
             "edited": int(decision.edited),
         }
         write.put_review(values)
-        write.log_review(_log_line(values, criteria, now))
-        decided = write.read(
-            "SELECT decision, is_final FROM reviews WHERE candidate_id = ? ORDER BY decided_at",
-            (decision.candidate_id,),
-        )
-        status = status_from([(r["decision"], bool(r["is_final"])) for r in decided])
-        write.set_status(decision.candidate_id, status)
+        line = _log_line(values, criteria, now, "decision")
+        if decision.edited and decision.outline_before is not None:
+            line["outline_before"] = gpkg.encode_geometry(
+                as_multipolygon(decision.outline_before), project.srs_id
+            )
+        write.log_review(line)
+        status = refresh_status(write, decision.candidate_id)
+    return status
+
+
+def refresh_status(write, candidate_id: int) -> str:
+    """Set a candidate's status from its decisions as they are now (inside ``write``)."""
+    decided = write.read(
+        "SELECT decision, is_final FROM reviews WHERE candidate_id = ? ORDER BY decided_at", (candidate_id,)
+    )
+    status = status_from([(r["decision"], bool(r["is_final"])) for r in decided])
+    write.set_status(candidate_id, status)
     return status
 
 
@@ -147,7 +161,7 @@ def update_note(
         write.set_review_note(row["fid"], note or None)
         values = {**dict(row), "note": note or None}
         write.log_review(
-            _log_line(values, {name: bool(row[name]) for name in CRITERIA_NAMES}, gpkg.utc_now())
+            _log_line(values, {name: bool(row[name]) for name in CRITERIA_NAMES}, gpkg.utc_now(), "note")
         )
     return True
 
