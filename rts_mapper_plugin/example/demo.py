@@ -80,12 +80,8 @@ def simulated_review(
     candidates = project.features("candidates", "run_id = ?", (run.run_id,))
     accepted, false_positives = 0, []
     for geometry, attributes in zip(candidates.geometries, candidates.attributes):
-        best, best_iou = None, 0.0
-        for j in tree.query(geometry, predicate="intersects"):
-            value = iou(geometry, truth.geometries[int(j)])
-            if value > best_iou or truth.geometries[int(j)].centroid.within(geometry):
-                best, best_iou = int(j), max(value, best_iou)
-        hit = best is not None and (best_iou > 0.2 or truth.geometries[best].centroid.within(geometry))
+        best = truth_match(geometry, truth, tree)
+        hit = best is not None
         if hit and best not in matched:
             matched.add(best)
             outline = truth.geometries[best]
@@ -121,6 +117,19 @@ def simulated_review(
         record_decision(project, decision)
     negatives = [fid for _, fid in sorted(false_positives, reverse=True)[:negatives_per_iteration]]
     return accepted, negatives
+
+
+def truth_match(geometry, truth: FeatureSet, tree) -> int | None:
+    """The truth slump a candidate finds (IoU > 0.2 or its centroid inside), or None; ``tree``:
+    an STRtree of the truth's geometries."""
+    best, best_iou = None, 0.0
+    for j in tree.query(geometry, predicate="intersects"):
+        value = iou(geometry, truth.geometries[int(j)])
+        if value > best_iou or truth.geometries[int(j)].centroid.within(geometry):
+            best, best_iou = int(j), max(value, best_iou)
+    if best is not None and (best_iou > 0.2 or truth.geometries[best].centroid.within(geometry)):
+        return best
+    return None
 
 
 def recall(project: MappingProject, truth: FeatureSet) -> float:

@@ -9,6 +9,7 @@ from qgis.PyQt.QtWidgets import (
     QComboBox,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
@@ -61,6 +62,12 @@ class DecisionForm(QWidget):
         self._note_before: str | None = None
         details.addRow("Note", self.note)
         layout.addLayout(details)
+        self.hint = QLabel("", self)  # what the year stack suggests: taken only with a key (G)
+        self.hint.setObjectName("suggestionHint")
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("color: #555;")
+        layout.addWidget(self.hint)
+        self.suggestion = None
 
     def set_years(self, years: list[int]) -> None:
         """The initiation periods the registered years allow."""
@@ -87,6 +94,29 @@ class DecisionForm(QWidget):
             "criteria": {name: box.isChecked() for name, box in self.criteria.items()},
             "note": self.note.text().strip(),
         }
+
+    def show_suggestion(self, suggestion) -> None:
+        """Show what the year stack suggests (core.review.suggestions.Suggestion, or None while
+        it is being read); nothing in the form changes."""
+        self.suggestion = suggestion
+        if suggestion is None:
+            self.hint.setText("Suggestion: reading the years…")
+        elif suggestion.initiation_period is None:
+            self.hint.setText(f"Suggestion: {suggestion.text()}")
+        else:
+            self.hint.setText(f"Suggested (G takes it): {suggestion.text()}")
+
+    def take_suggestion(self) -> bool:
+        """Set the suggested initiation period and, where the years tell, upslope retreat."""
+        suggestion = self.suggestion
+        if suggestion is None or suggestion.initiation_period is None:
+            return False
+        index = self.period.findData(suggestion.initiation_period)
+        if index >= 0:
+            self.period.setCurrentIndex(index)
+        if suggestion.grew is not None and "upslope_retreat" in self.criteria:
+            self.criteria["upslope_retreat"].setChecked(suggestion.grew)
+        return True
 
     # -- what keys do --
     def set_probability(self, percent: int) -> None:

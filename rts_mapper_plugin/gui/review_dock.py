@@ -63,6 +63,8 @@ ORDER_LABELS = {
     "probability": "probability (highest first)",
     "area": "area (largest first)",
     "road": "distance to road (nearest first)",
+    "yield": "expected yield (learns from decisions)",
+    "doubt": "doubt (learns from decisions)",
 }
 
 
@@ -78,6 +80,7 @@ class ReviewDock(RtsDock):
         self.my_decision: str | None = None
         self.run_id: str | None = None
         self.queue: list[review.QueueItem] = []
+        self.queue_order = "id"
         self.index = -1
         self.shown_at = time.monotonic()
         self.years: list = []
@@ -154,6 +157,7 @@ class ReviewDock(RtsDock):
 
         self.views = YearViews(self.runner, self)
         self.views.yearClicked.connect(self.show_year)
+        self.views.suggested.connect(self._suggestion_arrived)
         self.body_layout.addWidget(self.views)
         self.form = DecisionForm(self)
         self.form.noteDone.connect(self.finish_note)
@@ -229,6 +233,7 @@ class ReviewDock(RtsDock):
             "edit": self.edit_boundary,
             "undo": self.undo,
             "period_next": form.next_period,
+            "suggestion": form.take_suggestion,
             "note": form.begin_note,
             "zoom": self.zoom_to_current,
             "help": self.show_shortcuts,
@@ -380,6 +385,7 @@ class ReviewDock(RtsDock):
         )
         self.layer = layer
         self.queue = queue
+        self.queue_order = self.order.currentData()
         self.years = project.years()
         self.form.set_years([y.year for y in self.years])
         self.views.set_years(self.years)
@@ -492,7 +498,12 @@ class ReviewDock(RtsDock):
         ]
         self.others.setText(("Other decisions: " + "; ".join(others)) if others else "")
         self.my_decision = mine["decision"] if mine else None
+        self.form.show_suggestion(self.views.suggestions.get(item.fid))
         self._show_history(item.fid)
+
+    def _suggestion_arrived(self, candidate_id: int) -> None:
+        if self.current is not None and self.current.fid == candidate_id:
+            self.form.show_suggestion(self.views.suggestions[candidate_id])
 
     def _show_history(self, candidate_id: int) -> None:
         """The candidate's history from the project's audit log: the latest steps, newest last."""
@@ -573,6 +584,8 @@ class ReviewDock(RtsDock):
         item.status = status
         self.last_status = status
         self.summary_timer.start()
+        # a learning order ranks what is left by what this decision taught
+        self.queue = review.rerank_rest(self.project, self.queue, self.index, self.queue_order)
         self.layer.triggerRepaint()
         if self.index < len(self.queue) - 1:
             self.show_candidate(self.index + 1)
@@ -644,9 +657,10 @@ class ReviewDock(RtsDock):
         road = f", road {item.road_distance_m:.0f} m" if item.road_distance_m is not None else ""
         year = f"; main map: {self.years[self.year_index].year}" if self.years else ""
         mine = f"; you: {self.my_decision}" if self.my_decision else ""
+        why = f"<br><i>Here because: {item.why}</i>" if item.why else ""
         self.position.setText(
             f"<b>{self.index + 1} / {len(self.queue)}</b>: candidate {item.fid}, {item.status}{mine}; "
-            f"{item.area_m2 / 10000:.2f} ha, p {item.mean_prob:.2f}{road}{year}"
+            f"{item.area_m2 / 10000:.2f} ha, p {item.mean_prob:.2f}{road}{year}{why}"
         )
         from ..core.review.decisions import review_progress
 

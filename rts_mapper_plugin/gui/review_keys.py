@@ -41,6 +41,7 @@ SHORTCUTS: dict[str, tuple[str, str]] = {
     "arcuate_shaded_headwall": ("Criterion: arcuate, shaded headwall", "S"),
     "upslope_retreat": ("Criterion: upslope retreat over the years", "T"),
     "period_next": ("Initiation period: next", "P"),
+    "suggestion": ("Take the suggestion (initiation period, upslope retreat)", "G"),
     "note": ("Write a note", "N"),
     "zoom": ("Zoom back to the candidate", "Z"),
     # not F1: QGIS's Help has it, and two shortcuts on one key fire neither ("Ambiguous shortcut")

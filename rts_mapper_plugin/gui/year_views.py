@@ -28,6 +28,7 @@ class YearViews(QWidget):
     """One view per registered year of the shown candidate; a click on a view emits its index."""
 
     yearClicked = pyqtSignal(int)  # noqa: N815 (Qt naming)
+    suggested = pyqtSignal(int)  # a candidate's suggestion arrived (with its views)
 
     def __init__(self, runner, parent=None) -> None:
         super().__init__(parent)
@@ -39,6 +40,7 @@ class YearViews(QWidget):
         self.years: list = []
         self.tasks: dict = {}  # candidate id -> its running task
         self.pixmaps: dict[int, list[QPixmap]] = {}  # candidate id -> its views ([] if they failed)
+        self.suggestions: dict = {}  # candidate id -> core.review.suggestions.Suggestion
         self.shown: int | None = None  # the candidate whose views are on screen
         self.wanted: int | None = None  # the candidate the reviewer is on
 
@@ -65,7 +67,7 @@ class YearViews(QWidget):
         if not self.years or candidate_id in self.pixmaps or candidate_id in self.tasks:
             return
         task = year_views_task(YearViewsRequest(candidate_id, tuple(self.years), geometry, VIEW_PX))
-        task.succeeded.connect(lambda frames, fid=candidate_id: self._arrived(fid, frames))
+        task.succeeded.connect(lambda result, fid=candidate_id: self._arrived(fid, result))
         task.failed.connect(lambda message, fid=candidate_id: self._failed(fid, message))
         task.cancelled.connect(lambda fid=candidate_id: self.tasks.pop(fid, None))
         self.tasks[candidate_id] = task
@@ -95,19 +97,23 @@ class YearViews(QWidget):
             self.tasks.pop(fid).cancel()
         for fid in [f for f in self.pixmaps if f not in keep]:
             del self.pixmaps[fid]
+            self.suggestions.pop(fid, None)
 
     def highlight(self, index: int) -> None:
         """Frame the view of the year shown on the main map."""
         for i, label in enumerate(self.labels):
             label.setStyleSheet(HIGHLIGHT if i == index else PLAIN)
 
-    def _arrived(self, candidate_id: int, frames) -> None:
+    def _arrived(self, candidate_id: int, result) -> None:
         if self.tasks.pop(candidate_id, None) is None:
             return  # forgotten meanwhile
+        frames, suggestion = result
         self.pixmaps[candidate_id] = [pixmap_of(f.rgb) for f in frames]
+        self.suggestions[candidate_id] = suggestion
         self.setToolTip("")
         if self.wanted == candidate_id:
             self.show_candidate(candidate_id)
+        self.suggested.emit(candidate_id)
 
     def _failed(self, candidate_id: int, message: str) -> None:
         """A raster gone missing: say so over the views, keep reviewing."""

@@ -1,4 +1,5 @@
-"""The Review dock's year views, cut from the registered rasters in the background."""
+"""The Review dock's year views, cut from the registered rasters in the background, and what
+the year stack suggests for the candidate (core.review.suggestions), read in the same pass."""
 
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ class YearViewsRequest:
 
 
 def year_views_task(request: YearViewsRequest) -> CoreTask:
-    """A task whose result is the candidate's labelled frames (core.review.timelapse.Frame),
-    one per year; the GUI turns them into pixmaps when it succeeds."""
+    """A task whose result is (the candidate's labelled frames, one per year, as
+    core.review.timelapse.Frame; its suggestion); the GUI turns the frames into pixmaps."""
 
     def job(_feedback):
+        from ..core.review.suggestions import suggest
         from ..core.review.timelapse import labelled_frames
 
-        return labelled_frames(list(request.years), request.geometry, request.size_px)
+        years = list(request.years)
+        return labelled_frames(years, request.geometry, request.size_px), suggest(years, request.geometry)
 
     return CoreTask(f"RTS Mapper: year views of candidate {request.candidate_id}", job)

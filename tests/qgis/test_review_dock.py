@@ -459,3 +459,30 @@ def test_ctrl_z_takes_back_decisions_and_an_edited_boundary(project, qgis_iface,
         actions = [a for (a,) in conn.execute("SELECT action FROM review_log ORDER BY fid")]
     assert actions == ["decision", "decision", "undo", "undo"], "the log only grows"
     dock.shutdown()
+
+
+def test_the_year_stack_suggests_and_only_g_takes_it(project, qgis_iface, qtbot):
+    """A truth slump's suggestion (initiation period, growth) is shown beside the form, read with
+    the year views in their task; the form stays empty until G, and A then stores it."""
+    mapping, layer = project
+    dock = open_dock(qgis_iface, qtbot, layer)
+    suggested = None
+    for _ in range(len(dock.queue)):  # the first candidate the years say something about
+        wait_until(qtbot, lambda: dock.current.fid in dock.views.suggestions)
+        suggested = dock.views.suggestions[dock.current.fid]
+        if suggested.initiation_period is not None:
+            break
+        press(qtbot, dock, Qt.Key_Right)
+    assert suggested is not None and suggested.initiation_period is not None
+    hint = dock.form.hint.text()
+    assert hint.startswith("Suggested (G takes it): initiation " + suggested.initiation_period), hint
+    assert dock.form.values()["initiation_period"] is None, "never set without a key press"
+    press(qtbot, dock, Qt.Key_G)
+    assert dock.form.values()["initiation_period"] == suggested.initiation_period
+    if suggested.grew is not None:
+        assert dock.form.values()["criteria"]["upslope_retreat"] is suggested.grew
+    fid = dock.current.fid
+    press(qtbot, dock, Qt.Key_A)
+    row = next(r for r in stored(mapping) if r["candidate_id"] == fid)
+    assert row["initiation_period"] == suggested.initiation_period
+    dock.shutdown()

@@ -23,7 +23,7 @@ from ..errors import RtsMapperError
 from ..project.store import CRITERIA, DECISIONS, MappingProject, initiation_periods
 from ..vectors import FeatureSet, as_multipolygon
 
-ORDERS = ("id", "probability", "area", "road")
+ORDERS = ("id", "probability", "area", "road", "yield", "doubt")  # the last two learn: ranking.py
 # What a reviewer steps through: every candidate, the pending ones, those this reviewer has not
 # decided, or the conflicts (where a decision is the final one that settles them).
 SHOWS = ("all", "pending", "mine", "conflict")
@@ -222,6 +222,10 @@ class QueueItem:
     mean_prob: float
     geometry: BaseGeometry
     road_distance_m: float | None = None
+    max_prob: float | None = None
+    perimeter_m: float | None = None
+    expected: float | None = None  # the project's predicted chance of acceptance (yield, doubt)
+    why: str = ""  # why it is where it is in the queue (yield, doubt)
 
 
 def review_queue(
@@ -236,7 +240,9 @@ def review_queue(
 
     Args:
         run_id: one run's candidates (None: all).
-        order: ``id``; ``probability`` or ``area`` (largest first); ``road`` (nearest first).
+        order: ``id``; ``probability`` or ``area`` (largest first); ``road`` (nearest first);
+            ``yield`` (likeliest slump first) or ``doubt`` (least sure first), both learned from
+            the project's decisions so far (:mod:`.ranking`), undecided candidates first.
         roads: a road / railway layer; needed for ``order="road"`` and ``near_road_m``.
         statuses: keep only these statuses (e.g. ``("pending",)``).
         near_road_m: keep only candidates within this distance of a road.
@@ -259,12 +265,16 @@ def review_queue(
             mean_prob=attributes["mean_prob"] or 0.0,
             geometry=geometry,
             road_distance_m=None if distances is None else distances[index],
+            max_prob=attributes["max_prob"],
+            perimeter_m=attributes["perimeter_m"],
         )
         if statuses and item.status not in statuses:
             continue
         if near_road_m is not None and (item.road_distance_m is None or item.road_distance_m > near_road_m):
             continue
         items.append(item)
+    if order in ("yield", "doubt"):
+        return rank_undecided_first(project, items, order)
     keys = {
         "id": lambda i: i.fid,
         "probability": lambda i: (-i.mean_prob, i.fid),
@@ -272,6 +282,24 @@ def review_queue(
         "road": lambda i: (math.inf if i.road_distance_m is None else i.road_distance_m, i.fid),
     }
     return sorted(items, key=keys[order])
+
+
+def rank_undecided_first(project: MappingProject, items: list[QueueItem], order: str) -> list[QueueItem]:
+    """``items`` in a learning order: the candidates nobody has decided, ranked by what the
+    project's decisions teach, then the decided ones (in the same order)."""
+    from .ranking import learn, rank
+
+    learned = learn(project)
+    open_ = [i for i in items if i.status == "pending"]
+    return rank(open_, order, learned) + rank([i for i in items if i.status != "pending"], order, learned)
+
+
+def rerank_rest(project: MappingProject, queue: list[QueueItem], index: int, order: str) -> list[QueueItem]:
+    """The queue with what comes after ``index`` ranked again (a decision has just taught the
+    project something); what the reviewer has already passed stays where it was."""
+    if order not in ("yield", "doubt"):
+        return queue
+    return queue[: index + 1] + rank_undecided_first(project, queue[index + 1 :], order)
 
 
 def road_distances(geometries: list[BaseGeometry], roads: FeatureSet) -> list[float | None]:
