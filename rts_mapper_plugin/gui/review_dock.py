@@ -25,6 +25,7 @@ from qgis.PyQt.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSlider,
 )
 
 from ..core.errors import RtsMapperError
@@ -51,6 +52,7 @@ from .year_views import YearViews
 
 PREFETCH = 3  # candidates whose views are prepared ahead
 HISTORY_LINES = 6  # a candidate's latest history steps shown under the form
+REDRAW_STEP = 5  # percent: one [ or ] moves the redraw threshold this much
 ALL_SETS = "*"  # the candidate-set combo's "every set" (a run id never is "*")
 SHOW_LABELS = {
     "all": "all candidates",
@@ -93,6 +95,15 @@ class ReviewDock(RtsDock):
             self.rubber_band.setStrokeColor(QColor(0, 229, 255))
             self.rubber_band.setFillColor(QColor(0, 0, 0, 0))
             self.rubber_band.setWidth(3)
+        self.redrawn = None  # the outline redrawn from the probability, until kept or dropped
+        self.redraw_band = (
+            QgsRubberBand(iface.mapCanvas(), QgsWkbTypes.GeometryType.PolygonGeometry) if iface else None
+        )
+        if self.redraw_band is not None:
+            self.redraw_band.setStrokeColor(QColor(255, 0, 255))
+            self.redraw_band.setFillColor(QColor(255, 0, 255, 40))
+            self.redraw_band.setLineStyle(Qt.PenStyle.DashLine)
+            self.redraw_band.setWidth(2)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # a click on the dock gives it the keyboard
         self._build()
         self.apply_shortcuts(current_shortcuts())
@@ -187,6 +198,27 @@ class ReviewDock(RtsDock):
             button.clicked.connect(slot)
             navigation.addWidget(button)
         self.body_layout.addLayout(navigation)
+        redraw = QHBoxLayout()
+        redraw_button = QPushButton("Outline from probability (B)", self)
+        redraw_button.clicked.connect(self.toggle_redraw)
+        redraw.addWidget(redraw_button)
+        self.threshold_slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.threshold_slider.setObjectName("redrawThreshold")
+        self.threshold_slider.setRange(REDRAW_STEP, 100 - REDRAW_STEP)
+        self.threshold_slider.setSingleStep(REDRAW_STEP)
+        self.threshold_slider.setPageStep(REDRAW_STEP * 2)
+        self.threshold_slider.setValue(50)
+        self.threshold_slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the dock keeps the keys
+        self.threshold_slider.valueChanged.connect(self._redraw)
+        redraw.addWidget(self.threshold_slider)
+        self.keep_button = QPushButton("Keep (Shift+B)", self)
+        self.keep_button.clicked.connect(self.keep_redraw)
+        self.keep_button.setEnabled(False)
+        redraw.addWidget(self.keep_button)
+        self.body_layout.addLayout(redraw)
+        self.redraw_label = QLabel("", self)
+        self.redraw_label.setWordWrap(True)
+        self.body_layout.addWidget(self.redraw_label)
         tools = QHBoxLayout()
         for text, slot in (
             ("Shortcuts… (K)", self.show_shortcuts),
@@ -232,6 +264,14 @@ class ReviewDock(RtsDock):
             "year_previous": lambda: self.step_year(-1),
             "edit": self.edit_boundary,
             "undo": self.undo,
+            "redraw": self.toggle_redraw,
+            "redraw_keep": self.keep_redraw,
+            "threshold_down": lambda: self.threshold_slider.setValue(
+                self.threshold_slider.value() - REDRAW_STEP
+            ),
+            "threshold_up": lambda: self.threshold_slider.setValue(
+                self.threshold_slider.value() + REDRAW_STEP
+            ),
             "period_next": form.next_period,
             "suggestion": form.take_suggestion,
             "note": form.begin_note,
@@ -407,6 +447,7 @@ class ReviewDock(RtsDock):
         if not self.queue:
             return
         self.index = max(0, min(index, len(self.queue) - 1))
+        self._drop_redraw()
         item = self.current
         self.shown_at = time.monotonic()
         self.zoom_to_current()
@@ -633,6 +674,70 @@ class ReviewDock(RtsDock):
         )
         self.setFocus()
 
+    # -- an outline redrawn from the probability raster --
+    def toggle_redraw(self) -> None:
+        if self.redrawn is not None:
+            self._drop_redraw()
+            self.redraw_label.setText("Outline from the probability dropped.")
+        else:
+            self._redraw()
+
+    def _redraw(self, _value=None) -> None:
+        """Draw the current candidate's outline from its run's probability raster at the slider's
+        threshold, on the map and over the year views (moving the slider starts it too)."""
+        from ..core.review.redraw import outline_at, probability_of
+
+        item = self.current
+        if item is None or self.project is None:
+            return
+        threshold = self.threshold_slider.value() / 100
+        try:
+            outline = outline_at(probability_of(self.project, item.fid), item.geometry, threshold)
+        except RtsMapperError as exc:
+            notify(self.iface, str(exc), Qgis.MessageLevel.Warning)
+            return
+        self.redrawn = outline
+        self.keep_button.setEnabled(outline is not None)
+        if outline is None:
+            self._drop_redraw()
+            self.redraw_label.setText(f"Nothing here reaches {threshold:.0%}: lower the threshold ([).")
+            return
+        if self.redraw_band is not None:
+            self.redraw_band.setToGeometry(QgsGeometry.fromWkt(outline.wkt), self.layer)
+        self.views.overlay(item.fid, outline)
+        self.redraw_label.setText(
+            f"At {threshold:.0%}: {outline.area / 10000:.2f} ha (the candidate: {item.geometry.area / 10000:.2f} ha). "
+            "Shift+B keeps it (saved with your decision), B drops it, [ and ] change the threshold."
+        )
+
+    def _drop_redraw(self) -> None:
+        self.redrawn = None
+        self.keep_button.setEnabled(False)
+        self.redraw_label.setText("")
+        if self.redraw_band is not None:
+            self.redraw_band.reset()
+        if self.current is not None:
+            self.views.overlay(self.current.fid, None)
+
+    def keep_redraw(self) -> None:
+        """The redrawn outline becomes the candidate's edited boundary, as a vertex edit does:
+        saved with the next decision, taken back by Ctrl+Z after it."""
+        item, outline = self.current, self.redrawn
+        if item is None or outline is None or self.layer is None:
+            return
+        from ..core.vectors import as_multipolygon
+
+        if not self.layer.isEditable():
+            self.layer.startEditing()
+        if not self.layer.changeGeometry(item.fid, QgsGeometry.fromWkt(as_multipolygon(outline).wkt)):
+            notify(self.iface, "QGIS refused the redrawn outline.", Qgis.MessageLevel.Critical)
+            return
+        self._drop_redraw()
+        if self.rubber_band is not None:
+            self.rubber_band.setToGeometry(QgsGeometry.fromWkt(outline.wkt), self.layer)
+        self.redraw_label.setText("Outline kept: it is saved with your decision (A / R / U).")
+        self.setFocus()
+
     def edit_boundary(self) -> None:
         item = self.current
         if item is None or self.iface is None:
@@ -733,6 +838,7 @@ class ReviewDock(RtsDock):
         if self.iface is not None:
             self.iface.mapCanvas().removeEventFilter(self.map_keys)
         self.views.shutdown()
-        if self.rubber_band is not None:
-            self.iface.mapCanvas().scene().removeItem(self.rubber_band)
-            self.rubber_band = None
+        for band in (self.rubber_band, self.redraw_band):
+            if band is not None:
+                self.iface.mapCanvas().scene().removeItem(band)
+        self.rubber_band = self.redraw_band = None

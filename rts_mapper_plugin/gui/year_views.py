@@ -42,6 +42,7 @@ class YearViews(QWidget):
         self.pixmaps: dict[int, list[QPixmap]] = {}  # candidate id -> its views ([] if they failed)
         self.suggestions: dict = {}  # candidate id -> core.review.suggestions.Suggestion
         self.shown: int | None = None  # the candidate whose views are on screen
+        self.framed: dict = {}  # candidate id -> the geometry its views were cut around
         self.wanted: int | None = None  # the candidate the reviewer is on
 
     def set_years(self, years: list) -> None:
@@ -66,6 +67,7 @@ class YearViews(QWidget):
         """Start cutting a candidate's views, unless they are made or being made."""
         if not self.years or candidate_id in self.pixmaps or candidate_id in self.tasks:
             return
+        self.framed[candidate_id] = geometry
         task = year_views_task(YearViewsRequest(candidate_id, tuple(self.years), geometry, VIEW_PX))
         task.succeeded.connect(lambda result, fid=candidate_id: self._arrived(fid, result))
         task.failed.connect(lambda message, fid=candidate_id: self._failed(fid, message))
@@ -87,6 +89,34 @@ class YearViews(QWidget):
             label.setPixmap(pixmap)
         self.shown = candidate_id
 
+    def overlay(self, candidate_id: int, outline) -> None:
+        """Draw ``outline`` (project CRS; None: none) over the candidate's views, in magenta:
+        an outline redrawn from the probability, before the reviewer keeps or drops it."""
+        from qgis.PyQt.QtCore import QPointF
+        from qgis.PyQt.QtGui import QColor, QPainter, QPen, QPolygonF
+
+        from ..core.review.timelapse import frame_bounds
+
+        pixmaps = self.pixmaps.get(candidate_id)
+        if self.shown != candidate_id or not pixmaps:
+            return
+        if outline is None or outline.is_empty:
+            self.show_candidate(candidate_id)
+            return
+        minx, _miny, maxx, maxy = frame_bounds(self.framed[candidate_id])
+        scale = VIEW_PX / (maxx - minx)
+        for label, base in zip(self.labels, pixmaps):
+            drawn = base.copy()
+            painter = QPainter(drawn)
+            painter.setPen(QPen(QColor(255, 0, 255), 2, Qt.PenStyle.DashLine))
+            for polygon in getattr(outline, "geoms", [outline]):
+                ring = QPolygonF(
+                    [QPointF((x - minx) * scale, (maxy - y) * scale) for x, y in polygon.exterior.coords]
+                )
+                painter.drawPolygon(ring)
+            painter.end()
+            label.setPixmap(drawn)
+
     def ready(self, candidate_id: int) -> bool:
         """True when every view of ``candidate_id`` is on screen."""
         return self.shown == candidate_id and candidate_id in self.pixmaps
@@ -95,9 +125,11 @@ class YearViews(QWidget):
         """Drop the views (and stop the tasks) of every candidate not in ``keep``."""
         for fid in [f for f in self.tasks if f not in keep]:
             self.tasks.pop(fid).cancel()
+            self.framed.pop(fid, None)
         for fid in [f for f in self.pixmaps if f not in keep]:
             del self.pixmaps[fid]
             self.suggestions.pop(fid, None)
+            self.framed.pop(fid, None)
 
     def highlight(self, index: int) -> None:
         """Frame the view of the year shown on the main map."""

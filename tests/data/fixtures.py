@@ -121,9 +121,11 @@ class _Candidate:
         return self._attributes
 
 
-def review_project(folder: Path, size: int = 400, seed: int = 1):
+def review_project(folder: Path, size: int = 400, seed: int = 1, with_probability: bool = False):
     """A mapping project ready for review, without torch: five registered years of a small
-    synthetic region and one run whose candidates are the truth RTSs plus the look-alikes.
+    synthetic region and one run whose candidates are the truth RTSs plus the look-alikes. With
+    ``with_probability``, the run has a probability raster as inference writes one (percent, nodata
+    255): each candidate's mean probability inside it, fading out across its edge.
 
     Returns (project, region, run_id).
     """
@@ -156,8 +158,32 @@ def review_project(folder: Path, size: int = 400, seed: int = 1):
                 )
             )
     run = RunRecord(run_id=new_run_id(1), iteration=1, year=main_year)
+    if with_probability:
+        run.prob_path = f"probability/{run.run_id}.tif"
+        _fading_probability(candidates, folder / f"{main_year}.tif", folder / run.prob_path)
     project.add_run(run, candidates)
     return project, region, run.run_id
+
+
+def _fading_probability(candidates, grid: Path, out: Path) -> None:
+    import numpy as np
+    import rasterio
+    from rasterio.features import rasterize
+    from scipy import ndimage
+
+    with rasterio.open(grid) as template:
+        shape, transform, crs = (template.height, template.width), template.transform, template.crs
+    burnt = rasterize(
+        [(c.geometry, c.attributes()["mean_prob"] * 100) for c in candidates],
+        out_shape=shape,
+        transform=transform,
+        dtype="float32",
+    )
+    percent = np.clip(ndimage.gaussian_filter(burnt, 3.0), 0, 100).round().astype(np.uint8)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    profile = {"driver": "GTiff", "width": shape[1], "height": shape[0], "count": 1, "dtype": "uint8"}
+    with rasterio.open(out, "w", crs=crs, transform=transform, nodata=255, **profile) as dataset:
+        dataset.write(percent, 1)
 
 
 def copy_project(project, folder: Path):

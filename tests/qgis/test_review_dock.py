@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
-    return review_project(tmp_path_factory.mktemp("review_dock"))
+    return review_project(tmp_path_factory.mktemp("review_dock"), with_probability=True)
 
 
 @pytest.fixture
@@ -485,4 +485,38 @@ def test_the_year_stack_suggests_and_only_g_takes_it(project, qgis_iface, qtbot)
     press(qtbot, dock, Qt.Key_A)
     row = next(r for r in stored(mapping) if r["candidate_id"] == fid)
     assert row["initiation_period"] == suggested.initiation_period
+    dock.shutdown()
+
+
+def test_b_redraws_the_outline_from_the_probability_and_shift_b_keeps_it(project, qgis_iface, qtbot):
+    """B shows the outline at the slider's threshold on the map and over the year views; [ grows
+    it, ] shrinks it; Shift+B keeps it, A saves it as the edited boundary, Ctrl+Z puts the
+    candidate's outline back. B twice drops it and changes nothing."""
+    mapping, layer = project
+    dock = open_dock(qgis_iface, qtbot, layer)
+    fid = dock.current.fid
+    before = dock.views.labels[0].pixmap().toImage()
+    press(qtbot, dock, Qt.Key_B)
+    assert dock.redrawn is not None and dock.redraw_band.asGeometry().area() > 0
+    assert dock.views.labels[0].pixmap().toImage() != before, "drawn over the year views"
+    at_50 = dock.redrawn.area
+    press(qtbot, dock, Qt.Key_BracketLeft)
+    press(qtbot, dock, Qt.Key_BracketLeft)
+    assert dock.threshold_slider.value() == 40 and dock.redrawn.area > at_50, "a lower threshold: larger"
+    press(qtbot, dock, Qt.Key_B)
+    assert dock.redrawn is None and dock.redraw_band.asGeometry().isEmpty() and not layer.isEditable()
+    assert dock.views.labels[0].pixmap().toImage() == before, "dropped: the views as they were"
+
+    press(qtbot, dock, Qt.Key_B)
+    kept = dock.redrawn
+    press(qtbot, dock, Qt.Key_B, Qt.ShiftModifier)
+    assert layer.isEditable() and fid in layer.editBuffer().changedGeometries()
+    press(qtbot, dock, Qt.Key_A)
+    (row,) = stored(mapping)
+    assert row["edited"] == 1
+    saved = MappingProject.open(mapping.path).features("candidates", "fid = ?", (fid,)).geometries[0]
+    assert saved.symmetric_difference(kept).area < 1e-6 * kept.area, "the kept outline is the candidate's now"
+    press(qtbot, dock, Qt.Key_Z, Qt.ControlModifier)
+    back = MappingProject.open(mapping.path).features("candidates", "fid = ?", (fid,)).geometries[0]
+    assert stored(mapping) == [] and back.symmetric_difference(kept).area > 0.01 * kept.area, "undone"
     dock.shutdown()

@@ -42,6 +42,17 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
+def frame_bounds(geometry: BaseGeometry, margin: float = 0.6, min_span_m: float = 150.0) -> tuple:
+    """The square a frame of ``geometry`` shows: its bounding square grown by ``margin`` on each
+    side, at least ``min_span_m`` across (minx, miny, maxx, maxy)."""
+    if geometry is None or geometry.is_empty:
+        raise RtsMapperError("the candidate has no geometry")
+    minx, miny, maxx, maxy = geometry.bounds
+    span = max(maxx - minx, maxy - miny, min_span_m / (1 + 2 * margin)) * (1 + 2 * margin)
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    return (cx - span / 2, cy - span / 2, cx + span / 2, cy + span / 2)
+
+
 def frames_for(
     years: list[YearLayer],
     geometry: BaseGeometry,
@@ -56,12 +67,8 @@ def frames_for(
     """
     from PIL import Image, ImageDraw
 
-    if geometry is None or geometry.is_empty:
-        raise RtsMapperError("the candidate has no geometry")
-    minx, miny, maxx, maxy = geometry.bounds
-    span = max(maxx - minx, maxy - miny, min_span_m / (1 + 2 * margin)) * (1 + 2 * margin)
-    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
-    bounds = (cx - span / 2, cy - span / 2, cx + span / 2, cy + span / 2)
+    bounds = frame_bounds(geometry, margin, min_span_m)
+    span = bounds[2] - bounds[0]
     frames = []
     for year_layer in years:
         with open_raster(year_layer.raster_path) as dataset:
