@@ -11,7 +11,7 @@ BENCHMARKS = {
     "model_engine": "benchmarks.model_engine",
     "real_chips": "benchmarks.real_chips",
     "review_latency": "benchmarks.review_latency",
-    "review_order": "benchmarks.review_order",
+    "review_learning": "benchmarks.review_learning",
     "suggestions": "benchmarks.suggestions",
     "terrain": "benchmarks.terrain",
     "training_speed": "benchmarks.training_speed",

@@ -61,6 +61,7 @@ def main() -> dict:
     from qgis.core import QgsApplication, QgsProject
 
     from rts_mapper_plugin.core.project.store import MappingProject
+    from rts_mapper_plugin.gui.project_picker import current_project
     from rts_mapper_plugin.gui.review_dock import ReviewDock
     from rts_mapper_plugin.qgis_layers.layers import candidates_layer
     from rts_mapper_plugin.qgis_layers.timelapse import load_time_lapse
@@ -88,7 +89,8 @@ def main() -> dict:
     for label, think_s, reviewer in (("think_0.5s", 0.5, "bench-a"), ("no_think", 0.0, "bench-b")):
         dock = ReviewDock(iface, TaskRunner())
         dock.show()
-        dock.layer_combo.setLayer(layer)
+        current_project().set(str(project.path))  # as the project picker sets it
+        dock.set_combo.setCurrentIndex(dock.set_combo.findData(run_id))
         dock.reviewer.setText(reviewer)
         dock.start_review()
         while not dock.views_ready():

@@ -564,7 +564,7 @@ class IterationsDock(RtsDock):
         inventory = build_inventory(
             project, roads=roads, near_road_m=self.near_road.value(), metadata=self._metadata(project)
         )
-        return inventory, inventory_summary(inventory, years)
+        return inventory, {**inventory_summary(inventory, years), "unmapped": latest_unmapped(project)}
 
     def _metadata(self, project):
         """The ARTS fields the dock knows: Region and Creator typed here, the base map from the
@@ -644,6 +644,17 @@ class IterationsDock(RtsDock):
         return out
 
 
+def latest_unmapped(project) -> str:
+    """What the latest completeness check says is still unmapped ("" when none was made)."""
+    from ..core.review.completeness import estimate
+
+    for run in reversed(project.runs()):
+        result = estimate(project, run.run_id)
+        if result is not None:
+            return f"{run.run_id}: {result.text()}"
+    return ""
+
+
 def summary_html(summary: dict, with_roads: bool, near_road_m: float) -> str:
     """The inventory summary for the dock: counts, areas, initiation periods, near-road list."""
     if not summary["count"]:
@@ -657,7 +668,10 @@ def summary_html(summary: dict, with_roads: bool, near_road_m: float) -> str:
     ]
     parts = ["<table>"]
     parts += [f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(str(v))}</td></tr>" for k, v in rows]
-    parts.append("</table><p><b>Initiation periods</b>: ")
+    parts.append("</table>")
+    if summary.get("unmapped"):
+        parts.append(f"<p><b>Completeness</b>: {html.escape(summary['unmapped'])}</p>")
+    parts.append("<p><b>Initiation periods</b>: ")
     parts.append(", ".join(f"{html.escape(k)}: {v}" for k, v in summary["initiation_periods"].items()))
     parts.append("</p>")
     if not with_roads:

@@ -83,6 +83,7 @@ class ReviewDock(RtsDock):
         self.run_id: str | None = None
         self.queue: list[review.QueueItem] = []
         self.queue_order = "id"
+        self.plots = None  # the completeness check's PlotsMode while it runs, else None
         self.index = -1
         self.shown_at = time.monotonic()
         self.years: list = []
@@ -223,6 +224,7 @@ class ReviewDock(RtsDock):
         for text, slot in (
             ("Shortcuts… (K)", self.show_shortcuts),
             ("Agreement…", self.show_agreement),
+            ("Completeness check…", self.start_completeness),
             ("Export time-lapse…", self.export_timelapse),
         ):
             button = QPushButton(text, self)
@@ -423,6 +425,7 @@ class ReviewDock(RtsDock):
             review_order=self.order.currentData(),
             road_layer_id=road_layer.id() if road_layer else "",
         )
+        self._leave_plots()
         self.layer = layer
         self.queue = queue
         self.queue_order = self.order.currentData()
@@ -486,6 +489,12 @@ class ReviewDock(RtsDock):
     def next_unreviewed(self) -> None:
         if self.project is None or not self.queue:
             return
+        if self.plots is not None:
+            ahead = [i for i in range(len(self.queue)) if self.queue[i].status == "to look at"]
+            following = next((i for i in ahead if i > self.index), ahead[0] if ahead else None)
+            if following is not None:
+                self.show_candidate(following)
+            return
         decided = set(review.my_decisions(self.project, self.reviewer.text().strip()))
         index = review.next_undecided(self.queue, self.index, decided)
         if index is None:
@@ -528,6 +537,13 @@ class ReviewDock(RtsDock):
         return review.decides_finally(self.show_filter.currentData())
 
     def _load_form(self, item) -> None:
+        if self.plots is not None:  # a plot is no candidate: nothing to decide about it
+            self.form.load(None)
+            self.form.hint.setText("")
+            self.others.setText("")
+            self.history.setText("")
+            self.my_decision = None
+            return
         reviewer = self.reviewer.text().strip()
         rows = review.decisions_of(self.project, [item.fid])
         mine = next((r for r in rows if r["reviewer"] == reviewer and not r["is_final"]), None)
@@ -574,6 +590,10 @@ class ReviewDock(RtsDock):
         item = self.current
         reviewer = self.reviewer.text().strip()
         if item is None or self.project is None:
+            return
+        if self.plots is not None:
+            if decision != "unsure":  # a plot holds slumps or not: there is no unsure
+                self.answer_plot(nothing=decision == "rejected")
             return
         if not reviewer:
             notify(
@@ -636,11 +656,97 @@ class ReviewDock(RtsDock):
             notify(self.iface, "End of the list: every candidate shown.", Qgis.MessageLevel.Success)
         self.setFocus()
 
+    # -- the completeness check --
+    def start_completeness(self) -> None:
+        """Draw (or go on with) a stratified sample of the places the chosen run did not flag,
+        and step through its plots with the same views and keys."""
+        from ..core.review import completeness
+        from .completeness import PlotsMode, SampleDialog
+
+        project = self.project_picker.mapping_project()
+        run_id = self.set_combo.currentData()
+        if project is None or run_id in (None, ALL_SETS):
+            notify(
+                self.iface, "Choose a mapping project and one candidate set first.", Qgis.MessageLevel.Warning
+            )
+            return
+        if not self.reviewer.text().strip():
+            notify(
+                self.iface, "Type your name first: it is stored with each answer.", Qgis.MessageLevel.Warning
+            )
+            return
+        dialog = SampleDialog(self.set_combo.currentText(), completeness.plots_of(project, run_id), self)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        try:
+            if dialog.draw_new:
+                landscape = dialog.landscape.currentLayer()
+                completeness.draw_sample(
+                    project,
+                    run_id,
+                    dialog.size.value(),
+                    plot_m=dialog.plot_m.value(),
+                    landscape=landscape.source() if landscape is not None else None,
+                    seed=int(time.time()),
+                    replace=dialog.replace,
+                )
+            mode = PlotsMode(self, project, run_id)
+            queue, start = mode.queue()
+        except RtsMapperError as exc:
+            notify(self.iface, str(exc), Qgis.MessageLevel.Warning)
+            return
+        self._leave_plots()
+        self.project, self.run_id, self.plots = project, run_id, mode
+        self.layer = self.candidate_layer(project, run_id)
+        self.queue, self.queue_order = queue, "id"
+        self.years = project.years()
+        self.form.set_years([y.year for y in self.years])
+        self.views.set_years(self.years)
+        self._set_enabled(True)
+        self.form.setEnabled(False)
+        self.unsure_button.setEnabled(False)
+        self.show_candidate(start)
+        self.setFocus()
+
+    def answer_plot(self, nothing: bool) -> None:
+        item, reviewer = self.current, self.reviewer.text().strip()
+        try:
+            found = self.plots.answer(item, reviewer, nothing)
+        except RtsMapperError as exc:
+            notify(self.iface, str(exc), Qgis.MessageLevel.Critical, 0)
+            return
+        notify(self.iface, f"Plot saved: {found} unmapped slump(s) in it.", Qgis.MessageLevel.Info, 3)
+        following = next(
+            (i for i in range(self.index + 1, len(self.queue)) if self.queue[i].status == "to look at"), None
+        )
+        if following is None:
+            self._update_labels()
+            notify(
+                self.iface,
+                "Every plot of the sample looked at. " + self.plots.estimate_text(),
+                Qgis.MessageLevel.Success,
+                0,
+            )
+        else:
+            self.show_candidate(following)
+        self.setFocus()
+
+    def _leave_plots(self) -> None:
+        if self.plots is not None:
+            self.plots.leave()
+            self.plots = None
+            self.views.set_years(self.years)  # plot ids are not candidate ids: forget their views
+
     def undo(self) -> None:
         """Take back my last decision, note or boundary edit (saved at once), and show that
         candidate again as it now is."""
         reviewer = self.reviewer.text().strip()
         if self.project is None or not reviewer:
+            return
+        if self.plots is not None:
+            notify(
+                self.iface, "In a plot, answer again (E, then A; or R) to change it.", Qgis.MessageLevel.Info
+            )
             return
         from ..core.review.history import undo_last
 
@@ -688,7 +794,7 @@ class ReviewDock(RtsDock):
         from ..core.review.redraw import outline_at, probability_of
 
         item = self.current
-        if item is None or self.project is None:
+        if item is None or self.project is None or self.plots is not None:
             return
         threshold = self.threshold_slider.value() / 100
         try:
@@ -742,6 +848,15 @@ class ReviewDock(RtsDock):
         item = self.current
         if item is None or self.iface is None:
             return
+        if self.plots is not None:
+            self.plots.draw()
+            notify(
+                self.iface,
+                "Outline each slump not yet mapped whose centre is in the square; then A saves them (R: none here).",
+                Qgis.MessageLevel.Info,
+                6,
+            )
+            return
         self.iface.setActiveLayer(self.layer)
         if not self.layer.isEditable():
             self.layer.startEditing()
@@ -758,6 +873,13 @@ class ReviewDock(RtsDock):
     def _update_labels(self) -> None:
         item = self.current
         if item is None:
+            return
+        if self.plots is not None:
+            self.position.setText(
+                f"<b>Plot {self.index + 1} / {len(self.queue)}</b> ({item.why}): {item.status}. "
+                "E outlines a slump not yet mapped, A saves the plot with them, R: none here."
+            )
+            self.progress_label.setText(self.plots.estimate_text())
             return
         road = f", road {item.road_distance_m:.0f} m" if item.road_distance_m is not None else ""
         year = f"; main map: {self.years[self.year_index].year}" if self.years else ""

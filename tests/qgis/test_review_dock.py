@@ -520,3 +520,52 @@ def test_b_redraws_the_outline_from_the_probability_and_shift_b_keeps_it(project
     back = MappingProject.open(mapping.path).features("candidates", "fid = ?", (fid,)).geometries[0]
     assert stored(mapping) == [] and back.symmetric_difference(kept).area > 0.01 * kept.area, "undone"
     dock.shutdown()
+
+
+def test_the_completeness_check_by_keyboard(project, qgis_iface, qtbot):
+    """Completeness check…: the sample dialog (3 plots per stratum), then the plots in the same
+    views: E and a drawn outline, A saves the plot with it; R says none; once every stratum has
+    two answers the dock shows the estimate of what is still unmapped."""
+    from rts_mapper_plugin.core.review.completeness import plots_of
+
+    mapping, layer = project
+    dock = open_dock(qgis_iface, qtbot, layer)
+
+    QTimer.singleShot(200, lambda: _answer_sample_dialog(qtbot))
+    person.click(next(b for b in dock.findChildren(QPushButton) if b.text() == "Completeness check…"))
+    assert dock.plots is not None and dock.queue, "stepping through plots"
+    wait_until(qtbot, dock.views_ready)
+    assert dock.position.text().startswith("<b>Plot 1 / ")
+    plot = dock.current
+    press(qtbot, dock, Qt.Key_E)
+    finds = dock.plots.finds
+    assert finds.isEditable(), "QGIS's add-polygon tool on the finds layer"
+    from qgis.core import QgsFeature
+
+    centre = plot.geometry.centroid
+    feature = QgsFeature(finds.fields())
+    feature.setGeometry(QgsGeometry.fromWkt(centre.buffer(20).wkt))  # what drawing a polygon adds
+    assert finds.addFeature(feature)
+    press(qtbot, dock, Qt.Key_A)
+    saved = {p.fid: p for p in plots_of(mapping, dock.run_id)}
+    assert saved[plot.fid].found == 1 and saved[plot.fid].reviewer == "alice"
+    assert not finds.isEditable() and finds.featureCount() == 1, "the outline is the project's now"
+    assert dock.current.fid != plot.fid, "on to the next plot"
+    for _ in range(len(dock.queue)):
+        if all(p.found is not None for p in plots_of(mapping, dock.run_id)):
+            break
+        press(qtbot, dock, Qt.Key_R)
+    assert dock.progress_label.text().startswith("Still unmapped: "), dock.progress_label.text()
+    assert "still unmapped where the model flagged nothing" in dock.progress_label.text()
+    dock.shutdown()
+
+
+def _answer_sample_dialog(qtbot):
+    from qgis.PyQt.QtWidgets import QDialogButtonBox
+
+    from rts_mapper_plugin.gui.completeness import SampleDialog
+
+    dialog = QApplication.activeModalWidget()
+    assert isinstance(dialog, SampleDialog), dialog
+    dialog.size.setValue(3)
+    person.click(dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.Ok))

@@ -48,7 +48,11 @@ class IterationRecord:
     finished_at: str = ""
     simulated: bool = False
     notes: str = ""
+    # read, not stored: what the completeness check of the iteration's run says is left
+    unmapped: str = field(default="", metadata={"stored": False})
 
+
+STORED = tuple(f.name for f in fields(IterationRecord) if f.metadata.get("stored", True))
 
 TABLE1_COLUMNS = (
     ("iteration", "Iteration"),
@@ -60,6 +64,7 @@ TABLE1_COLUMNS = (
     ("total_rts", "Total RTSs"),
     ("reviewers", "Reviewers"),
     ("review_hours", "Review hours"),
+    ("unmapped", "Still unmapped (95 % CI)"),
     ("notes", "Notes"),
 )
 
@@ -166,7 +171,7 @@ def review_summary(project: MappingProject, iteration: int) -> tuple[str, float]
 
 
 def record_iteration(project: MappingProject, record: IterationRecord) -> None:
-    values = asdict(record)
+    values = {k: v for k, v in asdict(record).items() if k in STORED}
     values["simulated"] = int(record.simulated)
     with project.writing() as write:
         write.put_iteration(values)
@@ -177,11 +182,26 @@ def iteration_record(project: MappingProject, iteration: int) -> IterationRecord
 
 
 def iterations(project: MappingProject) -> list[IterationRecord]:
-    wanted = [f.name for f in fields(IterationRecord)]
     with project.connection() as conn:
         # sql-safe: the column names are the IterationRecord dataclass's own field names
-        rows = conn.execute(f"SELECT {', '.join(wanted)} FROM iterations ORDER BY iteration").fetchall()  # noqa: S608
-    return [IterationRecord(**record_values(row)) for row in rows]
+        rows = conn.execute(f"SELECT {', '.join(STORED)} FROM iterations ORDER BY iteration").fetchall()  # noqa: S608
+    records = [IterationRecord(**record_values(row)) for row in rows]
+    _read_unmapped(project, records)
+    return records
+
+
+def _read_unmapped(project: MappingProject, records: list[IterationRecord]) -> None:
+    """Each iteration's completeness estimate (core.review.completeness), where one was made."""
+    from ..review.completeness import estimate
+
+    runs = {}
+    for run in project.runs():
+        runs.setdefault(run.iteration, []).append(run.run_id)
+    for record in records:
+        for run_id in runs.get(record.iteration, []):
+            result = estimate(project, run_id)
+            if result is not None:
+                record.unmapped = f"{result.count:.0f} ({result.count_low:.0f}-{result.count_high:.0f})"
 
 
 # Table 1 columns known only once an iteration is closed (its candidates reviewed).

@@ -143,6 +143,30 @@ SCHEMA: dict[str, tuple[str | None, list[tuple[str, str]], str]] = {
         ],
         "Where each reviewer was: candidate set, filter and order, restored by the Review dock",
     ),
+    "completeness_plots": (
+        "MULTIPOLYGON",
+        [
+            ("run_id", "TEXT NOT NULL"),
+            ("stratum", "TEXT NOT NULL"),
+            ("stratum_cells", "INTEGER NOT NULL"),
+            ("stratum_sampled", "INTEGER NOT NULL"),
+            ("found", "INTEGER"),  # empty until a reviewer has looked
+            ("found_area_m2", "REAL"),
+            ("reviewer", "TEXT"),
+            ("answered_at", "DATETIME"),
+            ("sampled_at", "DATETIME NOT NULL"),
+        ],
+        "A stratified random sample of the places a run did not flag, to estimate what is still unmapped",
+    ),
+    "completeness_finds": (
+        "MULTIPOLYGON",
+        [
+            ("plot_id", "INTEGER NOT NULL REFERENCES completeness_plots(fid)"),
+            ("reviewer", "TEXT NOT NULL"),
+            ("found_at", "DATETIME NOT NULL"),
+        ],
+        "Unmapped slumps a reviewer outlined in a completeness plot",
+    ),
     "training_positives": (
         "MULTIPOLYGON",
         [
@@ -457,6 +481,10 @@ class MappingProject:
         )
         conn.execute("CREATE INDEX IF NOT EXISTS candidates_run ON candidates (run_id)")
         conn.execute("CREATE INDEX IF NOT EXISTS reviews_candidate ON reviews (candidate_id)")
+        # a candidate's history under the form, and a reviewer's undo, read the log by these
+        conn.execute("CREATE INDEX IF NOT EXISTS review_log_candidate ON review_log (candidate_id)")
+        conn.execute("CREATE INDEX IF NOT EXISTS review_log_reviewer ON review_log (reviewer)")
+        conn.execute("CREATE INDEX IF NOT EXISTS completeness_plots_run ON completeness_plots (run_id)")
 
     @contextmanager
     def writing(self) -> Iterator[ProjectWriter]:
@@ -682,6 +710,31 @@ class ProjectWriter:
         self._update("candidates", candidate_id, {"geom": blob})
         gpkg.refresh_extent(self._conn, "candidates")
         gpkg.touch(self._conn, "candidates")
+
+    # -- the completeness sample --
+    def add_plots(self, rows: list[dict]) -> None:
+        for values in rows:
+            self._insert("completeness_plots", values)
+        if rows:
+            gpkg.refresh_extent(self._conn, "completeness_plots")
+        gpkg.touch(self._conn, "completeness_plots")
+
+    def drop_plots(self, run_id: str) -> None:
+        """A run's sample and its finds (a new sample replaces it)."""
+        self._conn.execute(
+            "DELETE FROM completeness_finds WHERE plot_id IN (SELECT fid FROM completeness_plots WHERE run_id = ?)",
+            (run_id,),
+        )
+        self._conn.execute("DELETE FROM completeness_plots WHERE run_id = ?", (run_id,))
+
+    def answer_plot(self, plot_id: int, values: dict, finds: list[dict]) -> None:
+        self._conn.execute("DELETE FROM completeness_finds WHERE plot_id = ?", (plot_id,))
+        self._update("completeness_plots", plot_id, values)
+        for find in finds:
+            self._insert("completeness_finds", find)
+        if finds:
+            gpkg.refresh_extent(self._conn, "completeness_finds")
+        gpkg.touch(self._conn, "completeness_plots")
 
     def set_review_note(self, review_fid: int, note: str | None) -> None:
         self._update("reviews", review_fid, {"note": note})
