@@ -59,7 +59,7 @@ class SampleDialog(QDialog):
         self.plot_m.setValue(completeness.PLOT_M)
         form.addRow("Plot side", self.plot_m)
         self.landscape = QgsMapLayerComboBox(self)
-        self.landscape.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        self.landscape.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
         self.landscape.setAllowEmptyLayer(True)
         self.landscape.setLayer(None)
         form.addRow("Landscape classes (optional)", self.landscape)

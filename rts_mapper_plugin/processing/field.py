@@ -33,8 +33,8 @@ from .base import RtsAlgorithm
 FIELD_SECTION = "7. Field teams: reviewing near-road slumps on a laptop, offline"
 STATUS_CHOICES = ("not yet decided", "not yet decided or unsure", "every status")
 STATUS_VALUES = (("pending",), ("pending", "unsure"), None)
-CONFLICT_FIELDS = (("candidate_id", QVariant.Int), ("reviewer", QVariant.String))
-CONFLICT_FIELDS += (("desk", QVariant.String), ("field", QVariant.String))
+CONFLICT_FIELDS = (("candidate_id", QVariant.Type.Int), ("reviewer", QVariant.Type.String))
+CONFLICT_FIELDS += (("desk", QVariant.Type.String), ("field", QVariant.Type.String))
 
 
 def project_of_candidates(layer) -> str:
@@ -73,7 +73,9 @@ class ExportFieldPackageAlgorithm(RtsAlgorithm):
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(
             QgsProcessingParameterFeatureSource(
-                "CANDIDATES", "Candidates (a mapping project's layer)", [QgsProcessing.TypeVectorPolygon]
+                "CANDIDATES",
+                "Candidates (a mapping project's layer)",
+                [QgsProcessing.SourceType.TypeVectorPolygon],
             )
         )
         self.addParameter(
@@ -81,7 +83,10 @@ class ExportFieldPackageAlgorithm(RtsAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterFeatureSource(
-                "ROADS", "Only near these roads / railways", [QgsProcessing.TypeVectorLine], optional=True
+                "ROADS",
+                "Only near these roads / railways",
+                [QgsProcessing.SourceType.TypeVectorLine],
+                optional=True,
             )
         )
         self.addParameter(
@@ -169,12 +174,16 @@ class MergeFieldPackageAlgorithm(RtsAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterFile(
-                "PACKAGE", "Field package folder", behavior=QgsProcessingParameterFile.Folder
+                "PACKAGE", "Field package folder", behavior=QgsProcessingParameterFile.Behavior.Folder
             )
         )
         self.addParameter(
             QgsProcessingParameterFeatureSink(
-                "CONFLICTS", "Conflicts", QgsProcessing.TypeVector, optional=True, createByDefault=True
+                "CONFLICTS",
+                "Conflicts",
+                QgsProcessing.SourceType.TypeVector,
+                optional=True,
+                createByDefault=True,
             )
         )
         for key, label in (("RECORDED", "Decisions recorded"), ("UNCHANGED", "Already at the desk")):
@@ -193,7 +202,9 @@ class MergeFieldPackageAlgorithm(RtsAlgorithm):
         fields = QgsFields()
         for name, kind in CONFLICT_FIELDS:
             fields.append(QgsField(name, kind))
-        sink, sink_id = self.parameterAsSink(parameters, "CONFLICTS", context, fields, QgsWkbTypes.NoGeometry)
+        sink, sink_id = self.parameterAsSink(
+            parameters, "CONFLICTS", context, fields, QgsWkbTypes.Type.NoGeometry
+        )
         for conflict in result.conflicts:
             feedback.pushWarning(
                 f"conflict: candidate {conflict['candidate_id']}, {conflict['reviewer']}: "
@@ -202,7 +213,7 @@ class MergeFieldPackageAlgorithm(RtsAlgorithm):
             if sink is not None:
                 feature = QgsFeature(fields)
                 feature.setAttributes([conflict[name] for name, _ in CONFLICT_FIELDS])
-                sink.addFeature(feature, QgsFeatureSink.FastInsert)
+                sink.addFeature(feature, QgsFeatureSink.Flag.FastInsert)
         return {
             "CONFLICTS": sink_id,
             "RECORDED": len(result.recorded),

@@ -53,7 +53,7 @@ def typed_into(dialog, name: str, text: str) -> None:
 
 
 def test_selected_candidates_go_to_the_field_and_their_decisions_come_back(
-    qtbot, plugin, qgis_iface, monkeypatch, tmp_path
+    qtbot, plugin, qgis_iface, monkeypatch, tmp_path, qgis_new_project
 ):
     project, _region, _run = review_project(tmp_path / "desk", size=300, seed=2)
     ids = sorted(a["fid"] for a in project.features("candidates").attributes)
@@ -115,14 +115,16 @@ def test_selected_candidates_go_to_the_field_and_their_decisions_come_back(
     assert mine == {picked[0]: "accepted", picked[1]: "accepted", picked[2]: "unsure"}, "the desk's kept"
 
 
-def test_a_layer_that_is_not_candidates_is_refused_in_one_line(qtbot, plugin, tmp_path):
+def test_a_layer_that_is_not_candidates_is_refused_in_one_line(qtbot, plugin, tmp_path, qgis_new_project):
     from qgis.core import QgsVectorLayer
 
     _project, region, _run = review_project(tmp_path / "desk", size=300, seed=2)
-    QgsProject.instance().addMapLayer(QgsVectorLayer(region.truth_uri("rts"), "RTS inventory", "ogr"))
+    QgsProject.instance().addMapLayer(
+        QgsVectorLayer(region.truth_uri("rts"), "Slumps, not candidates", "ogr")
+    )
 
     def fill(dialog):
-        person.choose(combo_of(dialog, "CANDIDATES"), "RTS inventory")
+        person.choose(combo_of(dialog, "CANDIDATES"), "Slumps, not candidates")
         typed_into(dialog, "REVIEWER", REVIEWER)
         typed_into(dialog, "OUTPUT", str(tmp_path / "pkg"))
 
@@ -130,5 +132,5 @@ def test_a_layer_that_is_not_candidates_is_refused_in_one_line(qtbot, plugin, tm
         qtbot, plugin, "Export field package (QField)…", "export_field_package", fill
     )
     assert not ok
-    assert "RTS inventory: not a mapping project's candidates layer" in log
+    assert "Slumps, not candidates: not a mapping project's candidates layer" in log
     assert not (tmp_path / "pkg").exists()

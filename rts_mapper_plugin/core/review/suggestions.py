@@ -74,6 +74,8 @@ def year_shares(years: list[YearLayer], geometry: BaseGeometry) -> dict[int, flo
     shares = {}
     for year in sorted(years, key=lambda y: y.year):
         with open_raster(year.raster_path) as dataset:
+            if dataset.transform.is_identity:  # not georeferenced: it cannot show this place
+                continue
             window = from_bounds(*bounds, transform=dataset.transform).round_offsets().round_lengths()
             bands = [1, 2, 3] if dataset.count >= 3 else [1]
             rgb = dataset.read(bands, window=window, boundless=True, fill_value=0)
