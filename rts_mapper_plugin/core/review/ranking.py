@@ -131,5 +131,5 @@ def rank(items: list, order: str, learned: Learned) -> list:
         p = by_fid[item.fid]
         item.expected = p
         what = "expected yield" if order == "yield" else "doubt"
-        item.why = f"#{place} by {what}: {p:.0%} likely to be accepted ({source})"
+        item.why = f"#{place} by {what}: {p:.0%} likely to be accepted, {source}"
     return ranked
