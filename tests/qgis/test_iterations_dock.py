@@ -315,3 +315,31 @@ def test_a_contribution_to_arts_from_the_dock(dock, project, tmp_path, monkeypat
     for feature in written:
         assert arts.problems(feature["properties"]) == [], feature["properties"]
     assert {f["properties"]["BaseMapDate"] for f in written} == {"2019-07-15,2019-08-15"}
+
+
+def test_the_inventory_summary_says_what_is_still_unmapped(tmp_path):
+    from rts_mapper_plugin.core.review.completeness import answer_plot, draw_sample
+    from rts_mapper_plugin.gui.iterations_dock import latest_unmapped, summary_html
+    from tests.data.fixtures import review_project
+
+    project, _region, run_id = review_project(tmp_path / "p", size=300, seed=6, with_probability=True)
+    assert latest_unmapped(project) == ""
+    for plot in draw_sample(project, run_id, 3, seed=1):
+        answer_plot(project, plot.fid, "ana", [])
+    text = latest_unmapped(project)
+    assert (
+        text.startswith(f"{run_id}: 0 (95 % CI 0-")
+        and "still unmapped where the model flagged nothing" in text
+    )
+    summary = {
+        "count": 1,
+        "total_area_ha": 1.0,
+        "largest_ha": 1.0,
+        "smallest_ha": 1.0,
+        "mean_ha": 1.0,
+        "share_under_10_ha": 1.0,
+        "initiation_periods": {},
+        "near_road": [],
+        "unmapped": text,
+    }
+    assert "<b>Completeness</b>: " + text.split(":")[0] in summary_html(summary, False, 500)

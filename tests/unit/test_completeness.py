@@ -132,3 +132,24 @@ def test_answers_are_saved_and_a_sample_is_not_replaced_by_accident(project):
     assert all(p.found is None for p in fresh)
     with pytest.raises(RtsMapperError, match="say who you are"):
         answer_plot(project, fresh[0].fid, " ", [])
+
+
+def test_table_1_says_what_is_still_unmapped(project):
+    from rts_mapper_plugin.core.project.loop import (
+        IterationRecord,
+        iterations,
+        record_iteration,
+        table1_markdown,
+    )
+
+    run_id = run_of(project)
+    record_iteration(project, IterationRecord(iteration=1, inferred=5))
+    assert iterations(project)[0].unmapped == "", "no check made yet"
+    plots = draw_sample(project, run_id, 3, seed=5)
+    for plot in plots:
+        answer_plot(project, plot.fid, "ana", [slump_at(plot)] if plot.fid == plots[0].fid else [])
+    result = estimate(project, run_id)
+    expected = f"{result.count:.0f} ({result.count_low:.0f}-{result.count_high:.0f})"
+    assert iterations(project)[0].unmapped == expected
+    table = table1_markdown(project)
+    assert "Still unmapped (95 % CI)" in table and expected in table
