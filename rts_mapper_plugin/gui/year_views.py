@@ -11,7 +11,8 @@ from qgis.PyQt.QtCore import Qt, pyqtSignal
 from qgis.PyQt.QtGui import QImage, QPixmap
 from qgis.PyQt.QtWidgets import QGridLayout, QLabel, QWidget
 
-from ..tasks.review import YearViewsRequest, year_views_task
+from ..core.review.suggestions import Suggestion
+from ..tasks.review import YearViewsRequest, suggestion_task, year_views_task
 
 VIEW_PX = 150
 HIGHLIGHT = "background: #222; border: 3px solid #00e5ff;"
@@ -41,6 +42,7 @@ class YearViews(QWidget):
         self.tasks: dict = {}  # candidate id -> its running task
         self.pixmaps: dict[int, list[QPixmap]] = {}  # candidate id -> its views ([] if they failed)
         self.suggestions: dict = {}  # candidate id -> core.review.suggestions.Suggestion
+        self.suggestion_tasks: dict = {}  # candidate id -> its running suggestion task
         self.shown: int | None = None  # the candidate whose views are on screen
         self.framed: dict = {}  # candidate id -> the geometry its views were cut around
         self.wanted: int | None = None  # the candidate the reviewer is on
@@ -69,7 +71,7 @@ class YearViews(QWidget):
             return
         self.framed[candidate_id] = geometry
         task = year_views_task(YearViewsRequest(candidate_id, tuple(self.years), geometry, VIEW_PX))
-        task.succeeded.connect(lambda result, fid=candidate_id: self._arrived(fid, result))
+        task.succeeded.connect(lambda frames, fid=candidate_id: self._arrived(fid, frames))
         task.failed.connect(lambda message, fid=candidate_id: self._failed(fid, message))
         task.cancelled.connect(lambda fid=candidate_id: self.tasks.pop(fid, None))
         self.tasks[candidate_id] = task
@@ -126,6 +128,8 @@ class YearViews(QWidget):
         for fid in [f for f in self.tasks if f not in keep]:
             self.tasks.pop(fid).cancel()
             self.framed.pop(fid, None)
+        for fid in [f for f in self.suggestion_tasks if f not in keep]:
+            self.suggestion_tasks.pop(fid).cancel()
         for fid in [f for f in self.pixmaps if f not in keep]:
             del self.pixmaps[fid]
             self.suggestions.pop(fid, None)
@@ -136,15 +140,32 @@ class YearViews(QWidget):
         for i, label in enumerate(self.labels):
             label.setStyleSheet(HIGHLIGHT if i == index else PLAIN)
 
-    def _arrived(self, candidate_id: int, result) -> None:
+    def _arrived(self, candidate_id: int, frames) -> None:
         if self.tasks.pop(candidate_id, None) is None:
             return  # forgotten meanwhile
-        frames, suggestion = result
         self.pixmaps[candidate_id] = [pixmap_of(f.rgb) for f in frames]
-        self.suggestions[candidate_id] = suggestion
         self.setToolTip("")
         if self.wanted == candidate_id:
             self.show_candidate(candidate_id)
+        self._suggest(candidate_id)
+
+    def _suggest(self, candidate_id: int) -> None:
+        """Read the suggestion once the views are up (the views come first: they are waited for)."""
+        task = suggestion_task(
+            YearViewsRequest(candidate_id, tuple(self.years), self.framed[candidate_id], VIEW_PX)
+        )
+        task.succeeded.connect(lambda suggestion, fid=candidate_id: self._suggested(fid, suggestion))
+        task.failed.connect(
+            lambda message, fid=candidate_id: self._suggested(fid, Suggestion(failed=message))
+        )
+        task.cancelled.connect(lambda fid=candidate_id: self.suggestion_tasks.pop(fid, None))
+        self.suggestion_tasks[candidate_id] = task
+        self.runner.start(task)
+
+    def _suggested(self, candidate_id: int, suggestion) -> None:
+        if self.suggestion_tasks.pop(candidate_id, None) is None or candidate_id not in self.pixmaps:
+            return  # forgotten meanwhile
+        self.suggestions[candidate_id] = suggestion
         self.suggested.emit(candidate_id)
 
     def _failed(self, candidate_id: int, message: str) -> None:

@@ -1,5 +1,5 @@
-"""The Review dock's year views, cut from the registered rasters in the background, and what
-the year stack suggests for the candidate (core.review.suggestions), read in the same pass."""
+"""The Review dock's year views, cut from the registered rasters in the background, and what the
+year stack suggests for the candidate (core.review.suggestions), read once its views are up."""
 
 from __future__ import annotations
 
@@ -19,14 +19,23 @@ class YearViewsRequest:
 
 
 def year_views_task(request: YearViewsRequest) -> CoreTask:
-    """A task whose result is (the candidate's labelled frames, one per year, as
-    core.review.timelapse.Frame; its suggestion); the GUI turns the frames into pixmaps."""
+    """A task whose result is the candidate's labelled frames (core.review.timelapse.Frame),
+    one per year; the GUI turns them into pixmaps when it succeeds."""
+
+    def job(_feedback):
+        from ..core.review.timelapse import labelled_frames
+
+        return labelled_frames(list(request.years), request.geometry, request.size_px)
+
+    return CoreTask(f"RTS Mapper: year views of candidate {request.candidate_id}", job)
+
+
+def suggestion_task(request: YearViewsRequest) -> CoreTask:
+    """A task whose result is what the year stack suggests for the candidate."""
 
     def job(_feedback):
         from ..core.review.suggestions import suggest
-        from ..core.review.timelapse import labelled_frames
 
-        years = list(request.years)
-        return labelled_frames(years, request.geometry, request.size_px), suggest(years, request.geometry)
+        return suggest(list(request.years), request.geometry)
 
-    return CoreTask(f"RTS Mapper: year views of candidate {request.candidate_id}", job)
+    return CoreTask(f"RTS Mapper: suggestion for candidate {request.candidate_id}", job)

@@ -36,9 +36,12 @@ class Suggestion:
     initiation_period: str | None = None
     first_year: int | None = None
     grew: bool | None = None  # None: cannot tell (no scar, or seen in the last year only)
+    failed: str = ""  # why the years could not be read
 
     def text(self) -> str:
         """One line for the dock: the evidence and what it suggests."""
+        if self.failed:
+            return f"the years could not be read ({self.failed})"
         if not self.shares:
             return "no registered year covers this place"
         evidence = ", ".join(f"{year} {share:.0%}" for year, share in self.shares.items())
