@@ -364,43 +364,40 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
 
 
-def predict_raster(
-    model_path: str | os.PathLike,
-    image_path: str | os.PathLike,
-    prob_out: str | os.PathLike | None = None,
-    config: InferConfig | None = None,
-    extent: tuple[float, float, float, float] | None = None,
-    known: str | os.PathLike | FeatureSet | None = None,
-    feedback: Feedback | None = None,
-    model=None,
-    card: ModelCard | None = None,
-    image_crs: str | None = None,
-) -> InferenceResult:
-    """Infer RTS probability over ``image_path`` (or ``extent`` of it, in the image's CRS).
+@dataclass
+class Engine:
+    """A model ready to run with a configuration's tiles and threshold (what a run and each of
+    a cluster's workers set up once)."""
 
-    Args:
-        model_path: the model file: safetensors + card, or ONNX with Deepness metadata (run by
-            onnxruntime, without torch).
-        image_path: an 8-bit RGB image made by ``prepare``.
-        prob_out: where to write the probability GeoTIFF (None: do not keep it).
-        config: device, threshold, minimum area, test-time ensemble, batch and tile sizes
-            (:class:`InferConfig`). A batch that runs out of GPU memory is halved automatically;
-            the ensemble's N views take N times the model time.
-        extent: (minx, miny, maxx, maxy) to infer over, in the image CRS.
-        known: confirmed RTS polygons: candidates that touch them are set aside.
-        model, card: an already loaded model (the benchmarks reuse one).
-        image_crs: the CRS to assume when the image file has none (its QGIS layer's).
+    model: object
+    card: ModelCard
+    tile: int
+    overlap: int
+    threshold: float
+    min_area_m2: float
+    device: str | None = None  # torch's; None for an ONNX model
+    cache_key: tuple | None = None
+    notes: list[str] = field(default_factory=list)
 
-    Raises:
-        RtsMapperError: bad model or image, extent outside the image, unwritable output.
-        Cancelled: the user cancelled; nothing is left behind.
-    """
-    feedback = feedback or Feedback()
-    started = time.perf_counter()
-    image_path = Path(image_path)
-    config = config or InferConfig()
+    def predictor(self, config: InferConfig):
+        if isinstance(self.model, OnnxModel):
+            return _OnnxPredictor(self.model, config.batch_size or 1, self.card, config.tta)
+        batch_size = config.batch_size or (1 if self.device == "cpu" else 8)
+        predictor = _Predictor(
+            self.model, self.device, batch_size, require_torch()[0], self.tile, self.card, config.tta
+        )
+        if self.cache_key is not None:
+            _OPTIMISED.put(self.cache_key, predictor.model)
+        return predictor
+
+
+def load_engine(model_path, config: InferConfig, model=None, card: ModelCard | None = None) -> Engine:
+    """The model of ``model_path`` (ONNX in onnxruntime, or .safetensors in torch or exported to
+    ONNX: see :data:`~..defaults.BACKENDS`) with the configuration's tile, overlap, threshold
+    and minimum area checked."""
     tta = config.tta
     backend_notes: list[str] = []
+    device = cache_key = None
     if model is None and is_onnx(model_path):
         model = OnnxModel(model_path, _onnx_device(config.device))
     elif model is None:
@@ -436,6 +433,53 @@ def predict_raster(
         raise RtsMapperError(
             f"the test-time ensemble takes {', '.join(map(str, TTA_VIEWS))} views, not {tta}"
         )
+    return Engine(model, card, tile, overlap, threshold, min_area_m2, device, cache_key, backend_notes)
+
+
+def predict_raster(
+    model_path: str | os.PathLike,
+    image_path: str | os.PathLike,
+    prob_out: str | os.PathLike | None = None,
+    config: InferConfig | None = None,
+    extent: tuple[float, float, float, float] | None = None,
+    known: str | os.PathLike | FeatureSet | None = None,
+    feedback: Feedback | None = None,
+    model=None,
+    card: ModelCard | None = None,
+    image_crs: str | None = None,
+) -> InferenceResult:
+    """Infer RTS probability over ``image_path`` (or ``extent`` of it, in the image's CRS).
+
+    Args:
+        model_path: the model file: safetensors + card, or ONNX with Deepness metadata (run by
+            onnxruntime, without torch).
+        image_path: an 8-bit RGB image made by ``prepare``.
+        prob_out: where to write the probability GeoTIFF (None: do not keep it).
+        config: device, threshold, minimum area, test-time ensemble, batch and tile sizes
+            (:class:`InferConfig`). A batch that runs out of GPU memory is halved automatically;
+            the ensemble's N views take N times the model time.
+        extent: (minx, miny, maxx, maxy) to infer over, in the image CRS.
+        known: confirmed RTS polygons: candidates that touch them are set aside.
+        model, card: an already loaded model (the benchmarks reuse one).
+        image_crs: the CRS to assume when the image file has none (its QGIS layer's).
+
+    Raises:
+        RtsMapperError: bad model or image, extent outside the image, unwritable output.
+        Cancelled: the user cancelled; nothing is left behind.
+    """
+    feedback = feedback or Feedback()
+    started = time.perf_counter()
+    image_path = Path(image_path)
+    config = config or InferConfig()
+    engine = load_engine(model_path, config, model, card)
+    card, tile, overlap, threshold, tta = (
+        engine.card,
+        engine.tile,
+        engine.overlap,
+        engine.threshold,
+        config.tta,
+    )
+    min_area_m2, backend_notes = engine.min_area_m2, engine.notes
     known_features = (
         read_features(known, polygons_only=True) if isinstance(known, (str, os.PathLike)) else known
     )
@@ -448,13 +492,7 @@ def predict_raster(
         stride = tile - overlap
         rows, cols = tile_origins(height, tile, stride), tile_origins(width, tile, stride)
         weights = blend_weights(tile, overlap)
-        if isinstance(model, OnnxModel):
-            predictor = _OnnxPredictor(model, config.batch_size or 1, card, tta)
-        else:
-            batch_size = config.batch_size or (1 if device == "cpu" else 8)
-            predictor = _Predictor(model, device, batch_size, require_torch()[0], tile, card, tta)
-            if cache_key is not None:
-                _OPTIMISED.put(cache_key, predictor.model)
+        predictor = engine.predictor(config)
         builder = CandidateBuilder(window_transform, dataset.crs, threshold)
         profile = {
             **GTIFF_PROFILE,
