@@ -177,6 +177,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         feedback=_console_feedback(args),
         year=args.year,
         iteration=args.iteration,
+        cluster=args.cluster,
     )
     print(
         f"{args.out}: {len(result.candidates)} candidates ({result.set_aside_known} set aside as already known) "
@@ -640,6 +641,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         choices=TTA_VIEWS,
         help="test-time ensemble: views (flips, rotations) averaged per tile; N views cost N times the model time",
+    )
+    infer.add_argument(
+        "--cluster",
+        default=None,
+        help="run on a Dask cluster: local:N (N worker processes on this machine) or a scheduler "
+        "address (tcp://host:8786); the image and model must be at a path every worker sees",
     )
     infer.add_argument("--year", type=int, default=None, help="recorded on each candidate")
     infer.add_argument("--iteration", type=int, default=None, help="recorded on each candidate")

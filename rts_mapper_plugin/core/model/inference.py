@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -569,17 +569,31 @@ def infer_to_file(
     feedback: Feedback | None = None,
     year: int | None = None,
     iteration: int | None = None,
+    cluster: str | None = None,
 ) -> InferenceResult:
     """:func:`predict_raster`, then the candidates into the file ``out`` (GeoPackage, GeoJSON or
     shapefile), written atomically. The output folder is checked before the long work; if the
     candidates cannot be written, the probability raster is removed too (nothing half done is
-    left). ``year`` and ``iteration`` are recorded on each candidate."""
+    left). ``year`` and ``iteration`` are recorded on each candidate. ``cluster``: run on a Dask
+    cluster (:mod:`.distributed`: ``local:N`` or a scheduler address), same outputs."""
     from rasterio.crs import CRS
 
     check_writable(out)
-    result = predict_raster(
-        model_path, image_path, prob_out, config, extent=extent, known=known, feedback=feedback
-    )
+    if cluster:
+        from .distributed import predict_on_cluster
+
+        scratch = prob_out is None  # the blocks need a raster to assemble into
+        raster = prob_out if prob_out is not None else Path(str(out) + ".probability.tif")
+        result = predict_on_cluster(
+            model_path, image_path, raster, config, cluster, known=known, feedback=feedback, extent=extent
+        )
+        if scratch:
+            Path(raster).unlink(missing_ok=True)
+            result = replace(result, prob_path=None)
+    else:
+        result = predict_raster(
+            model_path, image_path, prob_out, config, extent=extent, known=known, feedback=feedback
+        )
     for candidate in result.candidates:
         candidate.year, candidate.iteration = year, iteration
     try:
@@ -676,6 +690,11 @@ class _NoOutput:
         return False
 
 
+def percent_of(probability: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The probability as the raster stores it: whole percent, :data:`PROB_NODATA` where invalid."""
+    return np.where(valid, np.rint(probability * 100), PROB_NODATA).astype(np.uint8)
+
+
 class _ProbabilityWriter:
     """Writes finished rows in whole 256-row blocks (compressed tiles are written once)."""
 
@@ -693,7 +712,10 @@ class _ProbabilityWriter:
     def add(self, probability: np.ndarray, valid: np.ndarray) -> None:
         if self.dataset is None:
             return
-        percent = np.where(valid, np.rint(probability * 100), PROB_NODATA).astype(np.uint8)
+        self.add_percent(percent_of(probability, valid))
+
+    def add_percent(self, percent: np.ndarray) -> None:
+        """Rows already in percent (a cluster's block)."""
         self.pending.append(percent)
         self.pending_rows += percent.shape[0]
         if self.pending_rows >= WRITE_ROWS:
@@ -721,13 +743,29 @@ class _ProbabilityWriter:
 
 
 def _run(
-    reader, rows, cols, tile, width, height, weights, predictor, builder, writer, counters, feedback
+    reader,
+    rows,
+    cols,
+    tile,
+    width,
+    height,
+    weights,
+    predictor,
+    builder,
+    writer,
+    counters,
+    feedback,
+    count_from: int = 0,
 ) -> None:
-    """Main loop: predict each strip, blend into a rolling buffer, flush finished rows."""
+    """Main loop: predict each strip, blend into a rolling buffer, flush finished rows.
+
+    ``rows`` may be a run of the window's strips (a cluster's block and the strip before it):
+    the rows from the first strip on come out as in a whole run, each from the same tiles added
+    in the same order; tiles are counted from the strip at ``count_from`` on."""
     accumulated = np.zeros((tile, width), dtype=np.float32)
     weight_sum = np.zeros((tile, width), dtype=np.float32)
     valid_buffer = np.zeros((tile, width), dtype=bool)
-    buffer_top = 0  # image row (within the window) of buffer row 0
+    buffer_top = rows[0]  # image row (within the window) of buffer row 0
     for strip_index, expected_row in enumerate(rows):
         item = reader.queue.get()
         if isinstance(item, BaseException):
@@ -753,8 +791,9 @@ def _run(
         rows_here = min(tile, height - row)
         valid_buffer[:rows_here] |= valid[:rows_here, :width]
         wanted = [c for c in cols if valid[:, c : c + tile].any()]
-        counters["tiles"] += len(cols)
-        counters["skipped"] += len(cols) - len(wanted)
+        if row >= count_from:
+            counters["tiles"] += len(cols)
+            counters["skipped"] += len(cols) - len(wanted)
         if wanted:
             batch = np.stack([_tile(rgb, c, tile) for c in wanted])
             probabilities = predictor(batch)

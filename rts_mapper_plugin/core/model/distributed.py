@@ -1,0 +1,217 @@
+"""Inference over a region too large for one machine: the blocks of :mod:`.blocks` run on a Dask
+distributed cluster (a LocalCluster of N worker processes on this machine, or an existing
+scheduler), and the client assembles the same outputs as a single run.
+
+Workers read the image and the model from a path they all see (a shared drive, or a URL GDAL
+opens such as ``/vsicurl/`` of a cloud-optimised GeoTIFF); nothing but block descriptions and
+counters goes through the scheduler. Each worker process loads the model once. Each block's
+file lands beside the outputs (``PROB.blocks/``) with a manifest of the finished ones: a rerun
+after the client, the scheduler or a worker died computes only what is missing, and a worker
+killed mid-block is survived (Dask runs the block again elsewhere).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from ..errors import Cancelled, RtsMapperError
+from ..progress import Feedback
+from .blocks import BLOCK_STRIPS, BlockRequest, Manifest, plan_blocks, read_block, run_block, run_key
+from .inference import InferConfig, InferenceResult, load_engine
+
+LOCAL = "local"  # cluster "local" or "local:N": a LocalCluster of N workers on this machine
+
+
+def connect(cluster: str):
+    """A Dask client: ``local[:N]`` starts N worker processes here (one thread each: the model
+    uses the cores), anything else is a scheduler address (``tcp://host:8786``)."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise RtsMapperError(
+            "running on a cluster needs Dask: python3 -m pip install dask distributed (in the Python "
+            "that runs RTS Mapper, and on every worker)"
+        ) from exc
+    if cluster == LOCAL or cluster.startswith(LOCAL + ":"):
+        workers = int(cluster.split(":", 1)[1]) if ":" in cluster else 2
+        if workers < 1:
+            raise RtsMapperError(f"a local cluster has at least one worker, not {workers}")
+        import dask
+
+        # generous: a busy machine starts worker processes (each importing torch) slowly
+        dask.config.set(
+            {"distributed.comm.timeouts.connect": "120s", "distributed.comm.timeouts.tcp": "120s"}
+        )
+        local = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40
+        )
+        return Client(local)
+    try:
+        return Client(cluster, timeout="20s")
+    except OSError as exc:
+        raise RtsMapperError(f"no Dask scheduler answers at {cluster} ({exc})") from exc
+
+
+def predict_on_cluster(
+    model_path: str | os.PathLike,
+    image_path: str | os.PathLike,
+    prob_out: str | os.PathLike,
+    config: InferConfig | None = None,
+    cluster: str = LOCAL,
+    known=None,
+    feedback: Feedback | None = None,
+    extent: tuple[float, float, float, float] | None = None,
+    image_crs: str | None = None,
+    strips_per_block: int = BLOCK_STRIPS,
+    client=None,
+) -> InferenceResult:
+    """What :func:`~.inference.predict_raster` returns, computed block by block on ``cluster``
+    (or on ``client``, an open Dask client). The result's ``notes`` say how many blocks ran now
+    and how many a previous run had finished."""
+    from ..raster_io import gdal_env, open_raster
+    from .inference import _check_image, _window_for
+
+    feedback = feedback or Feedback()
+    started = time.perf_counter()
+    config = config or InferConfig()
+    engine = load_engine(model_path, config)  # checks the model and the configuration here first
+    with gdal_env(), open_raster(image_path, image_crs) as dataset:
+        _check_image(dataset, Path(image_path))
+        window = _window_for(dataset, extent, Path(image_path))
+    spec = (int(window.col_off), int(window.row_off), int(window.width), int(window.height))
+    blocks = plan_blocks(spec[3], engine.tile, engine.overlap, strips_per_block)
+    folder = Path(str(prob_out) + ".blocks")
+    folder.mkdir(parents=True, exist_ok=True)
+    base = {"model_path": str(model_path), "image_path": str(image_path), "window": spec, "config": config}
+    manifest = Manifest(folder, run_key(base, blocks))
+    requests = [
+        BlockRequest(
+            str(model_path),
+            str(image_path),
+            image_crs,
+            spec,
+            config,
+            b,
+            str(folder / f"block_{b.index:05d}.npz"),
+        )
+        for b in blocks
+    ]
+    missing = [r for r in requests if not manifest.finished(r.block, Path(r.out))]
+    before = len(blocks) - len(missing)
+    own_client = client is None and bool(missing)
+    if own_client:
+        client = connect(cluster)
+    dashboard = getattr(client, "dashboard_link", None) if client is not None else None
+    try:
+        if missing:
+            _compute(client, missing, manifest, len(blocks), before, feedback)
+    finally:
+        if own_client:
+            cluster_object = client.cluster
+            client.close()
+            if cluster_object is not None:
+                cluster_object.close()
+    result = assemble(
+        folder, blocks, manifest, prob_out, engine, image_path, image_crs, window, known, feedback
+    )
+    shutil.rmtree(folder, ignore_errors=True)  # the run is whole: its blocks are no longer needed
+    return replace(
+        result,
+        seconds=time.perf_counter() - started,
+        notes=result.notes
+        + [f"{len(missing)} of {len(blocks)} blocks computed on the cluster now ({before} finished before)"]
+        + ([f"dashboard: {dashboard}"] if dashboard and missing else []),
+    )
+
+
+def _compute(
+    client, requests: list[BlockRequest], manifest: Manifest, total: int, before: int, feedback
+) -> None:
+    from distributed import as_completed
+
+    futures = client.map(
+        run_block, requests, pure=False, key=[f"rts-block-{r.block.index}-{id(manifest)}" for r in requests]
+    )
+    by_key = {f.key: r for f, r in zip(futures, requests)}
+    done = before
+    try:
+        for future in as_completed(futures):
+            feedback.check()
+            if future.status == "error":
+                raise RtsMapperError(
+                    f"block {by_key[future.key].block.index} failed on the cluster: {future.exception()}"
+                )
+            manifest.record(by_key[future.key].block, future.result())
+            done += 1
+            feedback.step(0.9 * done / total)
+    except (Cancelled, KeyboardInterrupt):
+        client.cancel(futures)
+        raise
+
+
+def assemble(
+    folder, blocks, manifest, prob_out, engine, image_path, image_crs, window, known, feedback
+) -> InferenceResult:
+    """The blocks' files, in order, into one probability GeoTIFF (written atomically) and the
+    candidates, fed to the builder in the chunks a single run feeds it."""
+    from ..raster_io import GTIFF_PROFILE, atomic_output, gdal_env, open_raster, pixel_area_m2
+    from ..vectors import read_features
+    from .candidates import CandidateBuilder, set_aside_known
+    from .inference import PROB_NODATA, _ProbabilityWriter
+
+    with gdal_env(), open_raster(image_path, image_crs) as dataset:
+        transform, crs = dataset.window_transform(window), dataset.crs
+        pixel_area = pixel_area_m2(dataset)
+    width, height = int(window.width), int(window.height)
+    builder = CandidateBuilder(transform, crs, engine.threshold)
+    profile = {
+        **GTIFF_PROFILE,
+        "width": width,
+        "height": height,
+        "count": 1,
+        "dtype": "uint8",
+        "nodata": PROB_NODATA,
+        "crs": crs,
+        "transform": transform,
+        "zlevel": 1,
+    }
+    with atomic_output(prob_out) as partial:
+        writer = _ProbabilityWriter(partial, profile)
+        for block in blocks:
+            feedback.check()
+            data = read_block(folder / f"block_{block.index:05d}.npz")
+            writer.add_percent(data["percent"])
+            starts = data["chunk_starts"] + [block.own_end]
+            for low, high in zip(starts, starts[1:]):
+                part = slice(low - block.own_start, high - block.own_start)
+                builder.add_rows(low, data["probability"][part], data["mask"][part])
+        writer.close()
+    candidates = builder.finish(engine.min_area_m2)
+    known_features = (
+        read_features(known, polygons_only=True) if isinstance(known, (str, os.PathLike)) else known
+    )
+    candidates, set_aside = set_aside_known(candidates, known_features, crs)
+    figures = list(manifest.done.values())
+    feedback.step(1.0)
+    return InferenceResult(
+        candidates=candidates,
+        set_aside_known=set_aside,
+        prob_path=Path(prob_out),
+        tiles=sum(f["tiles"] for f in figures),
+        skipped_tiles=sum(f["skipped"] for f in figures),
+        megapixels=width * height / 1e6,
+        area_km2=sum(f["valid_pixels"] for f in figures) * pixel_area / 1e6,
+        seconds=0.0,
+        forward_seconds=sum(f["forward_seconds"] for f in figures),
+        device=f"{figures[0]['device'] if figures else '?'} on {len({f['worker_pid'] for f in figures})} worker(s)",
+        batch_size=0,
+        card=engine.card,
+        crs=crs.to_string(),
+        threshold=engine.threshold,
+        min_area_m2=engine.min_area_m2,
+        notes=list(engine.notes),
+    )
