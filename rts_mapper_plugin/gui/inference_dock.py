@@ -14,13 +14,14 @@ from qgis.core import (
     QgsRasterLayer,
 )
 from qgis.gui import QgsExtentWidget, QgsFileWidget
-from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtCore import Qt, QTimer
 from qgis.PyQt.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QSpinBox,
 )
 
@@ -88,6 +89,13 @@ def _file_crs(path: str) -> str:
     return QgsRasterLayer(path, "probe", "gdal").crs().toWkt()
 
 
+SCHEDULER = "scheduler"  # the Cluster combo's "a scheduler's address" (typed beside it)
+CLUSTER_CHOICES = (
+    ("None: this QGIS, one process", ""),
+    ("Local cluster: 2 worker processes", "local:2"),
+    ("Local cluster: 4 worker processes", "local:4"),
+    ("A scheduler at this address:", SCHEDULER),
+)
 TTA_CHOICES = tuple((n, "Off (1 view)" if n == 1 else f"{n} views ({n}× the model time)") for n in TTA_VIEWS)
 
 
@@ -184,6 +192,30 @@ class InferenceDock(RtsDock):
             "averaged (smoother, more complete outlines); N views take N times the model time"
         )
         form.addRow("Ensemble", self.tta_combo)
+        cluster_row = QHBoxLayout()
+        self.cluster_combo = QComboBox(self)
+        self.cluster_combo.setObjectName("clusterCombo")
+        for label, value in CLUSTER_CHOICES:
+            self.cluster_combo.addItem(label, value)
+        self.scheduler_edit = QLineEdit(self)
+        self.scheduler_edit.setObjectName("schedulerAddress")
+        self.scheduler_edit.setPlaceholderText("tcp://host:8786")
+        remembered = settings.cluster
+        index = self.cluster_combo.findData(remembered)
+        if index < 0 and remembered:  # an address typed before
+            index = self.cluster_combo.findData(SCHEDULER)
+            self.scheduler_edit.setText(remembered)
+        self.cluster_combo.setCurrentIndex(max(0, index))
+        self.cluster_combo.currentIndexChanged.connect(self._cluster_changed)
+        self._cluster_changed()
+        self.cluster_combo.setToolTip(
+            "Large regions: run the blocks of the image on a Dask cluster (the same raster and "
+            "candidates as one process). A local cluster starts worker processes here; a "
+            "scheduler's workers must see the image and model at the same paths."
+        )
+        cluster_row.addWidget(self.cluster_combo)
+        cluster_row.addWidget(self.scheduler_edit, 1)
+        form.addRow("Cluster", cluster_row)
         self.iteration_spin = QSpinBox(self)
         self.iteration_spin.setRange(1, 999)
         form.addRow("Iteration", self.iteration_spin)
@@ -191,6 +223,13 @@ class InferenceDock(RtsDock):
 
         self.add_run_controls(tr("Run inference"))
         self.add_status()
+        self.dashboard = QLabel("", self)
+        self.dashboard.setObjectName("clusterDashboard")
+        self.dashboard.setOpenExternalLinks(True)
+        self.body_layout.addWidget(self.dashboard)
+        self.events_timer = QTimer(self)
+        self.events_timer.setInterval(300)
+        self.events_timer.timeout.connect(self._drain_events)
         self.body_layout.addStretch(1)
 
         self.model_widget.fileChanged.connect(self._show_card)
@@ -310,7 +349,16 @@ class InferenceDock(RtsDock):
             iteration=self.iteration_spin.value(),
             year=choice.year,
             image_crs=image_crs,
+            cluster=self.cluster() or None,
         )
+
+    def cluster(self) -> str:
+        """The cluster chosen ("" for this process): a local one, or the scheduler's address."""
+        value = self.cluster_combo.currentData()
+        return self.scheduler_edit.text().strip() if value == SCHEDULER else value
+
+    def _cluster_changed(self, *_args) -> None:
+        self.scheduler_edit.setEnabled(self.cluster_combo.currentData() == SCHEDULER)
 
     def run(self) -> None:
         request = self.checked_request()
@@ -323,8 +371,10 @@ class InferenceDock(RtsDock):
             threshold=request.config.threshold,
             min_area_m2=request.config.min_area_m2,
             project_gpkg=request.project_gpkg,
+            cluster=request.cluster or "",
         )
         self._request = request
+        self.dashboard.setText("")
         self.start_task(
             inference_task(request),
             "Running inference…",
@@ -333,6 +383,19 @@ class InferenceDock(RtsDock):
                 "cancelled", "Inference cancelled: nothing was added.", Qgis.MessageLevel.Info
             ),
         )
+        self.events_timer.start()
+
+    def _drain_events(self) -> None:
+        """The cluster's dashboard link, shown as soon as the task has connected."""
+        task = self.task
+        if task is None:
+            self.events_timer.stop()
+            return
+        while not task.events.empty():
+            event = task.events.get_nowait()
+            if event.get("kind") == "dashboard":
+                link = event["link"]
+                self.dashboard.setText(f'Running on the cluster: <a href="{link}">dashboard</a> ({link})')
 
     def _succeeded(self, run) -> None:
         from ..core.project.store import MappingProject

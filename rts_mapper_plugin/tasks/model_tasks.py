@@ -26,10 +26,12 @@ class InferenceRequest:
     iteration: int | None = None
     year: int | None = None
     image_crs: str | None = None  # WKT: the image layer's CRS, used when the file has none
+    cluster: str | None = None  # a Dask cluster: local:N or a scheduler address (None: this process)
 
 
 def inference_task(request: InferenceRequest) -> CoreTask:
-    """Result: the RunRecord stored in the project (candidates included)."""
+    """Result: the RunRecord stored in the project (candidates included). On a cluster, its
+    dashboard link goes to ``task.events`` as {"kind": "dashboard", "link": ...}."""
 
     def job(feedback):
         from ..core.project.workflow import infer_into_project
@@ -44,9 +46,12 @@ def inference_task(request: InferenceRequest) -> CoreTask:
             year=request.year,
             feedback=feedback,
             image_crs=request.image_crs,
+            cluster=request.cluster,
+            announce=lambda link: task.events.put({"kind": "dashboard", "link": link}),
         )
 
-    return CoreTask(f"RTS Mapper: inference on {request.image_path.rsplit('/', 1)[-1]}", job)
+    task = CoreTask(f"RTS Mapper: inference on {request.image_path.rsplit('/', 1)[-1]}", job)
+    return task
 
 
 @dataclass(frozen=True)

@@ -383,3 +383,32 @@ def test_an_onnx_model_typed_into_the_inference_dock_maps(inference_dock, qtbot,
     assert from_onnx == inference_dock.last_run.candidates > 0
     runs = MappingProject.open(project.path).runs()
     assert [r.model_path.endswith(".onnx") for r in runs] == [True, False]
+
+
+def test_a_local_cluster_picked_in_the_dock_gives_the_same_run(inference_dock, qtbot, assets, project):
+    """Cluster: None, then a local cluster of two worker processes: the second run shows the
+    cluster's dashboard link while it runs, and gives the same probability raster and candidates."""
+    import numpy as np
+    import rasterio
+
+    model, _, _ = assets
+    inference_dock.show()
+    inference_dock.model_widget.setFilePath(str(model))
+    person.choose(inference_dock.backend_combo, "PyTorch", exact=True)
+    assert person.items(inference_dock.cluster_combo)[:2] == [
+        "None: this QGIS, one process",
+        "Local cluster: 2 worker processes",
+    ]
+    assert run_dock(inference_dock, qtbot) == "succeeded"
+    person.choose(inference_dock.cluster_combo, "Local cluster: 2 worker processes")
+    assert inference_dock.request().cluster == "local:2"
+    assert run_dock(inference_dock, qtbot) == "succeeded"
+    assert inference_dock.dashboard.text().startswith('Running on the cluster: <a href="http://')
+    single, cluster = MappingProject.open(project.path).runs()
+    assert cluster.device.endswith("worker(s)") and cluster.candidates == single.candidates
+    pixels = []
+    for run in (single, cluster):
+        with rasterio.open(MappingProject.open(project.path).resolve_path(run.prob_path)) as dataset:
+            pixels.append(dataset.read(1))
+    assert np.array_equal(*pixels), "pixel for pixel"
+    assert PlgSettings.load().cluster == "local:2", "remembered"

@@ -229,8 +229,12 @@ def run_key(request_base: dict, blocks: list[Block]) -> dict:
     configuration, the cut."""
     key = {}
     for name in ("model_path", "image_path"):
-        stat = Path(request_base[name]).stat()
-        key[name] = [str(Path(request_base[name]).resolve()), stat.st_mtime_ns, stat.st_size]
+        path = Path(request_base[name])
+        if path.is_file():
+            stat = path.stat()
+            key[name] = [str(path.resolve()), stat.st_mtime_ns, stat.st_size]
+        else:  # a URL GDAL opens (/vsicurl/...): taken as it is named
+            key[name] = [str(request_base[name])]
     key["window"] = list(request_base["window"])
     key["config"] = asdict(request_base["config"])
     key["blocks"] = [[b.own_start, b.own_end] for b in blocks]

@@ -68,10 +68,12 @@ def predict_on_cluster(
     image_crs: str | None = None,
     strips_per_block: int = BLOCK_STRIPS,
     client=None,
+    announce=None,
 ) -> InferenceResult:
     """What :func:`~.inference.predict_raster` returns, computed block by block on ``cluster``
     (or on ``client``, an open Dask client). The result's ``notes`` say how many blocks ran now
-    and how many a previous run had finished."""
+    and how many a previous run had finished; ``announce`` is called with the cluster's dashboard
+    link once it is connected."""
     from ..raster_io import gdal_env, open_raster
     from .inference import _check_image, _window_for
 
@@ -106,6 +108,8 @@ def predict_on_cluster(
     if own_client:
         client = connect(cluster)
     dashboard = getattr(client, "dashboard_link", None) if client is not None else None
+    if dashboard and announce is not None and missing:
+        announce(dashboard)
     try:
         if missing:
             _compute(client, missing, manifest, len(blocks), before, feedback)

@@ -37,13 +37,16 @@ def infer_into_project(
     set_aside_confirmed: bool = True,
     feedback: Feedback | None = None,
     image_crs: str | None = None,
+    cluster: str | None = None,
+    announce=None,
 ) -> RunRecord:
     """Run inference and record the run, its probability raster and its candidates in the project.
 
     The probability raster goes to ``<project folder>/probability/<run id>.tif``. Candidates touching
     a confirmed RTS (the project's training positives) or a candidate already reviewed are set
     aside and counted. On any failure or
-    cancel nothing is recorded and no raster is left. ``image_crs``: the CRS to assume when the
+    cancel nothing is recorded and no raster is left. ``cluster``: run on a Dask cluster
+    (``local:N`` or a scheduler address; ``announce`` gets its dashboard link). ``image_crs``: the CRS to assume when the
     image file has none (the one its QGIS layer was given).
     """
     from rasterio.crs import CRS
@@ -56,16 +59,32 @@ def infer_into_project(
     prob_path = project.path.resolve().parent / "probability" / f"{run_id}.tif"
     started = gpkg.utc_now()
     known = known_polygons(project) if set_aside_confirmed else None
-    result = predict_raster(
-        model_path,
-        image_path,
-        prob_path,
-        config,
-        extent=extent,
-        known=known,
-        feedback=feedback,
-        image_crs=image_crs,
-    )
+    if cluster:  # the same outputs, computed block by block on a Dask cluster
+        from ..model.distributed import predict_on_cluster
+
+        result = predict_on_cluster(
+            model_path,
+            image_path,
+            prob_path,
+            config,
+            cluster,
+            known=known,
+            feedback=feedback,
+            extent=extent,
+            image_crs=image_crs,
+            announce=announce,
+        )
+    else:
+        result = predict_raster(
+            model_path,
+            image_path,
+            prob_path,
+            config,
+            extent=extent,
+            known=known,
+            feedback=feedback,
+            image_crs=image_crs,
+        )
     try:
         image_crs = CRS.from_user_input(result.crs)
         candidates = result.candidates
