@@ -7,6 +7,7 @@ import sys
 
 BENCHMARKS = {
     "backends": "benchmarks.backends",
+    "cluster": "benchmarks.cluster",
     "imagery_memory": "benchmarks.imagery_memory",
     "model_engine": "benchmarks.model_engine",
     "real_chips": "benchmarks.real_chips",

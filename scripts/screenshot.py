@@ -27,7 +27,7 @@ from pathlib import Path
 from desktop import SCENES, Desktop
 
 ROOT = Path(__file__).resolve().parent.parent
-NEEDS_DEMO_PROJECT = {"inference", "review", "iteration", "training"}
+NEEDS_DEMO_PROJECT = {"inference", "review", "iteration", "training", "cluster"}
 
 
 def _value(text: str):

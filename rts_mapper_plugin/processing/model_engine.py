@@ -10,6 +10,7 @@ from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
     QgsProcessingParameterBoolean,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFile,
@@ -18,6 +19,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
     QgsProcessingParameterVectorDestination,
     QgsProcessingParameterVectorLayer,
 )
@@ -242,6 +244,11 @@ class InferAlgorithm(RtsAlgorithm):
                 defaultValue=0,
             )
         )
+        cluster = QgsProcessingParameterString(
+            "CLUSTER", "Dask cluster: local:N or a scheduler address (empty: this process)", optional=True
+        )
+        cluster.setFlags(cluster.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+        self.addParameter(cluster)
         self.addParameter(
             QgsProcessingParameterBoolean("KEEP_PROBABILITY", "Keep the probability raster", True)
         )
@@ -294,6 +301,7 @@ class InferAlgorithm(RtsAlgorithm):
             extent=extent,
             known=vector_uri(known) if known is not None else None,
             feedback=self.core_feedback(feedback),
+            cluster=self.parameterAsString(parameters, "CLUSTER", context).strip() or None,
         )
         feedback.pushInfo(
             f"{len(result.candidates)} candidates, {result.set_aside_known} set aside, "

@@ -121,6 +121,15 @@ def spec(tmp_path_factory):
         ("evaluate", {"PRED": {"layer": "lookalikes"}, "TRUTH": {"layer": "rts"}, "IOU": 0.5}),
         ("export_onnx", {"MODEL": str(model), "OUTPUT": str(out / "model.onnx")}),
         (
+            "infer",  # on a local Dask cluster of one worker process, typed into the advanced field
+            {
+                "MODEL": str(model),
+                "IMAGE": {"layer": "image"},
+                "CLUSTER": "local:1",
+                "OUTPUT": str(out / "candidates_cluster.gpkg"),
+            },
+        ),
+        (
             "infer",  # the ONNX model just exported, typed into the same dialog
             {
                 "MODEL": str(out / "model.onnx"),
@@ -250,7 +259,8 @@ def test_every_algorithm_runs_from_its_dialog_without_a_crash(spec, tmp_path):
     assert (out / "model.safetensors").stat().st_size > 1_000_000, "one epoch trained from the dialog"
     assert Path(by_name["infer"][0]["results"]["OUTPUT"]).exists()
     assert (out / "model.onnx").stat().st_size > 1_000_000, "exported from its dialog"
-    assert by_name["infer"][1]["results"]["OUTPUT"].endswith("candidates_onnx.gpkg")
+    assert by_name["infer"][1]["results"]["OUTPUT"].endswith("candidates_cluster.gpkg")
+    assert by_name["infer"][2]["results"]["OUTPUT"].endswith("candidates_onnx.gpkg")
     assert (out / "candidates_onnx.gpkg").exists(), "the ONNX model ran from the Detect dialog"
     assert (out / "field" / "field.qgz").exists(), (
         "the field package's QGIS project, written on the main thread"

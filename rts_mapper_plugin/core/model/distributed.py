@@ -37,6 +37,12 @@ def connect(cluster: str):
             "that runs RTS Mapper, and on every worker)"
         ) from exc
     if cluster == LOCAL or cluster.startswith(LOCAL + ":"):
+        import multiprocessing
+
+        from ..install import qgis_python
+
+        # worker processes are started from an interpreter: in QGIS, sys.executable is QGIS itself
+        multiprocessing.set_executable(qgis_python())
         workers = int(cluster.split(":", 1)[1]) if ":" in cluster else 2
         if workers < 1:
             raise RtsMapperError(f"a local cluster has at least one worker, not {workers}")
