@@ -18,7 +18,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from ..errors import Cancelled, RtsMapperError
+from ..errors import RtsMapperError
 from ..progress import Feedback
 from .blocks import BLOCK_STRIPS, BlockRequest, Manifest, plan_blocks, read_block, run_block, run_key
 from .inference import InferConfig, InferenceResult, load_engine
@@ -80,12 +80,13 @@ def predict_on_cluster(
     (or on ``client``, an open Dask client). The result's ``notes`` say how many blocks ran now
     and how many a previous run had finished; ``announce`` is called with the cluster's dashboard
     link once it is connected."""
-    from ..raster_io import gdal_env, open_raster
+    from ..raster_io import check_writable, gdal_env, open_raster
     from .inference import _check_image, _window_for
 
     feedback = feedback or Feedback()
     started = time.perf_counter()
     config = config or InferConfig()
+    check_writable(prob_out)  # an unwritable output fails now, not after the cluster has run
     engine = load_engine(model_path, config)  # checks the model and the configuration here first
     with gdal_env(), open_raster(image_path, image_crs) as dataset:
         _check_image(dataset, Path(image_path))
@@ -158,7 +159,7 @@ def _compute(
             manifest.record(by_key[future.key].block, future.result())
             done += 1
             feedback.step(0.9 * done / total)
-    except (Cancelled, KeyboardInterrupt):
+    except BaseException:  # cancelled, a block failed, or the client is going down: stop the rest
         client.cancel(futures)
         raise
 
