@@ -385,6 +385,12 @@ class InferenceDock(RtsDock):
         )
         self.events_timer.start()
 
+    def finish(self, outcome: str, message: str, level) -> None:
+        super().finish(outcome, message, level)
+        self.events_timer.stop()
+        if self.dashboard.text() and (self.cluster() or "").startswith("local"):
+            self.dashboard.setText("")  # a local cluster ends with the run: its dashboard is gone
+
     def _drain_events(self) -> None:
         """The cluster's dashboard link, shown as soon as the task has connected."""
         task = self.task

@@ -16,7 +16,7 @@ from qgis.core import (
     QgsTask,
     QgsVectorDataProvider,
 )
-from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtCore import Qt, QTimer
 
 from rts_mapper_plugin.core.model.model_file import read_card
 from rts_mapper_plugin.core.project.store import MappingProject
@@ -402,8 +402,14 @@ def test_a_local_cluster_picked_in_the_dock_gives_the_same_run(inference_dock, q
     assert run_dock(inference_dock, qtbot) == "succeeded"
     person.choose(inference_dock.cluster_combo, "Local cluster: 2 worker processes")
     assert inference_dock.request().cluster == "local:2"
+    shown = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: shown.append(inference_dock.dashboard.text()))
+    timer.start(200)
     assert run_dock(inference_dock, qtbot) == "succeeded"
-    assert inference_dock.dashboard.text().startswith('Running on the cluster: <a href="http://')
+    timer.stop()
+    assert any(t.startswith('Running on the cluster: <a href="http://') for t in shown), "while it ran"
+    assert inference_dock.dashboard.text() == "", "a local cluster's dashboard goes with it"
     single, cluster = MappingProject.open(project.path).runs()
     assert cluster.device.endswith("worker(s)") and cluster.candidates == single.candidates
     pixels = []
