@@ -22,8 +22,9 @@ from .. import gpkg
 from ..errors import RtsMapperError
 from ..project.store import CRITERIA, DECISIONS, MappingProject, initiation_periods
 from ..vectors import FeatureSet, as_multipolygon
+from .ranking import LEARNING_ORDERS
 
-ORDERS = ("id", "probability", "area", "road", "yield", "doubt")  # the last two learn: ranking.py
+ORDERS = ("id", "probability", "area", "road", *LEARNING_ORDERS)
 # What a reviewer steps through: every candidate, the pending ones, those this reviewer has not
 # decided, or the conflicts (where a decision is the final one that settles them).
 SHOWS = ("all", "pending", "mine", "conflict")
@@ -273,7 +274,7 @@ def review_queue(
         if near_road_m is not None and (item.road_distance_m is None or item.road_distance_m > near_road_m):
             continue
         items.append(item)
-    if order in ("yield", "doubt"):
+    if order in LEARNING_ORDERS:
         return rank_undecided_first(project, items, order)
     keys = {
         "id": lambda i: i.fid,
@@ -297,7 +298,7 @@ def rank_undecided_first(project: MappingProject, items: list[QueueItem], order:
 def rerank_rest(project: MappingProject, queue: list[QueueItem], index: int, order: str) -> list[QueueItem]:
     """The queue with what comes after ``index`` ranked again (a decision has just taught the
     project something); what the reviewer has already passed stays where it was."""
-    if order not in ("yield", "doubt"):
+    if order not in LEARNING_ORDERS:
         return queue
     return queue[: index + 1] + rank_undecided_first(project, queue[index + 1 :], order)
 
