@@ -86,6 +86,11 @@ def predict_on_cluster(
     feedback = feedback or Feedback()
     started = time.perf_counter()
     config = config or InferConfig()
+    # workers have working folders of their own: every path they get is absolute
+    model_path, image_path, prob_out = (
+        Path(p).resolve() if Path(p).exists() or p is prob_out else p
+        for p in (model_path, image_path, prob_out)
+    )
     check_writable(prob_out)  # an unwritable output fails now, not after the cluster has run
     engine = load_engine(model_path, config)  # checks the model and the configuration here first
     with gdal_env(), open_raster(image_path, image_crs) as dataset:
