@@ -153,6 +153,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_infer(args: argparse.Namespace) -> int:
+    from .core.model.distributed import on_cluster
     from .core.model.inference import InferConfig, infer_to_file
 
     extent = tuple(float(v) for v in args.extent.split(",")) if args.extent else None
@@ -177,7 +178,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         feedback=_console_feedback(args),
         year=args.year,
         iteration=args.iteration,
-        cluster=args.cluster,
+        predict=on_cluster(args.cluster) if args.cluster else None,
     )
     print(
         f"{args.out}: {len(result.candidates)} candidates ({result.set_aside_known} set aside as already known) "

@@ -264,6 +264,7 @@ class InferAlgorithm(RtsAlgorithm):
         self.addOutput(QgsProcessingOutputNumber("SET_ASIDE", "Set aside as already known"))
 
     def run_core(self, parameters, context, feedback):
+        from ..core.model.distributed import on_cluster
         from ..core.model.inference import InferConfig, infer_to_file
 
         image = self.parameterAsRasterLayer(parameters, "IMAGE", context)
@@ -289,6 +290,7 @@ class InferAlgorithm(RtsAlgorithm):
             min_area_m2=self.parameterAsDouble(parameters, "MIN_AREA", context) if has_min_area else None,
             tta=TTA_VIEWS[self.parameterAsEnum(parameters, "TTA", context)],
         )
+        cluster = self.parameterAsString(parameters, "CLUSTER", context).strip()
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         if not output.lower().endswith((".gpkg", ".geojson", ".shp")):
             raise QgsProcessingException("write the candidates to a .gpkg, .geojson or .shp file")
@@ -301,7 +303,7 @@ class InferAlgorithm(RtsAlgorithm):
             extent=extent,
             known=vector_uri(known) if known is not None else None,
             feedback=self.core_feedback(feedback),
-            cluster=self.parameterAsString(parameters, "CLUSTER", context).strip() or None,
+            predict=on_cluster(cluster) if cluster else None,
         )
         feedback.pushInfo(
             f"{len(result.candidates)} candidates, {result.set_aside_known} set aside, "

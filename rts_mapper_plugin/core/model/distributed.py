@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -142,6 +143,33 @@ def predict_on_cluster(
         + [f"{len(missing)} of {len(blocks)} blocks computed on the cluster now ({before} finished before)"]
         + ([f"dashboard: {dashboard}"] if dashboard and missing else []),
     )
+
+
+def on_cluster(cluster: str):
+    """:func:`~.inference.predict_raster`'s call, computed on ``cluster`` (for
+    :func:`~.inference.infer_to_file`). Without a probability raster to keep, the blocks assemble
+    into a scratch one, removed afterwards (and a rerun cannot reuse them: keep the raster for
+    that)."""
+
+    def predict(model_path, image_path, prob_out, config=None, extent=None, known=None, feedback=None):
+        if prob_out is not None:
+            return predict_on_cluster(
+                model_path, image_path, prob_out, config, cluster, known, feedback, extent
+            )
+        with tempfile.TemporaryDirectory(prefix="rts_cluster_") as scratch:
+            result = predict_on_cluster(
+                model_path,
+                image_path,
+                Path(scratch) / "probability.tif",
+                config,
+                cluster,
+                known,
+                feedback,
+                extent,
+            )
+        return replace(result, prob_path=None)
+
+    return predict
 
 
 def _compute(

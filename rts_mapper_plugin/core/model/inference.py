@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -569,31 +569,20 @@ def infer_to_file(
     feedback: Feedback | None = None,
     year: int | None = None,
     iteration: int | None = None,
-    cluster: str | None = None,
+    predict=None,
 ) -> InferenceResult:
     """:func:`predict_raster`, then the candidates into the file ``out`` (GeoPackage, GeoJSON or
     shapefile), written atomically. The output folder is checked before the long work; if the
     candidates cannot be written, the probability raster is removed too (nothing half done is
-    left). ``year`` and ``iteration`` are recorded on each candidate. ``cluster``: run on a Dask
-    cluster (:mod:`.distributed`: ``local:N`` or a scheduler address), same outputs."""
+    left). ``year`` and ``iteration`` are recorded on each candidate. ``predict``: what computes
+    the result, with :func:`predict_raster`'s arguments (a Dask cluster's:
+    :func:`.distributed.on_cluster`)."""
     from rasterio.crs import CRS
 
     check_writable(out)
-    if cluster:
-        from .distributed import predict_on_cluster
-
-        scratch = prob_out is None  # the blocks need a raster to assemble into
-        raster = prob_out if prob_out is not None else Path(str(out) + ".probability.tif")
-        result = predict_on_cluster(
-            model_path, image_path, raster, config, cluster, known=known, feedback=feedback, extent=extent
-        )
-        if scratch:
-            Path(raster).unlink(missing_ok=True)
-            result = replace(result, prob_path=None)
-    else:
-        result = predict_raster(
-            model_path, image_path, prob_out, config, extent=extent, known=known, feedback=feedback
-        )
+    result = (predict or predict_raster)(
+        model_path, image_path, prob_out, config, extent=extent, known=known, feedback=feedback
+    )
     for candidate in result.candidates:
         candidate.year, candidate.iteration = year, iteration
     try:
