@@ -20,6 +20,7 @@ from rts_mapper_plugin.core.review.completeness import (
     plots_of,
     population,
 )
+from tests.conftest import assert_valid_geopackage
 from tests.data.fixtures import copy_project, review_project
 
 
@@ -132,6 +133,8 @@ def test_answers_are_saved_and_a_sample_is_not_replaced_by_accident(project):
     assert all(p.found is None for p in fresh)
     with pytest.raises(RtsMapperError, match="say who you are"):
         answer_plot(project, fresh[0].fid, " ", [])
+    answer_plot(project, fresh[0].fid, "ana", [slump_at(fresh[0])])
+    assert_valid_geopackage(project.path)  # GDAL's validator, with the sample's tables filled
 
 
 def test_table_1_says_what_is_still_unmapped(project):

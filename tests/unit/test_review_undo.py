@@ -14,6 +14,7 @@ from rts_mapper_plugin.core import gpkg
 from rts_mapper_plugin.core.project.store import MappingProject
 from rts_mapper_plugin.core.review.decisions import Decision, decisions_of, record_decision, update_note
 from rts_mapper_plugin.core.review.history import candidate_history, undo_last
+from tests.conftest import assert_valid_geopackage
 from tests.data.fixtures import copy_project, review_project
 
 SCHEMA1 = Path(__file__).parents[1] / "data" / "projects" / "schema1"
@@ -110,6 +111,7 @@ def test_a_boundary_edit_is_undone_with_its_decision(project):
     undone = undo_last(project, "ana")
     assert undone.took_back == "accepted, boundary edited" and undone.outline_restored
     assert outline(project, a).equals(before) and mine(project) == {}
+    assert_valid_geopackage(project.path)  # the log's geometry columns (BLOB) and all
 
 
 def test_an_undo_leaves_an_outline_someone_edited_since(project):

@@ -202,29 +202,18 @@ def assemble(
 ) -> InferenceResult:
     """The blocks' files, in order, into one probability GeoTIFF (written atomically) and the
     candidates, fed to the builder in the chunks a single run feeds it."""
-    from ..raster_io import GTIFF_PROFILE, atomic_output, gdal_env, open_raster, pixel_area_m2
+    from ..raster_io import atomic_output, gdal_env, open_raster, pixel_area_m2
     from ..vectors import read_features
     from .candidates import CandidateBuilder, set_aside_known
-    from .inference import PROB_NODATA, _ProbabilityWriter
+    from .inference import _ProbabilityWriter
 
     with gdal_env(), open_raster(image_path, image_crs) as dataset:
         transform, crs = dataset.window_transform(window), dataset.crs
         pixel_area = pixel_area_m2(dataset)
     width, height = int(window.width), int(window.height)
     builder = CandidateBuilder(transform, crs, engine.threshold)
-    profile = {
-        **GTIFF_PROFILE,
-        "width": width,
-        "height": height,
-        "count": 1,
-        "dtype": "uint8",
-        "nodata": PROB_NODATA,
-        "crs": crs,
-        "transform": transform,
-        "zlevel": 1,
-    }
     with atomic_output(prob_out) as partial:
-        writer = _ProbabilityWriter(partial, profile)
+        writer = _ProbabilityWriter(partial, width, height, crs, transform)
         for block in blocks:
             feedback.check()
             data = read_block(folder / f"block_{block.index:05d}.npz")

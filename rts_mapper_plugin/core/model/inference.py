@@ -494,23 +494,12 @@ def predict_raster(
         weights = blend_weights(tile, overlap)
         predictor = engine.predictor(config)
         builder = CandidateBuilder(window_transform, dataset.crs, threshold)
-        profile = {
-            **GTIFF_PROFILE,
-            "width": width,
-            "height": height,
-            "count": 1,
-            "dtype": "uint8",
-            "nodata": PROB_NODATA,
-            "crs": dataset.crs,
-            "transform": window_transform,
-            "zlevel": 1,  # a smooth 8-bit surface: level 1 is nearly as small and several times faster
-        }
         reader = _Reader(dataset, window, rows, tile)
         counters = {"tiles": 0, "skipped": 0, "valid_pixels": 0}
         output = atomic_output(prob_out) if prob_out is not None else _NoOutput()
         try:
             with output as partial:
-                writer = _ProbabilityWriter(partial, profile)
+                writer = _ProbabilityWriter(partial, width, height, dataset.crs, window_transform)
                 reader.start()
                 _run(
                     reader,
@@ -687,9 +676,20 @@ def percent_of(probability: np.ndarray, valid: np.ndarray) -> np.ndarray:
 class _ProbabilityWriter:
     """Writes finished rows in whole 256-row blocks (compressed tiles are written once)."""
 
-    def __init__(self, path: Path | None, profile: dict) -> None:
+    def __init__(self, path: Path | None, width: int, height: int, crs, transform) -> None:
         import rasterio
 
+        profile = {
+            **GTIFF_PROFILE,
+            "width": width,
+            "height": height,
+            "count": 1,
+            "dtype": "uint8",
+            "nodata": PROB_NODATA,
+            "crs": crs,
+            "transform": transform,
+            "zlevel": 1,  # a smooth 8-bit surface: level 1 is nearly as small and several times faster
+        }
         self.dataset = rasterio.open(path, "w", **profile) if path is not None else None
         if self.dataset is not None:
             self.dataset.set_band_description(1, "RTS probability (%)")
