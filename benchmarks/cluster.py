@@ -3,7 +3,8 @@
 A 2000 x 2000 px synthetic region (36 km² at 3 m), the tests' small trained resnet18, PyTorch on
 the CPU. Three ways, each timed from call to candidates: one process (``predict_raster``, the
 whole machine's threads); a LocalCluster of one worker process and of two (one thread each),
-blocks of 2 strips. Reported: seconds, throughput and its ratio to one process, the cluster's
+blocks of 2 strips; then the same region's scenes prepared (one process, and local clusters of
+one and two workers). Reported: seconds, throughput and its ratio to one process, the cluster's
 start-up, each worker's peak memory, the identity of the outputs, and the time 1.06 million km²
 (the Tibetan Plateau's permafrost) would take on N such workers, from the measured cost of a
 block (the assumptions are printed with it).
@@ -20,10 +21,12 @@ from .common import OUT, machine, record
 
 SIZE = 2000
 STRIPS_PER_BLOCK = 2
+PREPARE_WINDOW = 256
 PLATEAU_KM2 = 1.06e6
 
 
 def _region():
+    """The region's 2019 scenes and their prepared image."""
     from rts_mapper_plugin.core.imagery.prepare import prepare_image
     from tests.data.fixtures import small_region
 
@@ -31,9 +34,49 @@ def _region():
     image = cache / "2019.tif"
     if not image.exists():
         shutil.rmtree(cache, ignore_errors=True)
-        region = small_region(cache / "region", size=SIZE, seed=11)
+    region = small_region(cache / "region", size=SIZE, seed=11)
+    if not image.exists():
         prepare_image(region.scenes[2019], image)
-    return image
+    return region.scenes[2019], image
+
+
+def _prepare_rows(scenes, work) -> dict:
+    """Preparing the year's scenes in one process vs on local clusters of 1 and 2 workers
+    (windows of 256 px, so pieces of 1024 rows: 2 pieces)."""
+    import numpy as np
+    import rasterio
+
+    from rts_mapper_plugin.core.cluster import connect
+    from rts_mapper_plugin.core.imagery.prepare import prepare_image
+
+    started = time.perf_counter()
+    single = prepare_image(scenes, work / "prepared_single.tif", window_size=PREPARE_WINDOW)
+    rows = {"one process": {"seconds": round(time.perf_counter() - started, 1)}}
+    with rasterio.open(single.path) as dataset:
+        reference = dataset.read()
+    for workers in (1, 2):
+        started = time.perf_counter()
+        client = connect(f"local:{workers}")
+        up = time.perf_counter() - started
+        out = work / f"prepared_cluster{workers}.tif"
+        prepare_image(scenes, out, window_size=PREPARE_WINDOW, client=client)
+        seconds = time.perf_counter() - started
+        peaks = client.run(_peak_mib)
+        cluster = client.cluster
+        client.close()
+        cluster.close()
+        with rasterio.open(out) as dataset:
+            same = bool(np.array_equal(dataset.read(), reference))
+        rows[f"local cluster, {workers} worker(s)"] = {
+            "seconds": round(seconds, 1),
+            "start_up_s": round(up, 1),
+            "worker_peak_mib": sorted(round(v) for v in peaks.values()),
+            "same_image": same,
+        }
+    base = rows["one process"]["seconds"]
+    for row in rows.values():
+        row["throughput_vs_one_process"] = round(base / row["seconds"], 2)
+    return rows
 
 
 def _peak_mib() -> float:
@@ -46,11 +89,12 @@ def main() -> None:
     import numpy as np
     import rasterio
 
-    from rts_mapper_plugin.core.model.distributed import connect, predict_on_cluster
+    from rts_mapper_plugin.core.cluster import connect
+    from rts_mapper_plugin.core.model.distributed import predict_on_cluster
     from rts_mapper_plugin.core.model.inference import InferConfig, predict_raster
     from tests.data.fixtures import trained_model
 
-    model, image = trained_model(), _region()
+    model, (scenes, image) = trained_model(), _region()
     config = InferConfig(device="cpu", backend="torch")
     work = OUT / "cluster"
     shutil.rmtree(work, ignore_errors=True)
@@ -105,6 +149,9 @@ def main() -> None:
     }
     for name, figures in rows.items():
         print(f"{name}: {figures}")
+    prepare_rows = _prepare_rows(scenes, work)
+    for name, figures in prepare_rows.items():
+        print(f"prepare, {name}: {figures}")
     print(f"1.06 M km², hours: {projection} (worker-seconds per km² {worker_seconds_per_km2:.2f})")
     record(
         "cluster",
@@ -113,6 +160,7 @@ def main() -> None:
             "region_km2": round(single.area_km2, 1),
             "candidates": len(single.candidates),
             "rows": rows,
+            "prepare_rows": prepare_rows,
             "worker_seconds_per_km2": round(worker_seconds_per_km2, 3),
             "plateau_hours": projection,
         },

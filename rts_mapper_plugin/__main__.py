@@ -19,6 +19,11 @@ from .core.errors import Cancelled, RtsMapperError
 
 EXIT_BAD_INPUT = 2
 EXIT_CANCELLED = 130
+CLUSTER_HELP = (
+    "run on a Dask cluster: local:N (N worker processes on this machine) or a scheduler address "
+    "(tcp://host:8786; --scheduler is the same option); inputs must be at a path (or a /vsicurl/ "
+    "URL) every worker sees"
+)
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -49,6 +54,8 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
         percentiles=args.percentiles,
         feedback=_console_feedback(args),
         masks=args.mask or None,
+        cluster=args.cluster,
+        announce=_announce_dashboard,
     )
     low = ", ".join(f"{v:g}" for v in result.stretch.low)
     high = ", ".join(f"{v:g}" for v in result.stretch.high)
@@ -178,7 +185,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         feedback=_console_feedback(args),
         year=args.year,
         iteration=args.iteration,
-        predict=on_cluster(args.cluster) if args.cluster else None,
+        predict=on_cluster(args.cluster, _announce_dashboard) if args.cluster else None,
     )
     print(
         f"{args.out}: {len(result.candidates)} candidates ({result.set_aside_known} set aside as already known) "
@@ -402,7 +409,11 @@ def _console_feedback(args: argparse.Namespace):
 
     progress = ConsoleProgress(args.command, sys.stderr)
     _OPEN_PROGRESS.append(progress)
-    return Feedback(progress=progress.update)
+    return Feedback(progress=progress.update, status=progress.status)
+
+
+def _announce_dashboard(link: str) -> None:
+    print(f"Dask dashboard: {link}", file=sys.stderr, flush=True)
 
 
 class ConsoleProgress:
@@ -442,6 +453,13 @@ class ConsoleProgress:
                 flush=True,
             )
 
+    def status(self, text: str) -> None:
+        """Live figures beside the bar (a line of their own when not on a terminal)."""
+        if self.tty and self._bar() is not None:
+            self.bar.set_postfix_str(text, refresh=True)
+            return
+        print(f"{self.label}: {text}", file=self.stream, flush=True)
+
     def _bar(self):
         if self.bar is None:
             try:
@@ -453,7 +471,7 @@ class ConsoleProgress:
                 total=100,
                 desc=self.label,
                 file=self.stream,
-                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} spent, {remaining} left",
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} spent, {remaining} left{postfix}",
                 dynamic_ncols=True,
             )
         return self.bar
@@ -558,6 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="usable-data mask (Planet UDM2, Sentinel-2 SCL) of each SRC in order, when not found "
         "beside it by name (auto, the default) or to use none",
     )
+    prepare.add_argument("--cluster", "--scheduler", dest="cluster", default=None, help=CLUSTER_HELP)
     prepare.set_defaults(func=_cmd_prepare)
 
     chips = commands.add_parser("chips", help="cut training chips around RTS and non-RTS polygons")
@@ -643,12 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=TTA_VIEWS,
         help="test-time ensemble: views (flips, rotations) averaged per tile; N views cost N times the model time",
     )
-    infer.add_argument(
-        "--cluster",
-        default=None,
-        help="run on a Dask cluster: local:N (N worker processes on this machine) or a scheduler "
-        "address (tcp://host:8786); the image and model must be at a path every worker sees",
-    )
+    infer.add_argument("--cluster", "--scheduler", dest="cluster", default=None, help=CLUSTER_HELP)
     infer.add_argument("--year", type=int, default=None, help="recorded on each candidate")
     infer.add_argument("--iteration", type=int, default=None, help="recorded on each candidate")
     infer.set_defaults(func=_cmd_infer)

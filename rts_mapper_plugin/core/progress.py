@@ -9,6 +9,7 @@ from .errors import Cancelled
 
 ProgressCallback = Callable[[float], None]
 CancelCheck = Callable[[], bool]
+StatusCallback = Callable[[str], None]
 
 
 def _no_progress(_fraction: float) -> None:
@@ -17,6 +18,10 @@ def _no_progress(_fraction: float) -> None:
 
 def _never_cancelled() -> bool:
     return False
+
+
+def _no_status(_text: str) -> None:
+    return None
 
 
 @dataclass
@@ -29,10 +34,13 @@ class Feedback:
     Args:
         progress: called with the fraction done, 0 to 1.
         is_cancelled: returns True once the user asked to stop.
+        status: shown beside the progress while the job runs (a line of live figures, e.g. a
+            cluster's blocks done and throughput); each call replaces the last.
     """
 
     progress: ProgressCallback = _no_progress
     is_cancelled: CancelCheck = _never_cancelled
+    status: StatusCallback = _no_status
 
     def step(self, fraction: float) -> None:
         """Report ``fraction`` done (clamped to [0, 1]); raise Cancelled if asked to stop."""
@@ -47,4 +55,4 @@ class Feedback:
     def scaled(self, start: float, end: float) -> Feedback:
         """A Feedback for a sub-job that maps its 0..1 onto ``start``..``end`` of this one."""
         span = end - start
-        return Feedback(lambda f: self.progress(start + span * f), self.is_cancelled)
+        return Feedback(lambda f: self.progress(start + span * f), self.is_cancelled, self.status)

@@ -46,20 +46,31 @@ def gdal_env(**extra) -> rasterio.Env:
     return rasterio.Env(**options)
 
 
+def is_gdal_url(path) -> bool:
+    """A GDAL virtual file system path (``/vsicurl/``, ``/vsis3/``, ...), not a local file."""
+    return isinstance(path, str) and path.startswith("/vsi")
+
+
 def open_raster(path: str | os.PathLike, crs: str | None = None):
     """Open a raster for reading, or raise a one-line error naming the file.
 
     ``crs`` (WKT, "EPSG:xxxx") is the CRS to assume when the file has none, e.g. the one set on
     its layer in QGIS: the raster is then read through an in-memory VRT that carries it, and the
-    file itself is left untouched.
+    file itself is left untouched. A GDAL virtual path (``/vsicurl/https://...``, a cloud-optimised
+    GeoTIFF a cluster's workers all read) is opened as it is named.
     """
-    path = Path(path)
-    if not path.exists():
-        raise RtsMapperError("no such file", path)
-    if path.is_dir():
-        raise RtsMapperError("is a folder, not a raster", path)
+    if not is_gdal_url(path):
+        path = Path(path)
+        if not path.exists():
+            raise RtsMapperError("no such file", path)
+        if path.is_dir():
+            raise RtsMapperError("is a folder, not a raster", path)
     try:
-        dataset = rasterio.open(path)
+        if is_gdal_url(path):  # a URL's folder is not listed (no sidecar files looked for)
+            with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):
+                dataset = rasterio.open(path)
+        else:
+            dataset = rasterio.open(path)
         if crs is None or dataset.crs is not None:
             return dataset
         dataset.close()
@@ -68,7 +79,7 @@ def open_raster(path: str | os.PathLike, crs: str | None = None):
         raise RtsMapperError(f"is not a raster GDAL can read ({_first_line(exc)})", path) from exc
 
 
-def _vrt_with_crs(path: Path, crs: str) -> str:
+def _vrt_with_crs(path: Path | str, crs: str) -> str:
     """The XML of a VRT over ``path`` that says its CRS is ``crs`` (GDAL opens XML text as a file)."""
     from osgeo import gdal
     from rasterio.crs import CRS
@@ -77,7 +88,8 @@ def _vrt_with_crs(path: Path, crs: str) -> str:
         wkt = CRS.from_user_input(crs).to_wkt()
     except Exception as exc:
         raise RtsMapperError(f"cannot use {crs!r} as its coordinate reference system", path) from exc
-    translated = gdal.Translate("", str(path.resolve()), format="VRT", outputSRS=wkt)
+    source = path if is_gdal_url(path) else str(Path(path).resolve())
+    translated = gdal.Translate("", source, format="VRT", outputSRS=wkt)
     if translated is None:
         raise RtsMapperError("cannot be given a coordinate reference system (GDAL refused it)", path)
     xml = translated.GetMetadata("xml:VRT")[0]

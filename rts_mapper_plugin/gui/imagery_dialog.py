@@ -24,11 +24,14 @@ from qgis.PyQt.QtWidgets import (
     QVBoxLayout,
 )
 
+from ..core.cluster import LOCAL
 from ..core.defaults import BANDS, YEAR_RANGE
 from ..core.errors import RtsMapperError
 from ..tasks.base import TaskRunner
 from ..tasks.imagery import PrepareImageryRequest, prepare_imagery_task
 from ..toolbelt.log_handler import notify
+from ..toolbelt.preferences import PlgSettings
+from .cluster_choice import ClusterChoice, ClusterProgress
 from .project_picker import ProjectPicker
 
 RASTER_FILTER = "Rasters (*.tif *.tiff *.vrt *.jp2 *.img);;Sentinel-2 SAFE (MTD_MSIL2A.xml);;All files (*)"
@@ -103,6 +106,14 @@ class ImageryDialog(QDialog):
         self.output_widget.setStorageMode(QgsFileWidget.StorageMode.SaveFile)
         self.output_widget.setFilter("GeoTIFF (*.tif)")
         form.addRow("Output GeoTIFF", self.output_widget)
+        self.cluster_choice = ClusterChoice(
+            PlgSettings.load().cluster,
+            "Large regions: read, mask and stretch the scenes' windows on a Dask cluster (the same "
+            "image as one process). A local cluster starts worker processes here; a scheduler's "
+            "workers must see the scenes and the output folder at the same paths.",
+            self,
+        )
+        form.addRow("Cluster", self.cluster_choice)
         layout.addLayout(form)
 
         self.project_picker = ProjectPicker(self, iface)
@@ -119,8 +130,10 @@ class ImageryDialog(QDialog):
         self.status = QLabel("", self)
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.cluster_progress = ClusterProgress(self)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
+        layout.addWidget(self.cluster_progress)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         self.run_button = self.buttons.addButton("Run", QDialogButtonBox.ButtonRole.AcceptRole)
         self.run_button.setObjectName("runButton")
@@ -200,6 +213,7 @@ class ImageryDialog(QDialog):
             sensor=self.sensor_edit.text().strip(),
             bands=self.bands_edit.text().strip() or BANDS,
             percentiles=self.percentiles_edit.text().strip() or None,
+            cluster=self.cluster_choice.value() or None,
         )
 
     def run(self) -> None:
@@ -209,6 +223,7 @@ class ImageryDialog(QDialog):
             self._finish("failed", str(exc), Qgis.MessageLevel.Warning)
             return
         self.outcome = None
+        PlgSettings.load().update(cluster=request.cluster or "")
         self.task = prepare_imagery_task(request)
         self.task.progressChanged.connect(lambda value: self.progress.setValue(int(value)))
         self.task.succeeded.connect(lambda result, r=request: self._succeeded(r, result))
@@ -219,6 +234,7 @@ class ImageryDialog(QDialog):
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.status.setText("Preparing…")
+        self.cluster_progress.follow(self.task)
         self.runner.start(self.task)
 
     def _succeeded(self, request: PrepareImageryRequest, result) -> None:
@@ -242,6 +258,7 @@ class ImageryDialog(QDialog):
     def _finish(self, outcome: str, message: str, level) -> None:
         self.outcome = outcome
         self.task = None
+        self.cluster_progress.stop(local=self.cluster_choice.value().startswith(LOCAL))
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.progress.setValue(100 if outcome == "succeeded" else 0)

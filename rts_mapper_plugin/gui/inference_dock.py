@@ -14,17 +14,17 @@ from qgis.core import (
     QgsRasterLayer,
 )
 from qgis.gui import QgsExtentWidget, QgsFileWidget
-from qgis.PyQt.QtCore import Qt, QTimer
+from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QSpinBox,
 )
 
+from ..core.cluster import LOCAL
 from ..core.defaults import BACKENDS, DEVICES, THRESHOLD_RANGE, TTA_VIEWS
 from ..core.environment import deep_learning_missing, missing_packages
 from ..core.errors import RtsMapperError
@@ -36,6 +36,7 @@ from ..tasks.base import CoreTask, TaskRunner
 from ..tasks.model_tasks import InferenceRequest, inference_task
 from ..toolbelt.i18n import QT_TR_NOOP, tr
 from ..toolbelt.preferences import PlgSettings
+from .cluster_choice import ClusterChoice, ClusterProgress
 from .dock_base import RtsDock
 from .project_picker import ProjectPicker, model_row, read_card_or_say
 
@@ -89,13 +90,6 @@ def _file_crs(path: str) -> str:
     return QgsRasterLayer(path, "probe", "gdal").crs().toWkt()
 
 
-SCHEDULER = "scheduler"  # the Cluster combo's "a scheduler's address" (typed beside it)
-CLUSTER_CHOICES = (
-    ("None: this QGIS, one process", ""),
-    ("Local cluster: 2 worker processes", "local:2"),
-    ("Local cluster: 4 worker processes", "local:4"),
-    ("A scheduler at this address:", SCHEDULER),
-)
 TTA_CHOICES = tuple((n, "Off (1 view)" if n == 1 else f"{n} views ({n}× the model time)") for n in TTA_VIEWS)
 
 
@@ -192,30 +186,15 @@ class InferenceDock(RtsDock):
             "averaged (smoother, more complete outlines); N views take N times the model time"
         )
         form.addRow("Ensemble", self.tta_combo)
-        cluster_row = QHBoxLayout()
-        self.cluster_combo = QComboBox(self)
-        self.cluster_combo.setObjectName("clusterCombo")
-        for label, value in CLUSTER_CHOICES:
-            self.cluster_combo.addItem(label, value)
-        self.scheduler_edit = QLineEdit(self)
-        self.scheduler_edit.setObjectName("schedulerAddress")
-        self.scheduler_edit.setPlaceholderText("tcp://host:8786")
-        remembered = settings.cluster
-        index = self.cluster_combo.findData(remembered)
-        if index < 0 and remembered:  # an address typed before
-            index = self.cluster_combo.findData(SCHEDULER)
-            self.scheduler_edit.setText(remembered)
-        self.cluster_combo.setCurrentIndex(max(0, index))
-        self.cluster_combo.currentIndexChanged.connect(self._cluster_changed)
-        self._cluster_changed()
-        self.cluster_combo.setToolTip(
+        self.cluster_choice = ClusterChoice(
+            settings.cluster,
             "Large regions: run the blocks of the image on a Dask cluster (the same raster and "
             "candidates as one process). A local cluster starts worker processes here; a "
-            "scheduler's workers must see the image and model at the same paths."
+            "scheduler's workers must see the image and model at the same paths.",
+            self,
         )
-        cluster_row.addWidget(self.cluster_combo)
-        cluster_row.addWidget(self.scheduler_edit, 1)
-        form.addRow("Cluster", cluster_row)
+        self.cluster_combo, self.scheduler_edit = self.cluster_choice.combo, self.cluster_choice.address
+        form.addRow("Cluster", self.cluster_choice)
         self.iteration_spin = QSpinBox(self)
         self.iteration_spin.setRange(1, 999)
         form.addRow("Iteration", self.iteration_spin)
@@ -223,13 +202,8 @@ class InferenceDock(RtsDock):
 
         self.add_run_controls(tr("Run inference"))
         self.add_status()
-        self.dashboard = QLabel("", self)
-        self.dashboard.setObjectName("clusterDashboard")
-        self.dashboard.setOpenExternalLinks(True)
+        self.dashboard = ClusterProgress(self)
         self.body_layout.addWidget(self.dashboard)
-        self.events_timer = QTimer(self)
-        self.events_timer.setInterval(300)
-        self.events_timer.timeout.connect(self._drain_events)
         self.body_layout.addStretch(1)
 
         self.model_widget.fileChanged.connect(self._show_card)
@@ -353,12 +327,7 @@ class InferenceDock(RtsDock):
         )
 
     def cluster(self) -> str:
-        """The cluster chosen ("" for this process): a local one, or the scheduler's address."""
-        value = self.cluster_combo.currentData()
-        return self.scheduler_edit.text().strip() if value == SCHEDULER else value
-
-    def _cluster_changed(self, *_args) -> None:
-        self.scheduler_edit.setEnabled(self.cluster_combo.currentData() == SCHEDULER)
+        return self.cluster_choice.value()
 
     def run(self) -> None:
         request = self.checked_request()
@@ -374,7 +343,6 @@ class InferenceDock(RtsDock):
             cluster=request.cluster or "",
         )
         self._request = request
-        self.dashboard.setText("")
         self.start_task(
             inference_task(request),
             "Running inference…",
@@ -383,25 +351,11 @@ class InferenceDock(RtsDock):
                 "cancelled", "Inference cancelled: nothing was added.", Qgis.MessageLevel.Info
             ),
         )
-        self.events_timer.start()
+        self.dashboard.follow(self.task)
 
     def finish(self, outcome: str, message: str, level) -> None:
         super().finish(outcome, message, level)
-        self.events_timer.stop()
-        if self.dashboard.text() and (self.cluster() or "").startswith("local"):
-            self.dashboard.setText("")  # a local cluster ends with the run: its dashboard is gone
-
-    def _drain_events(self) -> None:
-        """The cluster's dashboard link, shown as soon as the task has connected."""
-        task = self.task
-        if task is None:
-            self.events_timer.stop()
-            return
-        while not task.events.empty():
-            event = task.events.get_nowait()
-            if event.get("kind") == "dashboard":
-                link = event["link"]
-                self.dashboard.setText(f'Running on the cluster: <a href="{link}">dashboard</a> ({link})')
+        self.dashboard.stop(local=self.cluster().startswith(LOCAL))
 
     def _succeeded(self, run) -> None:
         from ..core.project.store import MappingProject

@@ -5,7 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingFeedback
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterString,
+)
 
 from ..core.errors import Cancelled, RtsMapperError
 from ..core.progress import Feedback
@@ -89,7 +95,24 @@ class RtsAlgorithm(QgsProcessingAlgorithm):
         """A core Feedback that reports into Processing's progress bar and honours Cancel."""
         if feedback is None:
             return Feedback()
-        return Feedback(progress=lambda f: feedback.setProgress(100.0 * f), is_cancelled=feedback.isCanceled)
+        return Feedback(
+            progress=lambda f: feedback.setProgress(100.0 * f),
+            is_cancelled=feedback.isCanceled,
+            status=feedback.setProgressText,
+        )
+
+    def add_cluster_parameter(self) -> None:
+        """An advanced, optional CLUSTER: where the job's blocks run (empty: in this process)."""
+        cluster = QgsProcessingParameterString(
+            "CLUSTER", "Dask cluster: local:N or a scheduler address (empty: this process)", optional=True
+        )
+        cluster.setFlags(cluster.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+        self.addParameter(cluster)
+
+    def cluster(self, parameters, context, feedback) -> tuple[str | None, object]:
+        """The CLUSTER given (None: this process), and what tells the log its dashboard link."""
+        cluster = self.parameterAsString(parameters, "CLUSTER", context).strip() or None
+        return cluster, lambda link: feedback.pushInfo(f"Dask dashboard: {link}")
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         try:

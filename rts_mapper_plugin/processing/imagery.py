@@ -60,6 +60,7 @@ class _ImageryAlgorithm(RtsAlgorithm):
     def run_prepare(self, sources, parameters, context, feedback, masks=None) -> dict:
         from ..core.imagery.prepare import prepare_and_register
 
+        cluster, announce = self.cluster(parameters, context, feedback)
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         project_path = self.parameterAsFile(parameters, "PROJECT", context) or None
         has_year = parameters.get("YEAR") not in (None, "")
@@ -75,6 +76,8 @@ class _ImageryAlgorithm(RtsAlgorithm):
             percentiles=self.parameterAsString(parameters, "PERCENTILES", context) or None,
             feedback=self.core_feedback(feedback),
             masks=masks,
+            cluster=cluster,
+            announce=announce,
         )
         feedback.pushInfo(
             f"Bands R,G,B = {result.bands.red},{result.bands.green},{result.bands.blue} ({result.bands.reason}); "
@@ -111,6 +114,7 @@ class PrepareImageryAlgorithm(_ImageryAlgorithm):
         )
         self.add_common_parameters()
         self.add_registry_parameters(year_optional=True)
+        self.add_cluster_parameter()
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", "Prepared 8-bit RGB"))
 
     def run_core(self, parameters, context, feedback):
@@ -139,6 +143,7 @@ class BuildYearlyMosaicAlgorithm(_ImageryAlgorithm):
         )
         self.add_common_parameters()
         self.add_registry_parameters(year_optional=True)
+        self.add_cluster_parameter()
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", "Yearly mosaic (8-bit RGB)"))
 
     def run_core(self, parameters, context, feedback):

@@ -10,7 +10,6 @@ from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFile,
@@ -19,7 +18,6 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
-    QgsProcessingParameterString,
     QgsProcessingParameterVectorDestination,
     QgsProcessingParameterVectorLayer,
 )
@@ -244,11 +242,7 @@ class InferAlgorithm(RtsAlgorithm):
                 defaultValue=0,
             )
         )
-        cluster = QgsProcessingParameterString(
-            "CLUSTER", "Dask cluster: local:N or a scheduler address (empty: this process)", optional=True
-        )
-        cluster.setFlags(cluster.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
-        self.addParameter(cluster)
+        self.add_cluster_parameter()
         self.addParameter(
             QgsProcessingParameterBoolean("KEEP_PROBABILITY", "Keep the probability raster", True)
         )
@@ -290,7 +284,7 @@ class InferAlgorithm(RtsAlgorithm):
             min_area_m2=self.parameterAsDouble(parameters, "MIN_AREA", context) if has_min_area else None,
             tta=TTA_VIEWS[self.parameterAsEnum(parameters, "TTA", context)],
         )
-        cluster = self.parameterAsString(parameters, "CLUSTER", context).strip()
+        cluster, announce = self.cluster(parameters, context, feedback)
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         if not output.lower().endswith((".gpkg", ".geojson", ".shp")):
             raise QgsProcessingException("write the candidates to a .gpkg, .geojson or .shp file")
@@ -303,7 +297,7 @@ class InferAlgorithm(RtsAlgorithm):
             extent=extent,
             known=vector_uri(known) if known is not None else None,
             feedback=self.core_feedback(feedback),
-            predict=on_cluster(cluster) if cluster else None,
+            predict=on_cluster(cluster, announce) if cluster else None,
         )
         feedback.pushInfo(
             f"{len(result.candidates)} candidates, {result.set_aside_known} set aside, "

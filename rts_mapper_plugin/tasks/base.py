@@ -53,7 +53,11 @@ class CoreTask(QgsTask):
         self.events: queue.SimpleQueue = queue.SimpleQueue()
 
     def feedback(self) -> Feedback:
-        return Feedback(progress=lambda f: self.setProgress(100.0 * f), is_cancelled=self.isCanceled)
+        return Feedback(
+            progress=lambda f: self.setProgress(100.0 * f),
+            is_cancelled=self.isCanceled,
+            status=lambda text: self.events.put({"kind": "status", "text": text}),
+        )
 
     def run(self) -> bool:
         try:

@@ -19,10 +19,12 @@ class PrepareImageryRequest:
     sensor: str = ""  # "": from the scenes' metadata
     bands: str = BANDS
     percentiles: str | None = None
+    cluster: str | None = None  # a Dask cluster: local:N or a scheduler address (None: this process)
 
 
 def prepare_imagery_task(request: PrepareImageryRequest) -> CoreTask:
-    """A task that prepares (and registers) one year; its result is a PreparedImage."""
+    """A task that prepares (and registers) one year; its result is a PreparedImage. On a
+    cluster, its dashboard link goes to ``task.events`` as {"kind": "dashboard", "link": ...}."""
 
     def job(feedback):
         from ..core.imagery.prepare import prepare_and_register
@@ -36,7 +38,10 @@ def prepare_imagery_task(request: PrepareImageryRequest) -> CoreTask:
             bands=request.bands,
             percentiles=request.percentiles,
             feedback=feedback,
+            cluster=request.cluster,
+            announce=lambda link: task.events.put({"kind": "dashboard", "link": link}),
         )
 
     label = f" {request.year}" if request.year else ""
-    return CoreTask(f"RTS Mapper: prepare imagery{label}", job)
+    task = CoreTask(f"RTS Mapper: prepare imagery{label}", job)
+    return task

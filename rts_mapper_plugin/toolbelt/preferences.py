@@ -32,7 +32,7 @@ class PlgSettings:
     model_path: str = per_project("")
     device: str = per_project(defaults.DEVICES[0])
     backend: str = per_project(defaults.BACKEND)
-    cluster: str = per_project("")  # the Inference dock's Dask cluster ("": this process)
+    cluster: str = per_project("")  # the Dask cluster large jobs run on ("": this process)
     threshold: float = per_project(defaults.THRESHOLD)
     min_area_m2: float = per_project(defaults.MIN_AREA_M2)
     encoder: str = per_project(defaults.ENCODER)

@@ -12,6 +12,7 @@ from rts_mapper_plugin.core.project.store import MappingProject
 from rts_mapper_plugin.gui.imagery_dialog import ImageryDialog
 from rts_mapper_plugin.qgis_layers.timelapse import year_layers
 from rts_mapper_plugin.tasks.base import TaskRunner
+from tests import person
 from tests.data.fixtures import planetscope_like, write_raster
 from tests.waiting import dock_progress, wait_until
 
@@ -52,6 +53,39 @@ def test_dialog_mosaics_registers_and_loads_the_year(dialog, qtbot, tmp_path, qg
         assert dataset.width == 150 and dataset.count == 3
     assert list(year_layers()) == [2018]
     assert any("registered as 2018" in m for m in qgis_iface.messageBar().get_messages(Qgis.Success))
+
+
+def test_dialog_prepares_on_a_local_cluster_picked_by_a_person(dialog, qtbot, tmp_path):
+    """Cluster › Local cluster: 2 worker processes: the dialog shows the dashboard link while it
+    runs and the live line (blocks done, km²/min), and writes the image a single run writes."""
+    from qgis.PyQt.QtCore import QTimer
+
+    from rts_mapper_plugin.core.imagery.prepare import prepare_image
+    from rts_mapper_plugin.toolbelt.preferences import PlgSettings
+
+    a = write_raster(
+        tmp_path / "a.tif", planetscope_like(rows=80, cols=100, seed=1), origin=(490_000, 3_860_000)
+    )
+    b = write_raster(
+        tmp_path / "b.tif", planetscope_like(rows=80, cols=100, seed=2), origin=(490_150, 3_860_000)
+    )
+    dialog.add_files([a, b])
+    dialog.show()
+    person.choose(dialog.cluster_choice.combo, "Local cluster: 2 worker processes")
+    shown = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: shown.append(dialog.cluster_progress.text()))
+    timer.start(100)
+    assert run_and_wait(dialog, qtbot) == "succeeded", dialog.status.text()
+    timer.stop()
+    assert any('Running on the cluster: <a href="http://' in t for t in shown), "dashboard while it ran"
+    last = dialog.cluster_progress.text()
+    assert "1 of 1 blocks done" in last and "km²/min on the cluster" in last, "the live line's last figures"
+    assert "dashboard" not in last, "a local cluster's dashboard goes with it"
+    single = prepare_image([a, b], tmp_path / "single.tif")
+    with rasterio.open(dialog.output_widget.filePath()) as cluster, rasterio.open(single.path) as alone:
+        assert np.array_equal(cluster.read(), alone.read()), "pixel for pixel"
+    assert PlgSettings.load().cluster == "local:2", "remembered"
 
 
 def test_dialog_reports_a_one_band_image(dialog, qtbot, tmp_path, qgis_iface):

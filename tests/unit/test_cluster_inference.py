@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import rasterio
 
+from rts_mapper_plugin.core.cluster import KILL_AT_BLOCK_ENV, connect
 from rts_mapper_plugin.core.errors import Cancelled
-from rts_mapper_plugin.core.model.blocks import KILL_AT_BLOCK_ENV, plan_blocks
-from rts_mapper_plugin.core.model.distributed import connect, predict_on_cluster
+from rts_mapper_plugin.core.model.blocks import plan_blocks
+from rts_mapper_plugin.core.model.distributed import predict_on_cluster
 from rts_mapper_plugin.core.model.inference import InferConfig, predict_raster
 from rts_mapper_plugin.core.progress import Feedback
 from tests.data.fixtures import trained_model

@@ -37,6 +37,7 @@ from ..raster_io import (
     GTIFF_PROFILE,
     atomic_output,
     block_windows,
+    check_writable,
     cloud_optimize,
     gdal_env,
     reading,
@@ -224,6 +225,9 @@ def prepare_image(
     feedback: Feedback | None = None,
     window_size: int = 1024,
     masks: Sequence[str | os.PathLike | None] | None = None,
+    cluster: str | None = None,
+    client=None,
+    announce=None,
 ) -> PreparedImage:
     """Turn one scene, or several scenes of one year (first = highest priority), into 8-bit RGB.
 
@@ -239,6 +243,9 @@ def prepare_image(
         window_size: pixels per side of the windows streamed through memory.
         masks: one usable-data mask per source: a path, None / "auto" (find it by the product's
             naming: Planet ``<id>_3B_udm2.tif``, the SAFE's SCL) or "none" (no mask).
+        cluster: read, mask, mosaic and stretch the windows on a Dask cluster (``local:N`` or a
+            scheduler's address; see :mod:`.pieces`), the same image as here, pixel for pixel;
+            ``client``: an open Dask client to use instead; ``announce`` gets the dashboard link.
 
     Raises:
         RtsMapperError: bad input; nothing is written.
@@ -253,6 +260,10 @@ def prepare_image(
     if not given:
         raise RtsMapperError("no input image given")
     mask_list = list(masks) if masks is not None else [None] * len(given)
+    on_cluster = bool(cluster) or client is not None
+    if on_cluster:  # workers have working folders of their own: absolute paths
+        out, given = out.absolute(), [s.absolute() for s in given]
+        mask_list = [m if m in (None, "auto", "none") else Path(m).absolute() for m in mask_list]
     if len(mask_list) != len(given):
         raise RtsMapperError(f"{len(mask_list)} masks for {len(given)} scenes: give one per scene (or auto)")
     override = parse_band_override(bands)
@@ -282,9 +293,35 @@ def prepare_image(
                 stretch = compute_stretch(mosaic, label, percentiles=limits)
             feedback.step(0.05)
             start, end = _date_range(scenes, notes)
-            _write_stretched(
-                mosaic, scenes, stretch, out, feedback.scaled(0.05, 1.0), window_size, notes, (start, end)
-            )
+            pieces, writing = None, feedback.scaled(0.05, 1.0)
+            if on_cluster:
+                from .pieces import prepare_pieces
+
+                check_writable(out)  # an unwritable output fails now, not after the cluster has run
+                pieces, ran = prepare_pieces(
+                    scenes,
+                    label,
+                    stretch,
+                    (mosaic.width, mosaic.height),
+                    window_size,
+                    out,
+                    cluster or "",
+                    feedback.scaled(0.05, 0.8),
+                    client,
+                    announce,
+                )
+                writing = feedback.scaled(0.8, 1.0)
+            try:
+                stretched = pieces.read if pieces is not None else _stretched_windows(mosaic, stretch)
+                _write_stretched(
+                    mosaic, scenes, stretch, out, writing, window_size, notes, (start, end), stretched
+                )
+            finally:
+                if pieces is not None:
+                    pieces.close()
+            if pieces is not None:  # the image is whole: its pieces are no longer needed
+                shutil.rmtree(pieces.folder, ignore_errors=True)
+                notes.append(ran)  # said in the result, not in the image's tags (the same as here)
             width, height, crs = mosaic.width, mosaic.height, mosaic.crs.to_string()
     sensors = list(dict.fromkeys(s.sensor for s in scenes if s.sensor))
     return PreparedImage(
@@ -336,9 +373,21 @@ def _scratch_near(out: Path) -> Iterator[str]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _stretched_windows(mosaic, stretch: Stretch):
+    """A window of the mosaic, read and stretched here."""
+
+    def stretched(window: Window) -> np.ndarray:
+        values, usable = mosaic.read(window)
+        return stretch.apply(values, usable)
+
+    return stretched
+
+
 def _write_stretched(
-    mosaic, scenes, stretch: Stretch, out: Path, feedback: Feedback, size: int, notes, dates
+    mosaic, scenes, stretch: Stretch, out: Path, feedback: Feedback, size: int, notes, dates, stretched
 ) -> None:
+    """The output, written window by window from ``stretched(window)`` (read here, or a cluster's
+    pieces), then cloud-optimised."""
     import rasterio
 
     profile = {
@@ -379,8 +428,7 @@ def _write_stretched(
                 dst.set_band_description(band, name)
             dst.update_tags(**tags)
             for done, window in enumerate(windows):
-                values, usable = mosaic.read(window)
-                dst.write(stretch.apply(values, usable), window=window)
+                dst.write(stretched(window), window=window)
                 feedback.step(0.9 * (done + 1) / len(windows))
         cloud_optimize(partial, "average")
         feedback.step(1.0)
@@ -397,8 +445,10 @@ def prepare_and_register(
     percentiles: str | Sequence[float] | None = None,
     feedback: Feedback | None = None,
     masks: Sequence[str | os.PathLike | None] | None = None,
+    cluster: str | None = None,
+    announce=None,
 ) -> PreparedImage:
-    """:func:`prepare_image`, then record the result as ``year`` in the mapping project (created
+    """:func:`prepare_image` (on a Dask ``cluster`` when one is named), then record the result as ``year`` in the mapping project (created
     in the image's CRS when it does not exist yet). Every face uses this one function.
 
     The year's sensor and date range come from the products' metadata (the earliest and latest
@@ -409,7 +459,16 @@ def prepare_and_register(
 
     if (year is None) != (project_path is None):
         raise RtsMapperError("a year and a mapping project go together (register the output as that year)")
-    result = prepare_image(sources, out, bands=bands, percentiles=percentiles, feedback=feedback, masks=masks)
+    result = prepare_image(
+        sources,
+        out,
+        bands=bands,
+        percentiles=percentiles,
+        feedback=feedback,
+        masks=masks,
+        cluster=cluster,
+        announce=announce,
+    )
     if project_path is not None:
         start, end = dates if dates[0] else (result.date_start, result.date_end)
         project = MappingProject.open_or_create(project_path, result.crs)

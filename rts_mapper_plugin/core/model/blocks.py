@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cluster import file_key, maybe_die
 from ..errors import RtsMapperError
 from ..progress import Feedback
 from .inference import InferConfig, load_engine, tile_origins
 
 BLOCK_STRIPS = 8  # strips (tile rows) a block owns: ~1800 rows of 3 m pixels at the default tile
-KILL_AT_BLOCK_ENV = "RTS_MAPPER_KILL_WORKER_AT_BLOCK"  # fault injection: "INDEX:MARKER" (tests)
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def run_block(request: BlockRequest) -> dict:
     from ..raster_io import atomic_output, gdal_env, open_raster
     from .inference import _Reader, _run, blend_weights, percent_of
 
-    _maybe_die(request.block.index)
+    maybe_die(request.block.index)
     started = time.perf_counter()
     engine = _engine_for(request)
     block, config = request.block, request.config
@@ -169,17 +169,6 @@ def run_block(request: BlockRequest) -> dict:
     }
 
 
-def _maybe_die(index: int) -> None:
-    """Fault injection for the tests: the worker process dies on its first try of one block."""
-    spec = os.environ.get(KILL_AT_BLOCK_ENV)
-    if not spec:
-        return
-    at, marker = spec.split(":", 1)
-    if int(at) == index and not Path(marker).exists():
-        Path(marker).write_text(str(os.getpid()))
-        os._exit(1)
-
-
 def read_block(path: str | os.PathLike) -> dict:
     """A block's file: percent rows, the mask, the probabilities under it, its chunk starts."""
     with np.load(path) as data:
@@ -195,46 +184,10 @@ def read_block(path: str | os.PathLike) -> dict:
         }
 
 
-class Manifest:
-    """The blocks finished so far, beside the outputs: a rerun after a crash computes only the
-    rest, and only if nothing that shapes the output has changed (the key)."""
-
-    def __init__(self, folder: Path, key: dict) -> None:
-        self.path = folder / "manifest.json"
-        self.key = key
-        self.done: dict[int, dict] = {}
-        if self.path.is_file():
-            try:
-                stored = json.loads(self.path.read_text(encoding="utf-8"))
-            except ValueError:
-                stored = {}
-            if stored.get("key") == key:
-                self.done = {int(i): v for i, v in stored.get("blocks", {}).items()}
-
-    def finished(self, block: Block, file: Path) -> bool:
-        return block.index in self.done and file.is_file()
-
-    def record(self, block: Block, figures: dict) -> None:
-        from ..raster_io import atomic_output
-
-        self.done[block.index] = figures
-        with atomic_output(self.path) as partial:
-            Path(partial).write_text(
-                json.dumps({"key": self.key, "blocks": self.done}, indent=1), encoding="utf-8"
-            )
-
-
 def run_key(request_base: dict, blocks: list[Block]) -> dict:
     """What shapes a run's output: the model and image files as they are, the window, the
     configuration, the cut."""
-    key = {}
-    for name in ("model_path", "image_path"):
-        path = Path(request_base[name])
-        if path.is_file():
-            stat = path.stat()
-            key[name] = [str(path.resolve()), stat.st_mtime_ns, stat.st_size]
-        else:  # a URL GDAL opens (/vsicurl/...): taken as it is named
-            key[name] = [str(request_base[name])]
+    key = {name: file_key(request_base[name]) for name in ("model_path", "image_path")}
     key["window"] = list(request_base["window"])
     key["config"] = asdict(request_base["config"])
     key["blocks"] = [[b.own_start, b.own_end] for b in blocks]

@@ -1,13 +1,8 @@
 """Inference over a region too large for one machine: the blocks of :mod:`.blocks` run on a Dask
-distributed cluster (a LocalCluster of N worker processes on this machine, or an existing
-scheduler), and the client assembles the same outputs as a single run.
-
-Workers read the image and the model from a path they all see (a shared drive, or a URL GDAL
-opens such as ``/vsicurl/`` of a cloud-optimised GeoTIFF); nothing but block descriptions and
-counters goes through the scheduler. Each worker process loads the model once. Each block's
-file lands beside the outputs (``PROB.blocks/``) with a manifest of the finished ones: a rerun
-after the client, the scheduler or a worker died computes only what is missing, and a worker
-killed mid-block is survived (Dask runs the block again elsewhere).
+distributed cluster (see :mod:`..cluster`: a LocalCluster of N worker processes on this machine,
+GPU workers one GPU each, or an existing scheduler), and the client assembles the same outputs as
+a single run. Each worker process loads the model once; the image is read by the workers from a
+path they all see. A rerun after a crash computes only the blocks its manifest lacks.
 """
 
 from __future__ import annotations
@@ -19,48 +14,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from ..errors import RtsMapperError
+from ..cluster import LOCAL, Manifest, run_blocks, session
 from ..progress import Feedback
-from .blocks import BLOCK_STRIPS, BlockRequest, Manifest, plan_blocks, read_block, run_block, run_key
+from .blocks import BLOCK_STRIPS, BlockRequest, plan_blocks, read_block, run_block, run_key
 from .inference import InferConfig, InferenceResult, load_engine
-
-LOCAL = "local"  # cluster "local" or "local:N": a LocalCluster of N workers on this machine
-
-
-def connect(cluster: str):
-    """A Dask client: ``local[:N]`` starts N worker processes here (one thread each: the model
-    uses the cores), anything else is a scheduler address (``tcp://host:8786``)."""
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError as exc:
-        raise RtsMapperError(
-            "running on a cluster needs Dask: python3 -m pip install dask distributed (in the Python "
-            "that runs RTS Mapper, and on every worker)"
-        ) from exc
-    if cluster == LOCAL or cluster.startswith(LOCAL + ":"):
-        import multiprocessing
-
-        from ..install import qgis_python
-
-        # worker processes are started from an interpreter: in QGIS, sys.executable is QGIS itself
-        multiprocessing.set_executable(qgis_python())
-        workers = int(cluster.split(":", 1)[1]) if ":" in cluster else 2
-        if workers < 1:
-            raise RtsMapperError(f"a local cluster has at least one worker, not {workers}")
-        import dask
-
-        # generous: a busy machine starts worker processes (each importing torch) slowly
-        dask.config.set(
-            {"distributed.comm.timeouts.connect": "120s", "distributed.comm.timeouts.tcp": "120s"}
-        )
-        local = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40
-        )
-        return Client(local)
-    try:
-        return Client(cluster, timeout="20s")
-    except OSError as exc:
-        raise RtsMapperError(f"no Dask scheduler answers at {cluster} ({exc})") from exc
 
 
 def predict_on_cluster(
@@ -81,7 +38,7 @@ def predict_on_cluster(
     (or on ``client``, an open Dask client). The result's ``notes`` say how many blocks ran now
     and how many a previous run had finished; ``announce`` is called with the cluster's dashboard
     link once it is connected."""
-    from ..raster_io import check_writable, gdal_env, open_raster
+    from ..raster_io import check_writable, gdal_env, is_gdal_url, open_raster, pixel_area_m2
     from .inference import _check_image, _window_for
 
     feedback = feedback or Feedback()
@@ -89,18 +46,17 @@ def predict_on_cluster(
     config = config or InferConfig()
     # workers have working folders of their own: every path they get is absolute
     model_path, image_path, prob_out = (
-        Path(p).resolve() if Path(p).exists() or p is prob_out else p
-        for p in (model_path, image_path, prob_out)
+        p if is_gdal_url(p) else Path(p).resolve() for p in (model_path, image_path, prob_out)
     )
     check_writable(prob_out)  # an unwritable output fails now, not after the cluster has run
     engine = load_engine(model_path, config)  # checks the model and the configuration here first
     with gdal_env(), open_raster(image_path, image_crs) as dataset:
-        _check_image(dataset, Path(image_path))
-        window = _window_for(dataset, extent, Path(image_path))
+        _check_image(dataset, image_path)
+        window = _window_for(dataset, extent, image_path)
+        pixel_km2 = pixel_area_m2(dataset) / 1e6
     spec = (int(window.col_off), int(window.row_off), int(window.width), int(window.height))
     blocks = plan_blocks(spec[3], engine.tile, engine.overlap, strips_per_block)
-    folder = Path(str(prob_out) + ".blocks")
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(str(prob_out) + ".blocks")  # made once a block is to run
     base = {"model_path": str(model_path), "image_path": str(image_path), "window": spec, "config": config}
     manifest = Manifest(folder, run_key(base, blocks))
     requests = [
@@ -115,23 +71,22 @@ def predict_on_cluster(
         )
         for b in blocks
     ]
-    missing = [r for r in requests if not manifest.finished(r.block, Path(r.out))]
+    missing = [r for r in requests if not manifest.finished(r.block.index, Path(r.out))]
     before = len(blocks) - len(missing)
-    own_client = client is None and bool(missing)
-    if own_client:
-        client = connect(cluster)
-    dashboard = getattr(client, "dashboard_link", None) if client is not None else None
-    if dashboard and announce is not None and missing:
-        announce(dashboard)
-    try:
+    with session(cluster, client, bool(missing), announce) as client:
+        dashboard = getattr(client, "dashboard_link", None) if client is not None else None
         if missing:
-            _compute(client, missing, manifest, len(blocks), before, feedback)
-    finally:
-        if own_client:
-            cluster_object = client.cluster
-            client.close()
-            if cluster_object is not None:
-                cluster_object.close()
+            folder.mkdir(parents=True, exist_ok=True)
+            run_blocks(
+                client,
+                run_block,
+                missing,
+                lambda r: r.block.index,
+                manifest,
+                len(blocks),
+                feedback,
+                km2_of=lambda figures: figures["valid_pixels"] * pixel_km2,
+            )
     result = assemble(
         folder, blocks, manifest, prob_out, engine, image_path, image_crs, window, known, feedback
     )
@@ -145,16 +100,16 @@ def predict_on_cluster(
     )
 
 
-def on_cluster(cluster: str):
+def on_cluster(cluster: str, announce=None):
     """:func:`~.inference.predict_raster`'s call, computed on ``cluster`` (for
-    :func:`~.inference.infer_to_file`). Without a probability raster to keep, the blocks assemble
-    into a scratch one, removed afterwards (and a rerun cannot reuse them: keep the raster for
-    that)."""
+    :func:`~.inference.infer_to_file`; ``announce`` gets the dashboard link). Without a
+    probability raster to keep, the blocks assemble into a scratch one, removed afterwards (and a
+    rerun cannot reuse them: keep the raster for that)."""
 
     def predict(model_path, image_path, prob_out, config=None, extent=None, known=None, feedback=None):
         if prob_out is not None:
             return predict_on_cluster(
-                model_path, image_path, prob_out, config, cluster, known, feedback, extent
+                model_path, image_path, prob_out, config, cluster, known, feedback, extent, announce=announce
             )
         with tempfile.TemporaryDirectory(prefix="rts_cluster_") as scratch:
             result = predict_on_cluster(
@@ -166,35 +121,11 @@ def on_cluster(cluster: str):
                 known,
                 feedback,
                 extent,
+                announce=announce,
             )
         return replace(result, prob_path=None)
 
     return predict
-
-
-def _compute(
-    client, requests: list[BlockRequest], manifest: Manifest, total: int, before: int, feedback
-) -> None:
-    from distributed import as_completed
-
-    futures = client.map(
-        run_block, requests, pure=False, key=[f"rts-block-{r.block.index}-{id(manifest)}" for r in requests]
-    )
-    by_key = {f.key: r for f, r in zip(futures, requests)}
-    done = before
-    try:
-        for future in as_completed(futures):
-            feedback.check()
-            if future.status == "error":
-                raise RtsMapperError(
-                    f"block {by_key[future.key].block.index} failed on the cluster: {future.exception()}"
-                )
-            manifest.record(by_key[future.key].block, future.result())
-            done += 1
-            feedback.step(0.9 * done / total)
-    except BaseException:  # cancelled, a block failed, or the client is going down: stop the rest
-        client.cancel(futures)
-        raise
 
 
 def assemble(

@@ -34,6 +34,7 @@ from ..raster_io import (
     atomic_output,
     check_writable,
     gdal_env,
+    is_gdal_url,
     open_raster,
     pixel_area_m2,
     require_crs,
@@ -469,7 +470,7 @@ def predict_raster(
     """
     feedback = feedback or Feedback()
     started = time.perf_counter()
-    image_path = Path(image_path)
+    image_path = image_path if is_gdal_url(image_path) else Path(image_path)
     config = config or InferConfig()
     engine = load_engine(model_path, config, model, card)
     card, tile, overlap, threshold, tta = (
