@@ -46,7 +46,7 @@ def _prepare_rows(scenes, work) -> dict:
     import numpy as np
     import rasterio
 
-    from rts_mapper_plugin.core.cluster import connect
+    from rts_mapper_plugin.core.cluster import session
     from rts_mapper_plugin.core.imagery.prepare import prepare_image
 
     started = time.perf_counter()
@@ -56,15 +56,12 @@ def _prepare_rows(scenes, work) -> dict:
         reference = dataset.read()
     for workers in (1, 2):
         started = time.perf_counter()
-        client = connect(f"local:{workers}")
-        up = time.perf_counter() - started
         out = work / f"prepared_cluster{workers}.tif"
-        prepare_image(scenes, out, window_size=PREPARE_WINDOW, client=client)
-        seconds = time.perf_counter() - started
-        peaks = client.run(_peak_mib)
-        cluster = client.cluster
-        client.close()
-        cluster.close()
+        with session(f"local:{workers}") as client:
+            up = time.perf_counter() - started
+            prepare_image(scenes, out, window_size=PREPARE_WINDOW, client=client)
+            seconds = time.perf_counter() - started
+            peaks = client.run(_peak_mib)
         with rasterio.open(out) as dataset:
             same = bool(np.array_equal(dataset.read(), reference))
         rows[f"local cluster, {workers} worker(s)"] = {
@@ -89,7 +86,7 @@ def main() -> None:
     import numpy as np
     import rasterio
 
-    from rts_mapper_plugin.core.cluster import connect
+    from rts_mapper_plugin.core.cluster import session
     from rts_mapper_plugin.core.model.distributed import predict_on_cluster
     from rts_mapper_plugin.core.model.inference import InferConfig, predict_raster
     from tests.data.fixtures import trained_model
@@ -108,21 +105,18 @@ def main() -> None:
         reference = dataset.read(1)
     for workers in (1, 2):
         started = time.perf_counter()
-        client = connect(f"local:{workers}")
-        up = time.perf_counter() - started
-        result = predict_on_cluster(
-            model,
-            image,
-            work / f"cluster{workers}.tif",
-            config,
-            client=client,
-            strips_per_block=STRIPS_PER_BLOCK,
-        )
-        seconds = time.perf_counter() - started
-        peaks = client.run(_peak_mib)
-        cluster = client.cluster
-        client.close()
-        cluster.close()
+        with session(f"local:{workers}") as client:
+            up = time.perf_counter() - started
+            result = predict_on_cluster(
+                model,
+                image,
+                work / f"cluster{workers}.tif",
+                config,
+                client=client,
+                strips_per_block=STRIPS_PER_BLOCK,
+            )
+            seconds = time.perf_counter() - started
+            peaks = client.run(_peak_mib)
         with rasterio.open(work / f"cluster{workers}.tif") as dataset:
             same = bool(np.array_equal(dataset.read(1), reference))
         rows[f"local cluster, {workers} worker(s)"] = {

@@ -83,6 +83,7 @@ def spec(tmp_path_factory):
                 "YEAR": 2019,
                 "PROJECT": str(project.path),
                 "SENSOR": "PlanetScope",
+                "CLUSTER": "local:1",  # a local Dask cluster, typed into the advanced field
                 "OUTPUT": str(out / "mosaic.tif"),
             },
         ),
@@ -260,6 +261,9 @@ def test_every_algorithm_runs_from_its_dialog_without_a_crash(spec, tmp_path):
     assert Path(by_name["infer"][0]["results"]["OUTPUT"]).exists()
     assert (out / "model.onnx").stat().st_size > 1_000_000, "exported from its dialog"
     assert by_name["infer"][1]["results"]["OUTPUT"].endswith("candidates_cluster.gpkg")
+    mosaic_log = by_name["build_yearly_mosaic"][0]["log_tail"]
+    assert "1 of 1 pieces prepared on the cluster now" in mosaic_log, mosaic_log
+    assert "Dask dashboard: http://" in mosaic_log, mosaic_log
     assert by_name["infer"][2]["results"]["OUTPUT"].endswith("candidates_onnx.gpkg")
     assert (out / "candidates_onnx.gpkg").exists(), "the ONNX model ran from the Detect dialog"
     assert (out / "field" / "field.qgz").exists(), (

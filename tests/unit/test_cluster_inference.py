@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from rts_mapper_plugin.core.cluster import KILL_AT_BLOCK_ENV, connect
+from rts_mapper_plugin.core.cluster import KILL_AT_BLOCK_ENV, session
 from rts_mapper_plugin.core.errors import Cancelled
 from rts_mapper_plugin.core.model.blocks import plan_blocks
 from rts_mapper_plugin.core.model.distributed import predict_on_cluster
@@ -35,11 +35,8 @@ def single(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client():
-    client = connect("local:2")
-    yield client
-    cluster = client.cluster
-    client.close()
-    cluster.close()
+    with session("local:2") as client:  # connected once for the module, shut down after
+        yield client
 
 
 def pixels(path) -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from rts_mapper_plugin.core.cluster import KILL_AT_BLOCK_ENV, connect, worker_gpus
+from rts_mapper_plugin.core.cluster import KILL_AT_BLOCK_ENV, session, worker_gpus
 from rts_mapper_plugin.core.errors import Cancelled
 from rts_mapper_plugin.core.imagery.pieces import plan_pieces
 from rts_mapper_plugin.core.imagery.prepare import prepare_image
@@ -30,11 +30,8 @@ WINDOW = 16  # 16-pixel windows: a 96-row mosaic is two pieces of 4 window rows
 
 @pytest.fixture(scope="module")
 def client():
-    client = connect("local:2")
-    yield client
-    cluster = client.cluster
-    client.close()
-    cluster.close()
+    with session("local:2") as client:  # connected once for the module, shut down after
+        yield client
 
 
 @pytest.fixture(scope="module")
@@ -139,13 +136,8 @@ def test_gpu_workers_of_a_local_cluster_get_one_gpu_each(monkeypatch):
     assert worker_gpus(3, ["0", "1"]) == ["0", "1", "0"]
     assert worker_gpus(2, []) == [None, None]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")
-    client = connect("local:2")
-    try:
+    with session("local:2") as client:
         seen = client.run(lambda: os.environ.get("CUDA_VISIBLE_DEVICES"))
-    finally:
-        cluster = client.cluster
-        client.close()
-        cluster.close()
     assert sorted(seen.values()) == ["4", "6"], seen
 
 
