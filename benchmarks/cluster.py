@@ -77,9 +77,14 @@ def _prepare_rows(scenes, work) -> dict:
 
 
 def _peak_mib() -> float:
-    import resource
+    """This process's own peak resident memory (VmHWM: ru_maxrss would carry the peak of the
+    process a worker was started from across its exec)."""
+    from pathlib import Path
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def main() -> None:

@@ -28,6 +28,14 @@ from .progress import Feedback
 LOCAL = "local"  # cluster "local" or "local:N": a LocalCluster of N workers on this machine
 LOCAL_WORKERS = 2  # "local" alone
 KILL_AT_BLOCK_ENV = "RTS_MAPPER_KILL_WORKER_AT_BLOCK"  # fault injection: "INDEX:MARKER" (tests)
+THREADS_ENV = "RTS_MAPPER_THREADS"  # CPU threads a process's model may use (a local worker's share)
+
+
+def process_threads() -> int:
+    """The CPU threads this process's model may use: every core, or its share of them when it is
+    one of a local cluster's N workers (N processes each using every core would fight over them)."""
+    share = os.environ.get(THREADS_ENV, "")
+    return int(share) if share.isdigit() and int(share) > 0 else max(1, os.cpu_count() or 1)
 
 
 def gpu_count() -> int:
@@ -53,9 +61,10 @@ def connect(cluster: str, gpus: int | None = None):
     """A Dask client: ``local[:N]`` starts N worker processes here (one thread each: a block uses
     the cores), anything else is a scheduler address (``tcp://host:8786``).
 
-    On a machine with GPUs (``gpus``: how many to use, None = all it has), a local cluster's
-    worker ``i`` sees GPU ``i mod gpus`` alone (its CUDA_VISIBLE_DEVICES), so N workers on N GPUs
-    use one each. Workers of a real cluster are pinned where they are started (the user guide).
+    A local cluster's N workers share the cores (each gets cores / N threads for its model), and
+    on a machine with GPUs (``gpus``: how many to use, None = all it has) worker ``i`` sees GPU
+    ``i mod gpus`` alone (its CUDA_VISIBLE_DEVICES), so N workers on N GPUs use one each. Workers
+    of a real cluster are pinned where they are started (the user guide).
     """
     try:
         from distributed import Client, LocalCluster
@@ -87,17 +96,21 @@ def connect(cluster: str, gpus: int | None = None):
         visible = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
         pinned = worker_gpus(workers, (visible or [str(i) for i in range(count)])[:count])
 
+        threads = str(max(1, (os.cpu_count() or 1) // workers))
+
         class PinnedLocalCluster(LocalCluster):
-            """A LocalCluster whose worker ``i`` gets its own GPU (Nanny's per-worker env)."""
+            """A LocalCluster whose worker ``i`` gets its share of the cores and its own GPU
+            (Nanny's per-worker environment)."""
 
             def new_worker_spec(self):
                 spec = super().new_worker_spec()
                 name, worker = next(iter(spec.items()))
+                env = {THREADS_ENV: threads}
                 gpu = pinned[int(name) % len(pinned)]
-                if gpu is None:
-                    return spec
+                if gpu is not None:
+                    env["CUDA_VISIBLE_DEVICES"] = gpu
                 options = {**worker.get("options", {})}
-                options["env"] = {**options.get("env", {}), "CUDA_VISIBLE_DEVICES": gpu}
+                options["env"] = {**options.get("env", {}), **env}
                 return {name: {**worker, "options": options}}
 
         local = PinnedLocalCluster(

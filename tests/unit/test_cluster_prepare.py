@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from rts_mapper_plugin.core.cluster import KILL_AT_BLOCK_ENV, session, worker_gpus
+from rts_mapper_plugin.core.cluster import KILL_AT_BLOCK_ENV, process_threads, session, worker_gpus
 from rts_mapper_plugin.core.errors import Cancelled
 from rts_mapper_plugin.core.imagery.pieces import plan_pieces
 from rts_mapper_plugin.core.imagery.prepare import prepare_image
@@ -130,15 +130,19 @@ def test_the_command_line_prepares_on_a_local_cluster(mosaic, tmp_path, capsys):
         assert np.array_equal(a.read(), b.read())
 
 
-def test_gpu_workers_of_a_local_cluster_get_one_gpu_each(monkeypatch):
+def test_local_workers_share_the_cores_and_get_one_gpu_each(monkeypatch):
     """No GPU here: the pinning is checked on the worker processes' own environment, with the
-    machine said to have GPUs 4 and 6 (CUDA_VISIBLE_DEVICES, as a shared GPU server gives them)."""
+    machine said to have GPUs 4 and 6 (CUDA_VISIBLE_DEVICES, as a shared GPU server gives them);
+    each worker's model gets its share of the cores (two processes each using every core fight
+    over them)."""
     assert worker_gpus(3, ["0", "1"]) == ["0", "1", "0"]
     assert worker_gpus(2, []) == [None, None]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")
     with session("local:2") as client:
         seen = client.run(lambda: os.environ.get("CUDA_VISIBLE_DEVICES"))
+        threads = client.run(process_threads)
     assert sorted(seen.values()) == ["4", "6"], seen
+    assert set(threads.values()) == {max(1, (os.cpu_count() or 1) // 2)}, threads
 
 
 class RangeRequestHandler(http.server.SimpleHTTPRequestHandler):

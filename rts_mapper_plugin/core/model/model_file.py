@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import defaults
+from ..cluster import process_threads
 from ..errors import MissingDependencyError, RtsMapperError, write_failure
 
 CARD_KEY = "rts_mapper_card"
@@ -358,6 +359,7 @@ def pick_device(choice: str = defaults.DEVICE) -> str:
 
 
 def configure_threads() -> None:
-    """Use every core for CPU inference and training (torch defaults to physical cores only)."""
+    """Use every core for CPU inference and training (torch defaults to physical cores only), or
+    this process's share of them (a local cluster's worker)."""
     torch, _ = require_torch()
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(process_threads())

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import defaults
+from ..cluster import process_threads
 from ..errors import MissingDependencyError, RtsMapperError
 from .model_file import CARD_KEY, ModelCard, is_onnx, read_card
 
@@ -53,7 +54,7 @@ class OnnxModel:
         if not self.path.is_file():
             raise RtsMapperError("no such model file", self.path)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, os.cpu_count() or 1)
+        options.intra_op_num_threads = process_threads()
         options.log_severity_level = 3  # errors only: no warnings on the console of the desktop
         providers = ["CPUExecutionProvider"]
         if device.startswith("cuda"):
