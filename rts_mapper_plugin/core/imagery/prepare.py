@@ -448,8 +448,9 @@ def prepare_and_register(
     cluster: str | None = None,
     announce=None,
 ) -> PreparedImage:
-    """:func:`prepare_image` (on a Dask ``cluster`` when one is named), then record the result as ``year`` in the mapping project (created
-    in the image's CRS when it does not exist yet). Every face uses this one function.
+    """:func:`prepare_image` (on a Dask ``cluster`` when one is named), then record the result as
+    ``year`` in the mapping project (created in the image's CRS when it does not exist yet). Every
+    face uses this one function.
 
     The year's sensor and date range come from the products' metadata (the earliest and latest
     acquisition of its scenes) unless ``sensor`` / ``dates`` are given; the sensor falls back to
