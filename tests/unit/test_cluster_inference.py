@@ -16,6 +16,7 @@ from rts_mapper_plugin.core.model.blocks import plan_blocks
 from rts_mapper_plugin.core.model.distributed import predict_on_cluster
 from rts_mapper_plugin.core.model.inference import InferConfig, predict_raster
 from rts_mapper_plugin.core.progress import Feedback
+from tests.conftest import HIDE_DEEP_LEARNING, run_python
 from tests.data.fixtures import trained_model
 
 pytest.importorskip("distributed")
@@ -131,3 +132,24 @@ def test_the_command_line_runs_on_a_local_cluster(single, tmp_path, capsys):
     assert f"{len(whole.candidates)} candidates" in said and "blocks computed on the cluster now" in said
     assert len(read_features(str(tmp_path / "c.gpkg"))) == len(whole.candidates)
     assert not list(tmp_path.glob("c.gpkg.probability.tif*")), "no scratch raster left"
+
+
+def test_the_client_needs_neither_torch_nor_the_weights(single, tmp_path):
+    """QGIS on a laptop pointing at a cluster: the client checks the model's card and the
+    configuration, only the workers load the weights. The client here is a Python in which torch
+    cannot be imported; its local cluster's workers (fresh processes) have it."""
+    model, image, whole = single
+    code = HIDE_DEEP_LEARNING + (
+        "import sys\n"
+        "from rts_mapper_plugin.core.model.distributed import predict_on_cluster\n"
+        "from rts_mapper_plugin.core.model.inference import InferConfig\n"
+        f"config = InferConfig(device='cpu', threshold={CONFIG.threshold}, min_area_m2={CONFIG.min_area_m2})\n"
+        f"result = predict_on_cluster({str(model)!r}, {str(image)!r}, {str(tmp_path / 'prob.tif')!r}, "
+        "config, cluster='local:1')\n"
+        "print(len(result.candidates), 'torch' in sys.modules)\n"
+    )
+    done = run_python(["-c", code])
+    assert done.returncode == 0, done.stderr[-3000:]
+    count, torch_in_client = done.stdout.split()[-2:]
+    assert int(count) == len(whole.candidates) and torch_in_client == "False"
+    assert np.array_equal(pixels(tmp_path / "prob.tif"), pixels(whole.prob_path)), "pixel for pixel"

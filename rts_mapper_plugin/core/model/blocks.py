@@ -166,6 +166,7 @@ def run_block(request: BlockRequest) -> dict:
         "forward_seconds": round(predictor.forward_seconds, 3),
         "device": predictor.device,
         "worker_pid": os.getpid(),
+        "notes": list(engine.notes),  # how the worker ran the model (e.g. exported to ONNX)
     }
 
 

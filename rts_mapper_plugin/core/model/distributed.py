@@ -49,7 +49,8 @@ def predict_on_cluster(
         p if is_gdal_url(p) else Path(p).resolve() for p in (model_path, image_path, prob_out)
     )
     check_writable(prob_out)  # an unwritable output fails now, not after the cluster has run
-    engine = load_engine(model_path, config)  # checks the model and the configuration here first
+    # the card and the configuration checked here first; the workers load the weights
+    engine = load_engine(model_path, config, weights=False)
     with gdal_env(), open_raster(image_path, image_crs) as dataset:
         _check_image(dataset, image_path)
         window = _window_for(dataset, extent, image_path)
@@ -177,5 +178,5 @@ def assemble(
         crs=crs.to_string(),
         threshold=engine.threshold,
         min_area_m2=engine.min_area_m2,
-        notes=list(engine.notes),
+        notes=list(dict.fromkeys(note for f in figures for note in f.get("notes", []))),
     )

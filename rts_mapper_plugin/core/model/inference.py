@@ -392,16 +392,20 @@ class Engine:
         return predictor
 
 
-def load_engine(model_path, config: InferConfig, model=None, card: ModelCard | None = None) -> Engine:
+def load_engine(
+    model_path, config: InferConfig, model=None, card: ModelCard | None = None, weights: bool = True
+) -> Engine:
     """The model of ``model_path`` (ONNX in onnxruntime, or .safetensors in torch or exported to
     ONNX: see :data:`~..defaults.BACKENDS`) with the configuration's tile, overlap, threshold
-    and minimum area checked."""
+    and minimum area checked. ``weights=False``: a .safetensors model's card and the
+    configuration are checked, its weights are not loaded (a cluster's client, whose workers load
+    them: no torch and no model in the client's memory)."""
     tta = config.tta
     backend_notes: list[str] = []
     device = cache_key = None
     if model is None and is_onnx(model_path):
         model = OnnxModel(model_path, _onnx_device(config.device))
-    elif model is None:
+    elif model is None and weights:
         exported = _onnx_for(model_path, config, backend_notes)
         if exported is not None:
             model = OnnxModel(exported, _onnx_device(config.device))
@@ -412,17 +416,17 @@ def load_engine(model_path, config: InferConfig, model=None, card: ModelCard | N
         if fixed is not None and tile != fixed:
             raise RtsMapperError(f"this ONNX model takes {fixed}-pixel tiles only, not {tile}", model.path)
     else:
-        device = pick_device(config.device)
-        cache_key = None
         if model is None:
             card = read_card(model_path)
-            tile = int(config.tile_size or card.tile_size)
-            cache_key = _optimised_key(model_path, device, tile)
-            model = _OPTIMISED.get(cache_key)
-            if model is None:
-                model = load_model(model_path)[0]
-        configure_threads()
         tile = int(config.tile_size or card.tile_size)
+        if weights:
+            device = pick_device(config.device)
+            if model is None:
+                cache_key = _optimised_key(model_path, device, tile)
+                model = _OPTIMISED.get(cache_key)
+                if model is None:
+                    model = load_model(model_path)[0]
+            configure_threads()
         if tile % 32:
             raise RtsMapperError(f"tile size {tile} must be a multiple of 32 (DeepLabv3+)")
     overlap = int(card.overlap if config.overlap is None else config.overlap)
