@@ -18,6 +18,11 @@ CLUSTER_CHOICES = (
 )
 
 
+KEPT_ON_CANCEL = (
+    " The blocks finished on the cluster are kept: running it again with the same settings goes on from them."
+)
+
+
 class ClusterChoice(QWidget):
     """The combo and the scheduler's address; :meth:`value` is what the core takes."""
 

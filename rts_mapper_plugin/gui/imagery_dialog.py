@@ -31,7 +31,7 @@ from ..tasks.base import TaskRunner
 from ..tasks.imagery import PrepareImageryRequest, prepare_imagery_task
 from ..toolbelt.log_handler import notify
 from ..toolbelt.preferences import PlgSettings
-from .cluster_choice import ClusterChoice, ClusterProgress
+from .cluster_choice import KEPT_ON_CANCEL, ClusterChoice, ClusterProgress
 from .project_picker import ProjectPicker
 
 RASTER_FILTER = "Rasters (*.tif *.tiff *.vrt *.jp2 *.img);;Sentinel-2 SAFE (MTD_MSIL2A.xml);;All files (*)"
@@ -228,9 +228,8 @@ class ImageryDialog(QDialog):
         self.task.progressChanged.connect(lambda value: self.progress.setValue(int(value)))
         self.task.succeeded.connect(lambda result, r=request: self._succeeded(r, result))
         self.task.failed.connect(lambda message: self._finish("failed", message, Qgis.MessageLevel.Critical))
-        self.task.cancelled.connect(
-            lambda: self._finish("cancelled", "Cancelled: nothing was written.", Qgis.MessageLevel.Info)
-        )
+        cancelled = "Cancelled: nothing was written." + (KEPT_ON_CANCEL if request.cluster else "")
+        self.task.cancelled.connect(lambda: self._finish("cancelled", cancelled, Qgis.MessageLevel.Info))
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.status.setText("Preparing…")

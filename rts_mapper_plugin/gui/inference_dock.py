@@ -36,7 +36,7 @@ from ..tasks.base import CoreTask, TaskRunner
 from ..tasks.model_tasks import InferenceRequest, inference_task
 from ..toolbelt.i18n import QT_TR_NOOP, tr
 from ..toolbelt.preferences import PlgSettings
-from .cluster_choice import ClusterChoice, ClusterProgress
+from .cluster_choice import KEPT_ON_CANCEL, ClusterChoice, ClusterProgress
 from .dock_base import RtsDock
 from .project_picker import ProjectPicker, model_row, read_card_or_say
 
@@ -348,7 +348,9 @@ class InferenceDock(RtsDock):
             "Running inference…",
             succeeded=self._succeeded,
             cancelled=lambda: self.finish(
-                "cancelled", "Inference cancelled: nothing was added.", Qgis.MessageLevel.Info
+                "cancelled",
+                "Inference cancelled: nothing was added." + (KEPT_ON_CANCEL if request.cluster else ""),
+                Qgis.MessageLevel.Info,
             ),
         )
         self.dashboard.follow(self.task)

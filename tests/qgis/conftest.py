@@ -40,3 +40,14 @@ def plugin(qgis_iface, qgis_processing, monkeypatch):
     yield instance
     if instance.menu is not None:
         instance.unload()
+
+
+@pytest.fixture(autouse=True)
+def no_cluster_remembered():
+    """A test that picks a Dask cluster in a dock or dialog leaves none remembered for the next:
+    the choice lives in QgsSettings, which outlives a test (and the next dialog would open on it)."""
+    yield
+    from rts_mapper_plugin.toolbelt.preferences import PlgSettings
+
+    if PlgSettings.load().cluster:
+        PlgSettings.load().update(cluster="")

@@ -153,3 +153,25 @@ def test_the_client_needs_neither_torch_nor_the_weights(single, tmp_path):
     count, torch_in_client = done.stdout.split()[-2:]
     assert int(count) == len(whole.candidates) and torch_in_client == "False"
     assert np.array_equal(pixels(tmp_path / "prob.tif"), pixels(whole.prob_path)), "pixel for pixel"
+
+
+def test_a_project_run_cancelled_on_the_cluster_goes_on_from_its_blocks(single, tmp_path):
+    """The docks' path (infer_into_project): each run has a new probability raster of its own,
+    so the blocks are kept under a name made of the run's inputs; the same run again, after a
+    cancel, computes only the rest, records the single run's candidates and leaves no blocks."""
+    from rts_mapper_plugin.core.project.store import MappingProject
+    from rts_mapper_plugin.core.project.workflow import infer_into_project
+
+    model, image, whole = single
+    project = MappingProject.create(tmp_path / "project.gpkg", whole.crs).path
+    steps = []
+    stop_after_a_block = Feedback(progress=steps.append, is_cancelled=lambda: len(steps) >= 1)
+    with pytest.raises(Cancelled):
+        infer_into_project(project, model, image, CONFIG, cluster="local:2", feedback=stop_after_a_block)
+    (kept,) = (tmp_path / "probability").glob("cluster-*.blocks")
+    assert json.loads((kept / "manifest.json").read_text())["blocks"], "a finished block kept"
+    assert MappingProject.open(project).runs() == [], "nothing recorded"
+    assert not list((tmp_path / "probability").glob("*.tif")), "no raster presented"
+    run = infer_into_project(project, model, image, CONFIG, cluster="local:2")
+    assert run.candidates == len(whole.candidates)
+    assert not kept.exists(), "the rerun took the kept blocks up, and they go once the run is whole"

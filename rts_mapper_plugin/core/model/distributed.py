@@ -33,11 +33,14 @@ def predict_on_cluster(
     strips_per_block: int = BLOCK_STRIPS,
     client=None,
     announce=None,
+    blocks_folder: str | os.PathLike | None = None,
 ) -> InferenceResult:
     """What :func:`~.inference.predict_raster` returns, computed block by block on ``cluster``
     (or on ``client``, an open Dask client). The result's ``notes`` say how many blocks ran now
     and how many a previous run had finished; ``announce`` is called with the cluster's dashboard
-    link once it is connected."""
+    link once it is connected. The finished blocks are kept in ``blocks_folder`` (default: beside
+    ``prob_out``, ``PROB.blocks``) until the run is whole: a rerun with the same folder goes on
+    from them."""
     from ..raster_io import check_writable, gdal_env, is_gdal_url, open_raster, pixel_area_m2
     from .inference import _check_image, _window_for
 
@@ -57,7 +60,8 @@ def predict_on_cluster(
         pixel_km2 = pixel_area_m2(dataset) / 1e6
     spec = (int(window.col_off), int(window.row_off), int(window.width), int(window.height))
     blocks = plan_blocks(spec[3], engine.tile, engine.overlap, strips_per_block)
-    folder = Path(str(prob_out) + ".blocks")  # made once a block is to run
+    # made once a block is to run
+    folder = Path(blocks_folder) if blocks_folder is not None else Path(str(prob_out) + ".blocks")
     base = {"model_path": str(model_path), "image_path": str(image_path), "window": spec, "config": config}
     manifest = Manifest(folder, run_key(base, blocks))
     requests = [

@@ -44,9 +44,11 @@ def infer_into_project(
 
     The probability raster goes to ``<project folder>/probability/<run id>.tif``. Candidates touching
     a confirmed RTS (the project's training positives) or a candidate already reviewed are set
-    aside and counted. On any failure or
-    cancel nothing is recorded and no raster is left. ``cluster``: run on a Dask cluster
-    (``local:N`` or a scheduler address; ``announce`` gets its dashboard link). ``image_crs``: the CRS to assume when the
+    aside and counted. On any failure or cancel nothing is recorded and no raster is left.
+    ``cluster``: run on a Dask cluster (``local:N`` or a scheduler address; ``announce`` gets its
+    dashboard link); the blocks it finishes are kept in ``probability/cluster-<inputs>.blocks``
+    until the run is whole, so running the same model over the same image with the same settings
+    again, after a cancel or a crash, goes on from them. ``image_crs``: the CRS to assume when the
     image file has none (the one its QGIS layer was given).
     """
     from rasterio.crs import CRS
@@ -73,6 +75,8 @@ def infer_into_project(
             extent=extent,
             image_crs=image_crs,
             announce=announce,
+            blocks_folder=prob_path.parent
+            / f"cluster-{_inputs_digest(model_path, image_path, extent, config, image_crs)}.blocks",
         )
     else:
         result = predict_raster(
@@ -119,3 +123,21 @@ def infer_into_project(
         Path(prob_path).unlink(missing_ok=True)
         raise
     return run
+
+
+def _inputs_digest(*inputs) -> str:
+    """A short name for what a run is made of (files by their absolute paths; what changed in
+    them is the blocks' manifest's to see)."""
+    import hashlib
+    import json
+    from dataclasses import asdict, is_dataclass
+
+    def plain(value):
+        if is_dataclass(value):
+            return asdict(value)
+        if isinstance(value, (str, os.PathLike)) and Path(value).exists():
+            return str(Path(value).resolve())
+        return value
+
+    text = json.dumps([plain(v) for v in inputs], default=str, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
