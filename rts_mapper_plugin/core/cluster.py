@@ -27,6 +27,7 @@ from .progress import Feedback
 
 LOCAL = "local"  # cluster "local" or "local:N": a LocalCluster of N workers on this machine
 LOCAL_WORKERS = 2  # "local" alone
+WORKERS_START_S = 900  # a local cluster's workers not up after this long are not coming
 KILL_AT_BLOCK_ENV = "RTS_MAPPER_KILL_WORKER_AT_BLOCK"  # fault injection: "INDEX:MARKER" (tests)
 THREADS_ENV = "RTS_MAPPER_THREADS"  # CPU threads a process's model may use (a local worker's share)
 
@@ -58,8 +59,8 @@ def worker_gpus(workers: int, gpus: Sequence[str]) -> list[str | None]:
 
 
 def connect(cluster: str, gpus: int | None = None):
-    """A Dask client: ``local[:N]`` starts N worker processes here (one thread each: a block uses
-    the cores), anything else is a scheduler address (``tcp://host:8786``).
+    """A Dask client: ``local[:N]`` starts N worker processes here (one block at a time each),
+    anything else is a scheduler address (``tcp://host:8786``).
 
     A local cluster's N workers share the cores (each gets cores / N threads for its model), and
     on a machine with GPUs (``gpus``: how many to use, None = all it has) worker ``i`` sees GPU
@@ -119,9 +120,14 @@ def connect(cluster: str, gpus: int | None = None):
         try:
             local.scale(workers)
             client = Client(local)
-            client.wait_for_workers(workers, timeout=600)
-        except BaseException:
+            client.wait_for_workers(workers, timeout=WORKERS_START_S)
+        except BaseException as exc:
             local.close()
+            if isinstance(exc, TimeoutError):  # a hang, not a slow machine: minutes of nothing
+                raise RtsMapperError(
+                    f"the local cluster's {workers} worker processes did not start within "
+                    f"{WORKERS_START_S // 60} minutes (is {qgis_python()} a Python with RTS Mapper's packages?)"
+                ) from exc
             raise
         return client
     try:
