@@ -16,7 +16,7 @@ from rts_mapper_plugin.core.model.blocks import plan_blocks
 from rts_mapper_plugin.core.model.distributed import predict_on_cluster
 from rts_mapper_plugin.core.model.inference import InferConfig, predict_raster
 from rts_mapper_plugin.core.progress import Feedback
-from tests.conftest import HIDE_DEEP_LEARNING, run_python
+from tests.conftest import HIDE_DEEP_LEARNING, assert_cloud_optimized, run_python
 from tests.data.fixtures import trained_model
 
 pytest.importorskip("distributed")
@@ -64,6 +64,7 @@ def test_two_workers_give_the_single_runs_raster_and_candidates(single, client, 
         model, image, tmp_path / "prob.tif", CONFIG, client=client, strips_per_block=1
     )
     assert np.array_equal(pixels(tmp_path / "prob.tif"), pixels(whole.prob_path)), "pixel for pixel"
+    assert_cloud_optimized(tmp_path / "prob.tif")  # GDAL's own COG validator, as the single run's
     same_candidates(result.candidates, whole.candidates)
     assert result.tiles == whole.tiles and result.area_km2 == pytest.approx(whole.area_km2)
     assert "on 2 worker(s)" in result.device or "on 1 worker(s)" in result.device

@@ -21,7 +21,7 @@ from rts_mapper_plugin.core.errors import Cancelled
 from rts_mapper_plugin.core.imagery.pieces import plan_pieces
 from rts_mapper_plugin.core.imagery.prepare import prepare_image
 from rts_mapper_plugin.core.progress import Feedback
-from tests.conftest import REAL_DATA, requires_real_data
+from tests.conftest import REAL_DATA, assert_cloud_optimized, requires_real_data
 from tests.data.products import planetscope_scene
 
 pytest.importorskip("distributed")
@@ -77,6 +77,7 @@ def test_two_workers_give_the_single_runs_image(mosaic, client, tmp_path):
     sources, single = mosaic
     result = prepare_image(sources, tmp_path / "cluster.tif", window_size=WINDOW, client=client)
     assert_same_image(tmp_path / "cluster.tif", single.path)
+    assert_cloud_optimized(tmp_path / "cluster.tif")  # GDAL's own COG validator
     assert (result.width, result.height, result.stretch) == (single.width, single.height, single.stretch)
     assert "2 of 2 pieces prepared on the cluster now (0 finished before)" in result.notes
     assert not (tmp_path / "cluster.tif.blocks").exists(), "the pieces go once the image is whole"

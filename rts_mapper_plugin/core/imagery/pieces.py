@@ -117,6 +117,12 @@ class Pieces:
             self._open[1].close()
             self._open = None
 
+    def __enter__(self) -> Pieces:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def prepare_pieces(
     scenes: Sequence[Scene],

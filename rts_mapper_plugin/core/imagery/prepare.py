@@ -293,7 +293,6 @@ def prepare_image(
                 stretch = compute_stretch(mosaic, label, percentiles=limits)
             feedback.step(0.05)
             start, end = _date_range(scenes, notes)
-            pieces, writing = None, feedback.scaled(0.05, 1.0)
             if on_cluster:
                 from .pieces import prepare_pieces
 
@@ -310,18 +309,19 @@ def prepare_image(
                     client,
                     announce,
                 )
-                writing = feedback.scaled(0.8, 1.0)
-            try:
-                stretched = pieces.read if pieces is not None else _stretched_windows(mosaic, stretch)
-                _write_stretched(
-                    mosaic, scenes, stretch, out, writing, window_size, notes, (start, end), stretched
-                )
-            finally:
-                if pieces is not None:
-                    pieces.close()
-            if pieces is not None:  # the image is whole: its pieces are no longer needed
-                shutil.rmtree(pieces.folder, ignore_errors=True)
+                with pieces:
+                    written = feedback.scaled(0.8, 1.0)
+                    _write_stretched(
+                        mosaic, scenes, stretch, out, written, window_size, notes, (start, end), pieces.read
+                    )
+                shutil.rmtree(pieces.folder, ignore_errors=True)  # the image is whole: pieces go
                 notes.append(ran)  # said in the result, not in the image's tags (the same as here)
+            else:
+                written = feedback.scaled(0.05, 1.0)
+                stretched = _stretched_windows(mosaic, stretch)
+                _write_stretched(
+                    mosaic, scenes, stretch, out, written, window_size, notes, (start, end), stretched
+                )
             width, height, crs = mosaic.width, mosaic.height, mosaic.crs.to_string()
     sensors = list(dict.fromkeys(s.sensor for s in scenes if s.sensor))
     return PreparedImage(
